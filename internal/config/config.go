@@ -1,0 +1,135 @@
+// Package config loads and validates the hotline's YAML configuration.
+//
+// Loading is strict: unknown keys and bad values are refused, and Validate
+// reports every problem at once, each with its key path (for example
+// "seats[2].password: must not be empty"). ${VAR} and ${VAR:-default} in
+// values are replaced from the environment before decoding.
+//
+// This package must not import any other package of this module except the
+// domain packages (ivr, agent, acd) whose types it decodes and configs (the
+// embedded default files). It does not log: problems are returned.
+package config
+
+import "time"
+
+// Config is the whole configuration file (SPEC §3). Field order follows the file.
+type Config struct {
+	NodeID     string     `yaml:"node_id"`
+	DataDir    string     `yaml:"data_dir"`
+	Timezone   string     `yaml:"timezone"` // days of tickets and stats are counted here (default Asia/Shanghai)
+	Log        Log        `yaml:"log"`
+	SIP        SIP        `yaml:"sip"`
+	Media      Media      `yaml:"media"`
+	HTTP       HTTP       `yaml:"http"`
+	ACD        ACD        `yaml:"acd"`
+	Seats      []Seat     `yaml:"seats"`
+	IVR        IVR        `yaml:"ivr"`
+	Workorder  Workorder  `yaml:"workorder"`
+	Recordings Recordings `yaml:"recordings"`
+	Shutdown   Shutdown   `yaml:"shutdown"`
+
+	// Path is the file the configuration was read from ("" for the embedded default).
+	Path string `yaml:"-"`
+	// Defaulted lists the key paths whose value came from a ${VAR:-default}
+	// fallback because VAR was unset: the server warns about those at start
+	// (a seat password left at its shipped default, for example).
+	Defaulted []string `yaml:"-"`
+}
+
+// Log selects the log format and level.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error (default info)
+	Format string `yaml:"format"` // text | json (default text)
+}
+
+// SIP is the signalling side.
+type SIP struct {
+	Listen         []string `yaml:"listen"`          // "udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"
+	Domain         string   `yaml:"domain"`          // digest realm; seats register as sip:<seat id>@domain
+	HotlineNumbers []string `yaml:"hotline_numbers"` // e.g. ["12348"]
+	TrustedSources []string `yaml:"trusted_sources"` // CIDRs allowed to call the hotline numbers
+	// SessionExpires is the RFC 4028 session interval we ask for when the
+	// caller supports session timers (default 1800s, at least 90s).
+	SessionExpires Duration `yaml:"session_expires"`
+	// AuthFailBan: after AuthFailLimit failed digest attempts from one
+	// address within AuthFailWindow, that address is refused for AuthFailBan.
+	AuthFailLimit  int      `yaml:"auth_fail_limit"`  // default 10
+	AuthFailWindow Duration `yaml:"auth_fail_window"` // default 1m
+	AuthFailBan    Duration `yaml:"auth_fail_ban"`    // default 10m
+	// MaxRegisterExpires caps the Expires a seat may ask for (default 3600s).
+	MaxRegisterExpires Duration `yaml:"max_register_expires"`
+}
+
+// Media is the RTP side.
+type Media struct {
+	RTPIP       string   `yaml:"rtp_ip"`       // address written into SDP
+	BindIP      string   `yaml:"bind_ip"`      // address RTP sockets bind to (default: rtp_ip)
+	RTPPorts    string   `yaml:"rtp_ports"`    // "20000-29999"
+	RTPTimeout  Duration `yaml:"rtp_timeout"`  // no RTP received for this long ends the call (default 30s)
+	Codecs      []string `yaml:"codecs"`       // preference order, subset of PCMU, PCMA (default both)
+	PacerShards int      `yaml:"pacer_shards"` // goroutines pacing outgoing RTP (0 = GOMAXPROCS)
+}
+
+// HTTP is the console, API and metrics listener.
+type HTTP struct {
+	Listen       string   `yaml:"listen"`        // 127.0.0.1:8080
+	SessionTTL   Duration `yaml:"session_ttl"`   // login session lifetime (default 12h)
+	SecureCookie bool     `yaml:"secure_cookie"` // set the Secure flag (behind TLS)
+}
+
+// ACD is the automatic call distributor (SPEC §6).
+type ACD struct {
+	Backend             string   `yaml:"backend"`   // memory | redis
+	RedisURL            string   `yaml:"redis_url"` // redis://host:6379/0 when backend is redis
+	ServiceLevelSeconds int      `yaml:"service_level_seconds"`
+	ShortAbandonSeconds int      `yaml:"short_abandon_seconds"`
+	RingTimeout         Duration `yaml:"ring_timeout"`
+	WrapUp              Duration `yaml:"wrap_up"`
+	MaxWait             Duration `yaml:"max_wait"`
+	SkillFallback       Duration `yaml:"skill_fallback"`
+	PositionEvery       Duration `yaml:"position_every"` // announce the queue position this often (default 30s)
+	// CallerID is what a ringing seat sees of the caller: "masked" (138****0000) or "full".
+	CallerID string `yaml:"caller_id"`
+}
+
+// Seat is one operator position (SPEC §3 seats[]).
+type Seat struct {
+	ID       string   `yaml:"id"`
+	Name     string   `yaml:"name"`
+	Password string   `yaml:"password"`
+	Skills   []string `yaml:"skills"`
+}
+
+// IVR names the menu file and the prompt directory.
+type IVR struct {
+	Menu    string `yaml:"menu"`    // configs/ivr.yaml
+	Prompts string `yaml:"prompts"` // configs/prompts/zh
+}
+
+// Workorder is the push to the shared work-order system (SPEC §7).
+type Workorder struct {
+	URL         string   `yaml:"url"`
+	Secret      string   `yaml:"secret"`
+	Timeout     Duration `yaml:"timeout"`
+	MaxAttempts int      `yaml:"max_attempts"`
+	Workers     int      `yaml:"workers"` // parallel deliveries (default 4)
+}
+
+// Recordings controls call recording (SPEC §8).
+type Recordings struct {
+	Enabled       bool `yaml:"enabled"`
+	RetentionDays int  `yaml:"retention_days"`
+}
+
+// Shutdown bounds a graceful stop (SIGTERM).
+type Shutdown struct {
+	// Grace is how long calls in progress may go on after SIGTERM before
+	// they are ended by the switch (default 60s).
+	Grace Duration `yaml:"grace"`
+}
+
+// Duration is a time.Duration written as "15s", "10m" in YAML.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,353 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hotline12348/hotline/ivr"
+)
+
+// Validate checks every value and returns all problems at once as Errors
+// (nil when there are none), each "key.path: problem". Load calls it after
+// applying defaults; call it again after changing a Config in code.
+func (c *Config) Validate() error {
+	if p := c.problems(); len(p) > 0 {
+		return p
+	}
+	return nil
+}
+
+func (c *Config) problems() Errors {
+	var p Errors
+	if c.NodeID == "" {
+		p.add("node_id", "must not be empty")
+	} else if !isName(c.NodeID) {
+		p.add("node_id", "%q: use only letters, digits, '.', '_' and '-'", c.NodeID)
+	}
+	if c.DataDir == "" {
+		p.add("data_dir", "must not be empty")
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
+		p.add("timezone", "%q is not an IANA time zone (e.g. Asia/Shanghai)", c.Timezone)
+	}
+	oneOf(&p, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(&p, "log.format", c.Log.Format, "text", "json")
+
+	// sip
+	if len(c.SIP.Listen) == 0 {
+		p.add("sip.listen", "must list at least one address (e.g. udp://0.0.0.0:5060)")
+	}
+	for i, l := range c.SIP.Listen {
+		path := joinIndex("sip.listen", i)
+		if err := checkListen(l); err != nil {
+			p.add(path, "%v", err)
+		} else if j := slices.Index(c.SIP.Listen, l); j < i {
+			p.add(path, "same as sip.listen[%d]", j)
+		}
+	}
+	if c.SIP.Domain == "" {
+		p.add("sip.domain", "must not be empty")
+	} else if !isHost(c.SIP.Domain) {
+		p.add("sip.domain", "%q is not a domain name or IP address", c.SIP.Domain)
+	}
+	if len(c.SIP.HotlineNumbers) == 0 {
+		p.add("sip.hotline_numbers", "must list at least one number (e.g. \"12348\")")
+	}
+	for i, n := range c.SIP.HotlineNumbers {
+		path := joinIndex("sip.hotline_numbers", i)
+		if !isDigits(strings.TrimPrefix(n, "+")) {
+			p.add(path, "%q: want digits, optionally after a +", n)
+		} else if j := slices.Index(c.SIP.HotlineNumbers, n); j < i {
+			p.add(path, "same as sip.hotline_numbers[%d]", j)
+		}
+	}
+	if len(c.SIP.TrustedSources) == 0 {
+		p.add("sip.trusted_sources", "must list at least one CIDR (nobody could call the hotline)")
+	}
+	for i, s := range c.SIP.TrustedSources {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			p.add(joinIndex("sip.trusted_sources", i), "%q is not a CIDR (want e.g. 10.0.0.0/8 or 192.0.2.7/32)", s)
+		}
+	}
+	// RFC 4028 §5: Session-Expires below Min-SE (90 s) is refused by peers.
+	atLeast(&p, "sip.session_expires", c.SIP.SessionExpires, Duration(90*time.Second), "90s (RFC 4028 Min-SE)")
+	if c.SIP.AuthFailLimit < 1 {
+		p.add("sip.auth_fail_limit", "must be at least 1")
+	}
+	positive(&p, "sip.auth_fail_window", c.SIP.AuthFailWindow)
+	positive(&p, "sip.auth_fail_ban", c.SIP.AuthFailBan)
+	atLeast(&p, "sip.max_register_expires", c.SIP.MaxRegisterExpires, Duration(60*time.Second), "60s")
+
+	// media
+	rtpIP, err := netip.ParseAddr(c.Media.RTPIP)
+	if err != nil {
+		p.add("media.rtp_ip", "%q is not an IP address", c.Media.RTPIP)
+	} else if rtpIP.IsUnspecified() {
+		p.add("media.rtp_ip", "%s goes into SDP: give an address callers and seats can reach", c.Media.RTPIP)
+	}
+	// bind_ip defaults to rtp_ip: a bad rtp_ip is reported once, not twice.
+	if _, err := netip.ParseAddr(c.Media.BindIP); err != nil && (c.Media.BindIP != c.Media.RTPIP || rtpIP.IsValid()) {
+		p.add("media.bind_ip", "%q is not an IP address", c.Media.BindIP)
+	}
+	if _, _, err := c.Media.PortRange(); err != nil {
+		p.add("media.rtp_ports", "%v", err)
+	}
+	positive(&p, "media.rtp_timeout", c.Media.RTPTimeout)
+	if len(c.Media.Codecs) == 0 {
+		p.add("media.codecs", "must list at least one codec (PCMU, PCMA)")
+	}
+	for i, codec := range c.Media.Codecs {
+		path := joinIndex("media.codecs", i)
+		if codec != "PCMU" && codec != "PCMA" {
+			p.add(path, "unknown codec %q (want PCMU or PCMA)", codec)
+		} else if j := slices.Index(c.Media.Codecs, codec); j < i {
+			p.add(path, "same as media.codecs[%d]", j)
+		}
+	}
+	if c.Media.PacerShards < 0 {
+		p.add("media.pacer_shards", "must not be negative (0 = one per CPU)")
+	}
+
+	// http
+	if err := checkHostPort(c.HTTP.Listen); err != nil {
+		p.add("http.listen", "%q: %v", c.HTTP.Listen, err)
+	}
+	positive(&p, "http.session_ttl", c.HTTP.SessionTTL)
+
+	// acd
+	oneOf(&p, "acd.backend", c.ACD.Backend, "memory", "redis")
+	if c.ACD.Backend == "redis" || c.ACD.RedisURL != "" {
+		if err := checkRedisURL(c.ACD.RedisURL); err != nil {
+			p.add("acd.redis_url", "%v", err)
+		}
+	}
+	if c.ACD.ServiceLevelSeconds < 1 {
+		p.add("acd.service_level_seconds", "must be at least 1")
+	}
+	if c.ACD.ShortAbandonSeconds < 0 {
+		p.add("acd.short_abandon_seconds", "must not be negative")
+	}
+	positive(&p, "acd.ring_timeout", c.ACD.RingTimeout)
+	notNegative(&p, "acd.wrap_up", c.ACD.WrapUp)
+	positive(&p, "acd.max_wait", c.ACD.MaxWait)
+	notNegative(&p, "acd.skill_fallback", c.ACD.SkillFallback)
+	positive(&p, "acd.position_every", c.ACD.PositionEvery)
+	oneOf(&p, "acd.caller_id", c.ACD.CallerID, "masked", "full")
+
+	// seats
+	for i, s := range c.Seats {
+		path := joinIndex("seats", i)
+		switch {
+		case s.ID == "":
+			p.add(path+".id", "must not be empty")
+		case !isDigits(s.ID):
+			p.add(path+".id", "%q: want digits only (seats register as sip:<id>@domain)", s.ID)
+		case slices.IndexFunc(c.Seats[:i], func(o Seat) bool { return o.ID == s.ID }) >= 0:
+			p.add(path+".id", "%q is used by an earlier seat", s.ID)
+		case slices.Contains(c.SIP.HotlineNumbers, s.ID):
+			p.add(path+".id", "%q is also a hotline number", s.ID)
+		}
+		if s.Password == "" {
+			p.add(path+".password", "must not be empty")
+		}
+		if len(s.Skills) == 0 {
+			p.add(path+".skills", "must list at least one of %s", skillNames())
+		}
+		for j, sk := range s.Skills {
+			kpath := joinIndex(path+".skills", j)
+			if !ivr.Category(sk).Valid() {
+				p.add(kpath, "unknown skill %q (want one of %s)", sk, skillNames())
+			} else if k := slices.Index(s.Skills, sk); k < j {
+				p.add(kpath, "same as %s", joinIndex(path+".skills", k))
+			}
+		}
+	}
+
+	// ivr
+	if c.IVR.Menu == "" {
+		p.add("ivr.menu", "must not be empty")
+	}
+	if c.IVR.Prompts == "" {
+		p.add("ivr.prompts", "must not be empty")
+	}
+
+	// workorder
+	if c.Workorder.URL != "" {
+		u, err := url.Parse(c.Workorder.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("workorder.url", "%q: want an http:// or https:// URL, or empty", redactURL(c.Workorder.URL))
+		}
+		if c.Workorder.Secret == "" {
+			p.add("workorder.secret", "must be set when workorder.url is (pushes are signed with it)")
+		}
+	}
+	positive(&p, "workorder.timeout", c.Workorder.Timeout)
+	if c.Workorder.MaxAttempts < 1 {
+		p.add("workorder.max_attempts", "must be at least 1")
+	}
+	if c.Workorder.Workers < 1 {
+		p.add("workorder.workers", "must be at least 1")
+	}
+
+	if c.Recordings.RetentionDays < 1 {
+		p.add("recordings.retention_days", "must be at least 1")
+	}
+	positive(&p, "shutdown.grace", c.Shutdown.Grace)
+	return p
+}
+
+// PortRange parses rtp_ports ("20000-29999").
+func (m Media) PortRange() (lo, hi int, err error) {
+	a, b, ok := strings.Cut(m.RTPPorts, "-")
+	lo, errA := strconv.Atoi(strings.TrimSpace(a))
+	hi, errB := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || errA != nil || errB != nil || lo < 1024 || hi > 65535 || lo >= hi {
+		return 0, 0, fmt.Errorf("%q: want \"A-B\" with 1024 <= A < B <= 65535", m.RTPPorts)
+	}
+	return lo, hi, nil
+}
+
+// TrustedPrefixes returns trusted_sources parsed; entries that do not parse
+// are skipped (Validate reports them).
+func (s SIP) TrustedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(s.TrustedSources))
+	for _, t := range s.TrustedSources {
+		if p, err := netip.ParsePrefix(t); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+func checkListen(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%q is not a listen URL (want e.g. udp://0.0.0.0:5060)", s)
+	}
+	switch u.Scheme {
+	case "udp", "tcp", "ws", "tls":
+	default:
+		return fmt.Errorf("%q: unknown transport %q (want udp, tcp, ws or tls)", s, u.Scheme)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: want only transport://host:port", s)
+	}
+	if err := checkHostPort(u.Host); err != nil {
+		return fmt.Errorf("%q: %w", s, err)
+	}
+	return nil
+}
+
+// checkHostPort accepts host:port with an IP, a host name or nothing (all
+// addresses) as host, and port 0-65535 (0: any free port, for tests).
+func checkHostPort(hp string) error {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return fmt.Errorf("want host:port (e.g. 127.0.0.1:8080)")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number in 0-65535", port)
+	}
+	if host != "" && !isHost(host) {
+		return fmt.Errorf("%q is not a host name or IP address", host)
+	}
+	return nil
+}
+
+func checkRedisURL(s string) error {
+	if s == "" {
+		return fmt.Errorf("required when acd.backend is redis (e.g. redis://127.0.0.1:6379/0)")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return fmt.Errorf("%q: want redis://[:password@]host:port[/db] or rediss://…", redactURL(s))
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fmt.Errorf("%q: database %q is not a number", redactURL(s), db)
+		}
+	}
+	if h := u.Hostname(); h == "" || !isHost(h) {
+		return fmt.Errorf("%q: bad host", redactURL(s))
+	}
+	return nil
+}
+
+func oneOf(p *Errors, path, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		p.add(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+}
+
+func positive(p *Errors, path string, d Duration) {
+	if d <= 0 {
+		p.add(path, "must be positive, got %s", d)
+	}
+}
+
+func notNegative(p *Errors, path string, d Duration) {
+	if d < 0 {
+		p.add(path, "must not be negative, got %s", d)
+	}
+}
+
+func atLeast(p *Errors, path string, d, lowest Duration, say string) {
+	if d < lowest {
+		p.add(path, "must be at least %s, got %s", say, d)
+	}
+}
+
+func skillNames() string {
+	var names []string
+	for _, c := range ivr.Categories() {
+		names = append(names, string(c))
+	}
+	return strings.Join(names, ", ")
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isName: letters, digits, '.', '_', '-' (node ids end up in Redis keys and
+// ticket ids).
+func isName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 64
+}
+
+// isHost: an IP address or an RFC 1123 host name.
+func isHost(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	if len(s) > 253 || s == "" {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
