@@ -1,0 +1,371 @@
+// Package app builds the hotline from its configuration and runs it: the
+// database, tickets, media engine, prompts, IVR, SIP server and HTTP API.
+// cmd/hotline calls Run and nothing else; whole-app tests do too.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hotline12348/hotline/configs"
+	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/call"
+	"github.com/hotline12348/hotline/internal/config"
+	"github.com/hotline12348/hotline/internal/media"
+	"github.com/hotline12348/hotline/internal/sip"
+	"github.com/hotline12348/hotline/internal/store"
+	"github.com/hotline12348/hotline/internal/ticket"
+	"github.com/hotline12348/hotline/internal/web"
+	"github.com/hotline12348/hotline/ivr"
+	"github.com/hotline12348/hotline/recordings"
+)
+
+// Options are what main passes in.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// ReadyFile, when set, receives a JSON object with the bound addresses
+	// once every listener is up ({"sip_udp","sip_tcp","http"}): tests and
+	// scripts use it with port 0.
+	ReadyFile string
+}
+
+// Ready is what ReadyFile contains.
+type Ready struct {
+	SIPUDP string `json:"sip_udp,omitempty"`
+	SIPTCP string `json:"sip_tcp,omitempty"`
+	HTTP   string `json:"http"`
+	PID    int    `json:"pid"`
+}
+
+// DBPath is where the SQLite database lives under data_dir.
+func DBPath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "hotline.db") }
+
+// RecordingsDir is the root of recordings under data_dir.
+func RecordingsDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "recordings") }
+
+// Location is the time zone days are counted in.
+func Location(cfg *config.Config) *time.Location {
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return time.Local // Validate refused a bad timezone already
+	}
+	return loc
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully: no new
+// calls, calls in progress finish (bounded by shutdown.grace), exit.
+func Run(ctx context.Context, opt Options) error {
+	cfg, log := opt.Config, opt.Logger
+	warnDefaults(cfg, log)
+
+	db, err := store.Open(ctx, DBPath(cfg))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	loc := Location(cfg)
+	tickets := ticket.NewStore(db, cfg.NodeID, loc, nil)
+	users := auth.NewStore(db, nil)
+	if err := closeInterrupted(ctx, tickets, log); err != nil {
+		return err
+	}
+	if n, err := users.Count(ctx); err == nil && n == 0 {
+		log.Warn("no console users yet: create one with `hotline user add --name NAME --role admin` (password on stdin)")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	menu, promptFS, err := loadIVR(cfg)
+	if err != nil {
+		return err
+	}
+	prompts, err := loadPrompts(promptFS, menu)
+	if err != nil {
+		return err
+	}
+
+	engine, err := newEngine(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	codecs := make([]media.Codec, 0, len(cfg.Media.Codecs))
+	for _, n := range cfg.Media.Codecs {
+		if c, ok := media.CodecByName(n); ok {
+			codecs = append(codecs, c)
+		}
+	}
+	advertise, err := netip.ParseAddr(cfg.Media.RTPIP)
+	if err != nil {
+		return fmt.Errorf("app: media.rtp_ip: %w", err)
+	}
+
+	queues := make([]string, 0, 5)
+	for _, c := range ivr.Categories() {
+		queues = append(queues, string(c))
+	}
+	callMetrics, err := call.NewMetrics(reg, queues)
+	if err != nil {
+		return err
+	}
+	recRoot := RecordingsDir(cfg)
+	svc := &call.Service{
+		Tickets:        tickets,
+		Media:          &mediaFactory{engine: engine, codecs: codecs, prompts: prompts, advertise: advertise, log: log},
+		Menu:           menu,
+		Seats:          call.NoSeats{},
+		HotlineNumbers: cfg.SIP.HotlineNumbers,
+		Metrics:        callMetrics,
+		Now:            time.Now,
+		Log:            log,
+	}
+	if cfg.Recordings.Enabled {
+		svc.RecordingPath = func(id ticket.ID, opened time.Time) string {
+			return recordings.Path(recRoot, id, opened.In(loc))
+		}
+	}
+
+	trusted := make([]netip.Prefix, 0, len(cfg.SIP.TrustedSources))
+	for _, s := range cfg.SIP.TrustedSources {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("app: sip.trusted_sources: %w", err)
+		}
+		trusted = append(trusted, p)
+	}
+	sipSrv, err := sip.New(sip.Config{
+		Listen:         cfg.SIP.Listen,
+		Domain:         cfg.SIP.Domain,
+		TrustedSources: trusted,
+		AdvertiseHost:  cfg.Media.RTPIP,
+		SessionExpires: cfg.SIP.SessionExpires.D(),
+	}, func(ctx context.Context, c *sip.InboundCall) {
+		svc.Handle(ctx, newInbound(ctx, c))
+	}, log.With("component", "sip"), reg)
+	if err != nil {
+		return err
+	}
+	if err := sipSrv.Start(); err != nil {
+		return err
+	}
+	defer sipSrv.Close()
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("app: http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	var draining sync.Once
+	drainingFlag := make(chan struct{})
+	webSrv := web.New(web.Options{
+		SessionTTL:   cfg.HTTP.SessionTTL.D(),
+		SecureCookie: cfg.HTTP.SecureCookie,
+		RecordingPath: func(t *ticket.Ticket) string {
+			return recordings.Path(recRoot, t.ID, t.OpenedAt.In(loc))
+		},
+		Ready: func() bool {
+			select {
+			case <-drainingFlag:
+				return false
+			default:
+				return true
+			}
+		},
+	}, users, tickets, reg, log.With("component", "web"))
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- web.Serve(httpCtx, ln, webSrv, log) }()
+	defer func() { stopHTTP(); <-httpDone }()
+
+	addrs := sipSrv.Addrs()
+	ready := Ready{HTTP: ln.Addr().String(), PID: os.Getpid()}
+	if a, ok := addrs["udp"]; ok {
+		ready.SIPUDP = a.String()
+	}
+	if a, ok := addrs["tcp"]; ok {
+		ready.SIPTCP = a.String()
+	}
+	log.Info("hotline serving", "node_id", cfg.NodeID, "sip_udp", ready.SIPUDP, "sip_tcp", ready.SIPTCP,
+		"http", ready.HTTP, "data_dir", cfg.DataDir, "numbers", strings.Join(cfg.SIP.HotlineNumbers, ","))
+	if opt.ReadyFile != "" {
+		if err := writeReady(opt.ReadyFile, ready); err != nil {
+			return err
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		httpDone <- err
+		return err
+	}
+
+	// Graceful stop (SPEC §2): refuse new calls, let calls finish.
+	draining.Do(func() { close(drainingFlag) })
+	sipSrv.Drain()
+	grace := cfg.Shutdown.Grace.D()
+	log.Info("shutting down: no new calls; waiting for calls in progress", "calls", sipSrv.ActiveCalls(), "grace", grace.String())
+	wctx, cancel := context.WithTimeout(context.Background(), grace)
+	err = sipSrv.Wait(wctx)
+	cancel()
+	if err != nil {
+		log.Warn("grace period over: ending the remaining calls", "calls", sipSrv.ActiveCalls())
+	}
+	// Close cancels what is left (tickets say "interrupted") and waits.
+	if err := sipSrv.Close(); err != nil {
+		log.Debug("sip close", "error", err)
+	}
+	log.Info("hotline stopped")
+	return nil
+}
+
+func writeReady(path string, r Ready) error {
+	b, _ := json.Marshal(r)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("app: ready file: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// warnDefaults warns loudly about values left at their shipped defaults
+// that must not reach production (seat passwords).
+func warnDefaults(cfg *config.Config, log *slog.Logger) {
+	for _, k := range cfg.Defaulted {
+		if strings.Contains(k, "password") || strings.Contains(k, "secret") {
+			log.Warn("!!! INSECURE DEFAULT: "+k+" uses the default written in the config file because its environment variable is not set; set it before taking real calls", "key", k)
+		}
+	}
+}
+
+// closeInterrupted closes the tickets of calls that were in progress when the
+// previous process died: their calls are gone, and saying so is honest.
+func closeInterrupted(ctx context.Context, tickets *ticket.Store, log *slog.Logger) error {
+	open, err := tickets.OpenTickets(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range open {
+		_, err := tickets.Update(ctx, t.ID, func(t *ticket.Ticket) error {
+			now := time.Now()
+			t.Status, t.Outcome, t.EndReason = ticket.StatusClosed, ticket.OutcomeInterrupted, "process_restart"
+			if t.EndedAt == nil {
+				t.EndedAt = ticket.TimePtr(now)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(open) > 0 {
+		log.Warn("closed the tickets of calls cut by the previous stop", "tickets", len(open), "outcome", ticket.OutcomeInterrupted)
+	}
+	return nil
+}
+
+// loadIVR reads the menu and finds the prompt directory. A path left at its
+// shipped default that does not exist on disk falls back to the copy inside
+// the binary, so `hotline` runs from anywhere (and in a scratch container).
+func loadIVR(cfg *config.Config) (*ivr.Menu, fs.FS, error) {
+	menuPath := cfg.IVR.Menu
+	if _, err := os.Stat(menuPath); err != nil && menuPath == "configs/ivr.yaml" {
+		menuPath = ""
+	}
+	menu, err := config.LoadMenuFile(menuPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	menu.Queue.PositionEvery = cfg.ACD.PositionEvery.D()
+	var pfs fs.FS
+	if st, err := os.Stat(cfg.IVR.Prompts); err == nil && st.IsDir() {
+		pfs = os.DirFS(cfg.IVR.Prompts)
+	} else if cfg.IVR.Prompts == "configs/prompts/zh" {
+		pfs = configs.PromptsZH()
+	} else {
+		return nil, nil, fmt.Errorf("app: ivr.prompts: %s is not a directory", cfg.IVR.Prompts)
+	}
+	has := func(name string) bool {
+		if ivr.IsTone(name) {
+			return true
+		}
+		_, err := fs.Stat(pfs, name+".wav")
+		return err == nil
+	}
+	var errs []error
+	for _, e := range menu.Validate(has) {
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
+		return nil, nil, fmt.Errorf("app: ivr menu: %w", errors.Join(errs...))
+	}
+	return menu, pfs, nil
+}
+
+// loadPrompts decodes and pre-encodes every prompt once, at start.
+func loadPrompts(pfs fs.FS, menu *ivr.Menu) (map[string]*media.Prompt, error) {
+	out := map[string]*media.Prompt{}
+	entries, err := fs.ReadDir(pfs, ".")
+	if err != nil {
+		return nil, fmt.Errorf("app: prompts: %w", err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".wav")
+		if !ok || e.IsDir() {
+			continue
+		}
+		p, err := media.LoadPromptWAV(pfs, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out[name] = p
+	}
+	// The voicemail beep: 1 kHz, 400 ms (ITU-T E.180 tones are 400-450 Hz;
+	// answering machines customarily beep higher).
+	out[ivr.Beep] = media.Tone(ivr.Beep, 1000, 400*time.Millisecond, 0.3)
+	return out, nil
+}
+
+func newEngine(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*media.Engine, error) {
+	bind, err := netip.ParseAddr(cfg.Media.BindIP)
+	if err != nil {
+		return nil, fmt.Errorf("app: media.bind_ip: %w", err)
+	}
+	var lo, hi int
+	if _, err := fmt.Sscanf(cfg.Media.RTPPorts, "%d-%d", &lo, &hi); err != nil {
+		return nil, fmt.Errorf("app: media.rtp_ports: %w", err)
+	}
+	return media.NewEngine(media.Config{
+		BindIP:      bind,
+		PortMin:     lo,
+		PortMax:     hi,
+		Inactivity:  cfg.Media.RTPTimeout.D(),
+		PacerShards: cfg.Media.PacerShards,
+	}, log.With("component", "media"), reg)
+}
+
+// CheckIVR loads the menu and prompts the configuration names, as serve
+// would, for check-config.
+func CheckIVR(cfg *config.Config) error {
+	menu, pfs, err := loadIVR(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = loadPrompts(pfs, menu)
+	return err
+}

@@ -1,0 +1,138 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hotline12348/hotline/internal/call"
+	"github.com/hotline12348/hotline/internal/media"
+	"github.com/hotline12348/hotline/recordings"
+)
+
+// mediaFactory implements call.MediaFactory on the media engine.
+type mediaFactory struct {
+	engine    *media.Engine
+	codecs    []media.Codec
+	prompts   map[string]*media.Prompt
+	advertise netip.Addr
+	log       *slog.Logger
+}
+
+func (f *mediaFactory) Answer(offer []byte, log *slog.Logger) (call.Media, []byte, error) {
+	if len(offer) == 0 {
+		// A delayed offer (RFC 3261 §13.2.1) is not supported yet: the SBCs
+		// of Chinese carriers send the offer in the INVITE.
+		return nil, nil, fmt.Errorf("%w: INVITE without SDP offer", call.ErrNoCommonCodec)
+	}
+	p, err := media.Negotiate(offer, f.codecs)
+	if err != nil {
+		if errors.Is(err, media.ErrNoCommonCodec) || errors.Is(err, media.ErrBadSDP) {
+			return nil, nil, fmt.Errorf("%w: %w", call.ErrNoCommonCodec, err)
+		}
+		return nil, nil, err
+	}
+	leg, err := f.engine.NewLeg(log)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &mediaLeg{f: f, leg: leg, log: log, sessID: rand.Uint64() >> 1, version: 1, params: p}
+	m.answer = m.buildAnswer()
+	leg.Start(p)
+	return m, m.answer, nil
+}
+
+// mediaLeg implements call.Media on a media.Leg.
+type mediaLeg struct {
+	f   *mediaFactory
+	leg *media.Leg
+	log *slog.Logger
+
+	mu      sync.Mutex
+	sessID  uint64
+	version uint64
+	params  media.SessionParams
+	answer  []byte
+	rec     *recordings.Mono
+}
+
+func (m *mediaLeg) buildAnswer() []byte {
+	local := netip.AddrPortFrom(m.f.advertise, uint16(m.leg.LocalPort()))
+	return media.AnswerSDP(local, m.params, m.sessID, m.version)
+}
+
+func (m *mediaLeg) Play(names ...string) <-chan struct{} {
+	ps := make([]*media.Prompt, 0, len(names))
+	for _, n := range names {
+		if p, ok := m.f.prompts[n]; ok {
+			ps = append(ps, p)
+		} else {
+			m.log.Warn("prompt missing, skipped", "prompt", n)
+		}
+	}
+	return m.leg.Play(ps...)
+}
+
+func (m *mediaLeg) StopPlay()             { m.leg.StopPlay() }
+func (m *mediaLeg) Digits() <-chan rune   { return m.leg.Digits() }
+func (m *mediaLeg) Done() <-chan struct{} { return m.leg.Done() }
+func (m *mediaLeg) Err() error            { return m.leg.Err() }
+
+// Reoffer applies a mid-call offer (hold, resume, refresh, new address). The
+// SDP version of our answer only changes when the answer does (RFC 3264 §8).
+func (m *mediaLeg) Reoffer(offer []byte) ([]byte, error) {
+	p, err := media.Negotiate(offer, m.f.codecs)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.params
+	m.params = p
+	ans := m.buildAnswer()
+	if !bytes.Equal(ans, m.answer) {
+		m.version++
+		ans = m.buildAnswer()
+		m.answer = ans
+	}
+	m.leg.Update(p)
+	if prev.Direction != p.Direction || prev.Remote != p.Remote {
+		m.log.Info("media updated by re-offer", "direction", string(p.Direction), "hold", !p.Direction.Receives())
+	}
+	return ans, nil
+}
+
+func (m *mediaLeg) StartRecording(path string) error {
+	rec, err := recordings.CreateMono(path)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.rec = rec
+	m.mu.Unlock()
+	m.leg.SetTap(rec)
+	return nil
+}
+
+func (m *mediaLeg) StopRecording() (time.Duration, error) {
+	m.leg.SetTap(nil)
+	m.mu.Lock()
+	rec := m.rec
+	m.rec = nil
+	m.mu.Unlock()
+	if rec == nil {
+		return 0, nil
+	}
+	err := rec.Close()
+	return rec.Duration(), err
+}
+
+func (m *mediaLeg) Close() error {
+	_, _ = m.StopRecording()
+	return m.leg.Close()
+}

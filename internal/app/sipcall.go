@@ -1,0 +1,70 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/hotline12348/hotline/internal/call"
+	"github.com/hotline12348/hotline/internal/media"
+	"github.com/hotline12348/hotline/internal/sip"
+)
+
+// inbound adapts a sip.InboundCall to call.Inbound.
+type inbound struct {
+	c      *sip.InboundCall
+	events chan call.Event
+}
+
+func newInbound(ctx context.Context, c *sip.InboundCall) *inbound {
+	in := &inbound{c: c, events: make(chan call.Event, 16)}
+	go func() {
+		for {
+			select {
+			case ev := <-c.Events():
+				var k call.EventKind
+				switch ev.Kind {
+				case sip.EventBye:
+					k = call.EventHangup
+				case sip.EventCancel:
+					k = call.EventCancel
+				case sip.EventDigit:
+					k = call.EventDigit
+				case sip.EventSessionExpired:
+					k = call.EventSessionExpired
+				case sip.EventNoAck:
+					k = call.EventNoAck
+				default:
+					continue
+				}
+				select {
+				case in.events <- call.Event{Kind: k, Digit: ev.Digit}:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return in
+}
+
+func (i *inbound) CallID() string                   { return i.c.CallID }
+func (i *inbound) Caller() string                   { return i.c.Caller.Number }
+func (i *inbound) Called() string                   { return i.c.Called }
+func (i *inbound) Offer() []byte                    { return i.c.Offer() }
+func (i *inbound) Reject(code int, r string) error  { return i.c.Reject(code, r) }
+func (i *inbound) Hangup(ctx context.Context) error { return i.c.Hangup(ctx) }
+func (i *inbound) Events() <-chan call.Event        { return i.events }
+func (i *inbound) Logger() *slog.Logger             { return i.c.Logger() }
+
+func (i *inbound) Answer(sdp []byte, onOffer func([]byte) ([]byte, error)) error {
+	return i.c.Answer(sdp, func(offer []byte) ([]byte, error) {
+		ans, err := onOffer(offer)
+		if errors.Is(err, media.ErrNoCommonCodec) || errors.Is(err, media.ErrBadSDP) {
+			return nil, errors.Join(sip.ErrNotAcceptable, err)
+		}
+		return ans, err
+	})
+}

@@ -1,0 +1,222 @@
+// Package auth keeps the console's users and login sessions in SQLite.
+//
+// Passwords are hashed with Argon2id (RFC 9106) and stored in the PHC string
+// format; session tokens are 256-bit random values of which only the SHA-256
+// is stored, so a copy of the database grants no session. It imports
+// internal/store and nothing else of this module.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/hotline12348/hotline/internal/store"
+)
+
+// Roles.
+const (
+	RoleOperator = "operator"
+	RoleManager  = "manager"
+	RoleAdmin    = "admin"
+)
+
+// Errors.
+var (
+	ErrBadCredentials = errors.New("auth: bad username or password")
+	ErrNoSession      = errors.New("auth: no valid session")
+	ErrUserExists     = errors.New("auth: user exists")
+)
+
+// User is a console user.
+type User struct {
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	SeatID string `json:"seat_id,omitempty"`
+}
+
+// CanManage reports whether the user may see manager views (wallboard,
+// recordings, dead letters).
+func (u User) CanManage() bool { return u.Role == RoleManager || u.Role == RoleAdmin }
+
+// Store keeps users and sessions.
+type Store struct {
+	db  *store.DB
+	now func() time.Time
+	// dummy is a hash verified when the user does not exist, so that a
+	// login's timing does not tell which user names exist.
+	dummy string
+}
+
+// NewStore returns a user store on db.
+func NewStore(db *store.DB, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, now: now, dummy: HashPassword("not a real password")}
+}
+
+// ValidRole reports whether r is a known role.
+func ValidRole(r string) bool { return r == RoleOperator || r == RoleManager || r == RoleAdmin }
+
+// AddUser creates a user; replace=true updates an existing one (password
+// reset) instead of failing with ErrUserExists.
+func (s *Store) AddUser(ctx context.Context, u User, password string, replace bool) error {
+	if u.Name == "" || strings.ContainsAny(u.Name, " \t\r\n") {
+		return fmt.Errorf("auth: user name must be non-empty without spaces")
+	}
+	if !ValidRole(u.Role) {
+		return fmt.Errorf("auth: role %q: must be operator, manager or admin", u.Role)
+	}
+	if len(password) < 8 {
+		return fmt.Errorf("auth: password must have at least 8 characters")
+	}
+	hash := HashPassword(password)
+	q := `INSERT INTO users(name, role, seat_id, pw_hash, created_at) VALUES (?,?,?,?,?)`
+	if replace {
+		q += ` ON CONFLICT(name) DO UPDATE SET role=excluded.role, seat_id=excluded.seat_id, pw_hash=excluded.pw_hash`
+	}
+	_, err := s.db.W.ExecContext(ctx, q, u.Name, u.Role, u.SeatID, hash, store.Millis(s.now()))
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return fmt.Errorf("%w: %s", ErrUserExists, u.Name)
+		}
+		return fmt.Errorf("auth: add user: %w", err)
+	}
+	if replace {
+		// A reset password ends the user's sessions.
+		_, _ = s.db.W.ExecContext(ctx, `DELETE FROM sessions WHERE user_name = ?`, u.Name)
+	}
+	return nil
+}
+
+// Count returns the number of users.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.R.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	return n, err
+}
+
+// Login checks the credentials and opens a session, returning its token.
+func (s *Store) Login(ctx context.Context, name, password string, ttl time.Duration) (string, User, error) {
+	var (
+		u    User
+		hash string
+	)
+	err := s.db.R.QueryRowContext(ctx, `SELECT name, role, seat_id, pw_hash FROM users WHERE name = ?`, name).Scan(&u.Name, &u.Role, &u.SeatID, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		VerifyPassword(s.dummy, password)
+		return "", User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return "", User{}, fmt.Errorf("auth: login: %w", err)
+	}
+	if !VerifyPassword(hash, password) {
+		return "", User{}, ErrBadCredentials
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", User{}, fmt.Errorf("auth: token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	now := s.now()
+	sum := sha256.Sum256([]byte(token))
+	_, err = s.db.W.ExecContext(ctx, `INSERT INTO sessions(token_hash, user_name, created_at, expires_at) VALUES (?,?,?,?)`,
+		sum[:], u.Name, store.Millis(now), store.Millis(now.Add(ttl)))
+	if err != nil {
+		return "", User{}, fmt.Errorf("auth: session: %w", err)
+	}
+	return token, u, nil
+}
+
+// Session returns the user of a valid session token.
+func (s *Store) Session(ctx context.Context, token string) (User, error) {
+	if token == "" {
+		return User{}, ErrNoSession
+	}
+	sum := sha256.Sum256([]byte(token))
+	var u User
+	err := s.db.R.QueryRowContext(ctx, `SELECT u.name, u.role, u.seat_id FROM sessions s JOIN users u ON u.name = s.user_name
+		WHERE s.token_hash = ? AND s.expires_at > ?`, sum[:], store.Millis(s.now())).Scan(&u.Name, &u.Role, &u.SeatID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNoSession
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("auth: session: %w", err)
+	}
+	return u, nil
+}
+
+// Logout ends a session.
+func (s *Store) Logout(ctx context.Context, token string) error {
+	sum := sha256.Sum256([]byte(token))
+	_, err := s.db.W.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, sum[:])
+	return err
+}
+
+// PruneSessions deletes expired sessions.
+func (s *Store) PruneSessions(ctx context.Context) error {
+	_, err := s.db.W.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, store.Millis(s.now()))
+	return err
+}
+
+// Audit writes one line to the audit log (recording downloads, redeliveries).
+func (s *Store) Audit(ctx context.Context, user, action, object, remote string) error {
+	_, err := s.db.W.ExecContext(ctx, `INSERT INTO audit_log(at, user_name, action, object, remote) VALUES (?,?,?,?,?)`,
+		store.Millis(s.now()), user, action, object, remote)
+	if err != nil {
+		return fmt.Errorf("auth: audit: %w", err)
+	}
+	return nil
+}
+
+// Argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
+const (
+	argonMemory  = 19 * 1024
+	argonTime    = 2
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// HashPassword returns the Argon2id hash of password in PHC string format.
+func HashPassword(password string) string {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		panic(fmt.Sprintf("auth: no randomness: %v", err)) // crypto/rand never fails on Linux
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// VerifyPassword checks password against a PHC Argon2id hash in constant time.
+func VerifyPassword(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil {
+		return false
+	}
+	want, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}

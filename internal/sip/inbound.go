@@ -1,0 +1,429 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/hotline12348/hotline/internal/pii"
+)
+
+func maskNumber(n string) string { return pii.Mask(n) }
+
+// EventKind says what happened on a call's signalling.
+type EventKind int
+
+// Events delivered on InboundCall.Events.
+const (
+	EventBye            EventKind = iota + 1 // the caller hung up (BYE)
+	EventCancel                              // the caller gave up before we answered (CANCEL)
+	EventDigit                               // a DTMF digit by SIP INFO
+	EventSessionExpired                      // RFC 4028: no refresh in time, or our refresh failed
+	EventNoAck                               // our 200 OK was never acknowledged (RFC 3261 §13.3.1.4)
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventBye:
+		return "bye"
+	case EventCancel:
+		return "cancel"
+	case EventDigit:
+		return "digit"
+	case EventSessionExpired:
+		return "session_expired"
+	case EventNoAck:
+		return "no_ack"
+	}
+	return "unknown"
+}
+
+// Event is one signalling event of a call.
+type Event struct {
+	Kind  EventKind
+	Digit rune
+}
+
+// OfferFunc answers a new SDP offer received in the dialog (re-INVITE or
+// UPDATE: hold, resume, session refresh, address change). It returns the SDP
+// answer; an error wrapping ErrNotAcceptable is answered 488.
+type OfferFunc func(offer []byte) (answer []byte, err error)
+
+// ErrNotAcceptable marks an offer we cannot accept (no common codec).
+var ErrNotAcceptable = errors.New("sip: offer not acceptable")
+
+// InboundCall is one call from the trunk, as a UAS dialog.
+type InboundCall struct {
+	s    *Server
+	req  *sip.Request
+	tx   sip.ServerTransaction
+	sess *sipgo.DialogServerSession
+	log  *slog.Logger
+
+	// CallID is the SIP Call-ID.
+	CallID string
+	// Caller is the calling party (P-Asserted-Identity / From / Privacy).
+	Caller Identity
+	// Called is the user part of the Request-URI: the number dialled.
+	Called string
+	// Source is the address the INVITE came from.
+	Source netip.Addr
+
+	events chan Event
+
+	mu          sync.Mutex
+	onOffer     OfferFunc
+	localSDP    []byte
+	answered    bool
+	ended       bool
+	reinviteAck chan uint32
+	inReinvite  bool
+
+	// RFC 4028 state.
+	seInterval  time.Duration
+	weRefresh   bool
+	refreshed   chan struct{}
+	timerCancel context.CancelFunc
+
+	finished atomic.Bool
+}
+
+func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, sess *sipgo.DialogServerSession, src netip.Addr, log *slog.Logger) *InboundCall {
+	c := &InboundCall{
+		s: s, req: req, tx: tx, sess: sess,
+		CallID:      callID(req),
+		Caller:      CallerIdentity(req),
+		Called:      req.Recipient.User,
+		Source:      src,
+		events:      make(chan Event, 16),
+		reinviteAck: make(chan uint32, 4),
+		refreshed:   make(chan struct{}, 1),
+	}
+	c.log = log.With("caller", maskNumber(c.Caller.Number))
+	// CANCEL before our final answer ends the dialog's context (sipgo).
+	go func() {
+		<-sess.Context().Done()
+		c.mu.Lock()
+		answered := c.answered
+		c.mu.Unlock()
+		if !answered && !c.finished.Load() {
+			c.emit(Event{Kind: EventCancel})
+		}
+	}()
+	return c
+}
+
+// Logger returns the call's logger (call_id, masked caller).
+func (c *InboundCall) Logger() *slog.Logger { return c.log }
+
+// Offer returns the SDP of the INVITE, or nil when it carried none.
+func (c *InboundCall) Offer() []byte {
+	if ct := c.req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
+		return nil
+	}
+	return c.req.Body()
+}
+
+// Transport is the transport the INVITE came over ("UDP", "TCP").
+func (c *InboundCall) Transport() string { return c.req.Transport() }
+
+// Events delivers the call's signalling events.
+func (c *InboundCall) Events() <-chan Event { return c.events }
+
+// Context is done when the dialog has ended (BYE either way, CANCEL).
+func (c *InboundCall) Context() context.Context { return c.sess.Context() }
+
+func (c *InboundCall) emit(ev Event) {
+	select {
+	case c.events <- ev:
+	default:
+		c.log.Warn("call event dropped: consumer too slow", "event", ev.Kind.String())
+	}
+}
+
+// Reject sends a final error response (e.g. 404, 488). Extra headers are
+// appended, e.g. a Warning.
+func (c *InboundCall) Reject(code int, reason string, hdrs ...sip.Header) error {
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	// Built from the dialog's copy of the INVITE so the To tag is the one
+	// any earlier provisional response carried. The server transaction
+	// retransmits it and absorbs the ACK (RFC 3261 §17.2.1); we do not wait.
+	res := sip.NewResponseFromRequest(c.sess.InviteRequest, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := c.tx.Respond(res); err != nil {
+		return fmt.Errorf("sip: reject %d: %w", code, err)
+	}
+	return nil
+}
+
+// Answer sends 200 OK with the SDP answer (RFC 3264) and returns at once;
+// the 200 is retransmitted until the ACK arrives (EventNoAck if it never
+// does). onOffer handles later offers in the dialog. Session timers (RFC
+// 4028) are negotiated here.
+func (c *InboundCall) Answer(sdp []byte, onOffer OfferFunc) error {
+	if err := c.sess.Context().Err(); err != nil {
+		return fmt.Errorf("sip: answer: call already ended: %w", context.Cause(c.sess.Context()))
+	}
+	hdrs := []sip.Header{sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("Allow", allowMethods)}
+	se, refresher, seHdrs, err := c.negotiateSessionTimer()
+	if err != nil {
+		var tooSmall errIntervalTooSmall
+		if errors.As(err, &tooSmall) {
+			_ = c.Reject(422, "Session Interval Too Small", sip.NewHeader("Min-SE", strconv.Itoa(int(MinSE.Seconds()))))
+		}
+		return err
+	}
+	hdrs = append(hdrs, seHdrs...)
+	c.mu.Lock()
+	c.onOffer = onOffer
+	c.localSDP = sdp
+	c.answered = true
+	c.seInterval = se
+	c.weRefresh = refresher == "uas"
+	c.mu.Unlock()
+
+	res := sip.NewResponseFromRequest(c.sess.InviteRequest, sip.StatusOK, "OK", sdp)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	res.AppendHeader(c.s.contactHeader(c.req.Transport(), c.Called))
+	sent := make(chan error, 1)
+	go func() {
+		// WriteResponse retransmits the 2xx until the ACK (RFC 6026) and
+		// returns nil on ACK.
+		err := c.sess.WriteResponse(res)
+		select {
+		case sent <- err:
+		default:
+		}
+		if err != nil && !c.finished.Load() && c.sess.Context().Err() == nil {
+			c.log.Warn("no ACK for our 200 OK", "error", err)
+			c.emit(Event{Kind: EventNoAck})
+		}
+	}()
+	// Give the transport a moment to report an immediate failure (a CANCEL
+	// that raced us ends the transaction first).
+	select {
+	case err := <-sent:
+		if err != nil {
+			return fmt.Errorf("sip: answer: %w", err)
+		}
+	case <-time.After(20 * time.Millisecond):
+	}
+	c.startSessionTimer()
+	return nil
+}
+
+// Hangup ends an answered call with BYE (or rejects an unanswered one with
+// 480). Safe to call more than once and after the caller hung up.
+func (c *InboundCall) Hangup(ctx context.Context) error {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return nil
+	}
+	c.ended = true
+	answered := c.answered
+	c.mu.Unlock()
+	if !answered {
+		return c.sess.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+	}
+	if c.sess.Context().Err() != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.sess.Bye(ctx); err != nil {
+		return fmt.Errorf("sip: bye: %w", err)
+	}
+	return nil
+}
+
+// finish runs when the handler returns: no BYE left unsent, no timer left running.
+func (c *InboundCall) finish() {
+	c.finished.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.Hangup(ctx)
+	c.mu.Lock()
+	if c.timerCancel != nil {
+		c.timerCancel()
+	}
+	c.mu.Unlock()
+	_ = c.sess.Close()
+}
+
+func (c *InboundCall) onAck(req *sip.Request) {
+	if cseq := req.CSeq(); cseq != nil && cseq.SeqNo != c.sess.InviteRequest.CSeq().SeqNo {
+		// ACK of a 2xx to a re-INVITE.
+		select {
+		case c.reinviteAck <- cseq.SeqNo:
+		default:
+		}
+		if body := req.Body(); len(body) > 0 {
+			// Answer to the offer we made in a 200 to an offerless re-INVITE.
+			c.applyOffer(body)
+		}
+		return
+	}
+	if err := c.sess.ReadAck(req, nil); err != nil {
+		c.log.Debug("ACK not for this dialog", "error", err)
+	}
+}
+
+func (c *InboundCall) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if err := c.sess.ReadBye(req, tx); err != nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	c.emit(Event{Kind: EventBye})
+}
+
+func (c *InboundCall) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	if d, ok := parseInfoDigit(ct, req.Body()); ok {
+		respond(tx, req, sip.StatusOK, "OK")
+		c.emit(Event{Kind: EventDigit, Digit: d})
+		return
+	}
+	if len(req.Body()) == 0 {
+		respond(tx, req, sip.StatusOK, "OK") // keep-alive INFO
+		return
+	}
+	respond(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+}
+
+// applyOffer hands an offer to the call's media and returns the answer.
+func (c *InboundCall) applyOffer(offer []byte) ([]byte, error) {
+	c.mu.Lock()
+	fn := c.onOffer
+	c.mu.Unlock()
+	if fn == nil {
+		return nil, fmt.Errorf("%w: call not answered yet", ErrNotAcceptable)
+	}
+	ans, err := fn(offer)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.localSDP = ans
+	c.mu.Unlock()
+	return ans, nil
+}
+
+// onReinvite handles a re-INVITE: hold/resume, address change, or session
+// refresh (RFC 3261 §14.2, RFC 4028 §9).
+func (c *InboundCall) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	c.mu.Lock()
+	if c.inReinvite {
+		c.mu.Unlock()
+		respond(tx, req, sip.StatusRequestPending, "Request Pending") // RFC 3261 §14.2: 491
+		return
+	}
+	c.inReinvite = true
+	current := c.localSDP
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.inReinvite = false
+		c.mu.Unlock()
+	}()
+	if err := c.sess.ReadRequest(req, tx); err != nil {
+		respond(tx, req, sip.StatusInternalServerError, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return
+	}
+	answer := current
+	if offer := req.Body(); len(offer) > 0 {
+		ans, err := c.applyOffer(offer)
+		if err != nil {
+			if errors.Is(err, ErrNotAcceptable) {
+				respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+			} else {
+				c.log.Warn("re-INVITE offer failed", "error", err)
+				respond(tx, req, sip.StatusInternalServerError, "Server Internal Error")
+			}
+			return
+		}
+		answer = ans
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", answer)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(c.s.contactHeader(c.req.Transport(), c.Called))
+	for _, h := range c.refreshHeaders(req) {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		return
+	}
+	c.noteRefresh()
+	// The UAS core retransmits the 2xx until the ACK (RFC 3261 §13.3.1.4).
+	seq := req.CSeq().SeqNo
+	interval := sip.T1
+	deadline := time.After(64 * sip.T1)
+	for {
+		select {
+		case got := <-c.reinviteAck:
+			if got == seq {
+				return
+			}
+		case <-time.After(interval):
+			if err := tx.Respond(res); err != nil {
+				return
+			}
+			interval = min(2*interval, sip.T2)
+		case <-deadline:
+			c.log.Warn("no ACK for our 200 to a re-INVITE")
+			return
+		case <-c.sess.Context().Done():
+			return
+		}
+	}
+}
+
+// onUpdate handles UPDATE (RFC 3311): a session refresh, maybe with an offer.
+func (c *InboundCall) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	if err := c.sess.ReadRequest(req, tx); err != nil {
+		respond(tx, req, sip.StatusInternalServerError, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return
+	}
+	var body []byte
+	if offer := req.Body(); len(offer) > 0 {
+		ans, err := c.applyOffer(offer)
+		if err != nil {
+			respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		body = ans
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", body)
+	if body != nil {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	res.AppendHeader(c.s.contactHeader(c.req.Transport(), c.Called))
+	for _, h := range c.refreshHeaders(req) {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err == nil {
+		c.noteRefresh()
+	}
+}

@@ -1,0 +1,475 @@
+// Package sip is the hotline's signalling on github.com/emiago/sipgo: the
+// trunk side (INVITE from the carrier's SBC, trusted sources, CANCEL, BYE,
+// re-INVITE, INFO, UPDATE, OPTIONS, RFC 4028 session timers) as UAS dialogs.
+//
+// It knows nothing of queues, tickets or media: the app connects it to the
+// call logic with a Handler, the way net/http connects a server and a
+// handler. It must not import internal/call, internal/ticket, acd or ivr.
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is what the signalling layer needs from the configuration.
+type Config struct {
+	Listen         []string       // "udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"
+	Domain         string         // our SIP domain (digest realm)
+	TrustedSources []netip.Prefix // only these may call (SPEC §4: 403 otherwise)
+	// AdvertiseHost is written into Contact/Via when a listener is bound to
+	// an unspecified address (0.0.0.0); normally media.rtp_ip.
+	AdvertiseHost string
+	// SessionExpires is the RFC 4028 session interval we use (≥ MinSE).
+	SessionExpires time.Duration
+	UserAgent      string
+}
+
+// MinSE is the smallest session interval we accept (RFC 4028 §4: 90 s).
+const MinSE = 90 * time.Second
+
+// Handler runs one inbound call from a trusted source. It owns the call: it
+// must answer or reject it, and it returns when the call is over. ctx is
+// cancelled when the server shuts down hard.
+type Handler func(ctx context.Context, call *InboundCall)
+
+// Server is the SIP endpoint.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	client  *sipgo.Client
+	dialog  *sipgo.DialogUA
+	handler Handler
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	calls    map[string]*InboundCall // by dialog id
+	addrs    map[string]netip.AddrPort
+	conns    []interface{ Close() error }
+	draining atomic.Bool
+	active   sync.WaitGroup
+
+	m metrics
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+}
+
+// knownMethods bounds the method label of hotline_sip_requests_total: a
+// request with any other method counts as "OTHER", so garbage from the
+// network cannot blow up the series count.
+var knownMethods = []string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "PRACK", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH", "OTHER"}
+
+// New builds a server; Start binds and serves it.
+func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "hotline12348"
+	}
+	if cfg.SessionExpires < MinSE {
+		cfg.SessionExpires = 1800 * time.Second
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Domain))
+	if err != nil {
+		return nil, fmt.Errorf("sip: user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(logger.With("component", "sipgo")))
+	if err != nil {
+		return nil, fmt.Errorf("sip: server: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, log: logger, ua: ua, srv: srv, handler: handler,
+		calls: map[string]*InboundCall{}, addrs: map[string]netip.AddrPort{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hotline_sip_requests_total", Help: "SIP requests received, by method.",
+	}, []string{"method"})
+	s.m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hotline_sip_rejected_total", Help: "Inbound INVITEs refused before a call existed, by reason.",
+	}, []string{"reason"})
+	for _, m := range knownMethods {
+		s.m.requests.WithLabelValues(m)
+	}
+	for _, r := range []string{"untrusted", "draining", "malformed"} {
+		s.m.rejected.WithLabelValues(r)
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{s.m.requests, s.m.rejected} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("sip: metrics: %w", err)
+			}
+		}
+	}
+	count := func(h sipgo.RequestHandler) sipgo.RequestHandler {
+		return func(req *sip.Request, tx sip.ServerTransaction) {
+			s.countRequest(req.Method)
+			h(req, tx)
+		}
+	}
+	srv.OnInvite(count(s.onInvite))
+	srv.OnAck(count(s.onAck))
+	srv.OnBye(count(s.onBye))
+	srv.OnCancel(count(s.onCancel))
+	srv.OnOptions(count(s.onOptions))
+	srv.OnInfo(count(s.onInfo))
+	srv.OnUpdate(count(s.onUpdate))
+	srv.OnNoRoute(count(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
+		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+		_ = tx.Respond(res)
+	}))
+	return s, nil
+}
+
+const allowMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+
+func (s *Server) countRequest(m sip.RequestMethod) {
+	name := strings.ToUpper(string(m))
+	for _, k := range knownMethods {
+		if k == name {
+			s.m.requests.WithLabelValues(k).Inc()
+			return
+		}
+	}
+	s.m.requests.WithLabelValues("OTHER").Inc()
+}
+
+// Start binds every listener (port 0 picks a free port; Addrs tells which)
+// and serves them until Close.
+func (s *Server) Start() error {
+	for _, l := range s.cfg.Listen {
+		u, err := url.Parse(l)
+		if err != nil {
+			return fmt.Errorf("sip: listen %q: %w", l, err)
+		}
+		switch u.Scheme {
+		case "udp":
+			conn, err := net.ListenPacket("udp", u.Host)
+			if err != nil {
+				return fmt.Errorf("sip: listen %s: %w", l, err)
+			}
+			s.recordAddr("udp", conn.LocalAddr())
+			s.conns = append(s.conns, conn)
+			go func() { _ = s.srv.ServeUDP(conn) }()
+		case "tcp":
+			ln, err := net.Listen("tcp", u.Host)
+			if err != nil {
+				return fmt.Errorf("sip: listen %s: %w", l, err)
+			}
+			s.recordAddr("tcp", ln.Addr())
+			s.conns = append(s.conns, ln)
+			go func() { _ = s.srv.ServeTCP(ln) }()
+		default:
+			return fmt.Errorf("sip: listen %q: transport %q is not supported yet", l, u.Scheme)
+		}
+	}
+	// The client sends our in-dialog requests (BYE, UPDATE) from the listening
+	// sockets, so NATs and firewalls that let the caller in let these out.
+	host := s.cfg.AdvertiseHost
+	for _, ap := range s.addrs {
+		if !ap.Addr().IsUnspecified() {
+			host = ap.Addr().String()
+		}
+		break
+	}
+	client, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(s.log.With("component", "sipgo")))
+	if err != nil {
+		return fmt.Errorf("sip: client: %w", err)
+	}
+	s.client = client
+	contactAddr := s.contactFor("udp")
+	s.dialog = &sipgo.DialogUA{
+		Client:         client,
+		ContactHDR:     sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "12348", Host: contactAddr.Addr().String(), Port: int(contactAddr.Port())}},
+		RewriteContact: true,
+	}
+	return nil
+}
+
+func (s *Server) recordAddr(network string, a net.Addr) {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.addrs[network] = ap
+	s.mu.Unlock()
+}
+
+// Addrs returns the bound address per transport ("udp", "tcp").
+func (s *Server) Addrs() map[string]netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]netip.AddrPort, len(s.addrs))
+	for k, v := range s.addrs {
+		out[k] = v
+	}
+	return out
+}
+
+// contactFor is the address we advertise for a transport.
+func (s *Server) contactFor(network string) netip.AddrPort {
+	s.mu.Lock()
+	ap, ok := s.addrs[network]
+	if !ok {
+		for _, v := range s.addrs {
+			ap = v
+			break
+		}
+	}
+	s.mu.Unlock()
+	if ap.Addr().IsUnspecified() {
+		if a, err := netip.ParseAddr(s.cfg.AdvertiseHost); err == nil {
+			return netip.AddrPortFrom(a, ap.Port())
+		}
+	}
+	return ap
+}
+
+func (s *Server) contactHeader(transport, user string) *sip.ContactHeader {
+	ap := s.contactFor(strings.ToLower(transport))
+	h := &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: ap.Addr().String(), Port: int(ap.Port())}}
+	if t := strings.ToLower(transport); t != "" && t != "udp" {
+		h.Address.UriParams = sip.NewParams()
+		h.Address.UriParams.Add("transport", t)
+	}
+	return h
+}
+
+// Drain stops taking new calls: INVITEs get 503 with Retry-After and
+// OPTIONS gets 503, so the SBC sends new calls to another node.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// ActiveCalls is the number of calls whose handler has not returned.
+func (s *Server) ActiveCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+// Wait blocks until every call handler has returned or ctx is done.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.active.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close cancels every call's context, waits briefly for handlers, and closes
+// the listeners.
+func (s *Server) Close() error {
+	s.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.Wait(ctx)
+	var errs []error
+	for _, c := range s.conns {
+		errs = append(errs, c.Close())
+	}
+	errs = append(errs, s.ua.Close())
+	return errors.Join(errs...)
+}
+
+func (s *Server) trusted(src string) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(src)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range s.cfg.TrustedSources {
+		if p.Contains(ip) {
+			return ip, true
+		}
+	}
+	return ip, false
+}
+
+func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	_ = tx.Respond(res)
+}
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.onReinvite(req, tx)
+		return
+	}
+	log := s.log.With("call_id", callID(req))
+	if s.draining.Load() {
+		s.m.rejected.WithLabelValues("draining").Inc()
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
+		return
+	}
+	ip, ok := s.trusted(req.Source())
+	if !ok {
+		s.m.rejected.WithLabelValues("untrusted").Inc()
+		id := CallerIdentity(req)
+		log.Warn("INVITE from an untrusted source refused", "source", ip.String(), "caller", maskNumber(id.Number), "to", req.Recipient.User)
+		respond(tx, req, sip.StatusForbidden, "Forbidden")
+		return
+	}
+	// 100 Trying at once (RFC 3261 §17.2.1) rather than sipgo's 200 ms
+	// timer: the SBC stops retransmitting before we touch the database.
+	respond(tx, req, sip.StatusTrying, "Trying")
+	if req.CSeq() == nil || req.From() == nil || req.To() == nil {
+		s.m.rejected.WithLabelValues("malformed").Inc()
+		respond(tx, req, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	if req.Contact() == nil {
+		s.m.rejected.WithLabelValues("malformed").Inc()
+		respond(tx, req, sip.StatusBadRequest, "Missing Contact")
+		return
+	}
+	sess, err := s.dialog.ReadInvite(req, tx)
+	if err != nil {
+		s.m.rejected.WithLabelValues("malformed").Inc()
+		log.Warn("INVITE refused", "error", err)
+		respond(tx, req, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	c := newInboundCall(s, req, tx, sess, ip, log)
+	s.mu.Lock()
+	s.calls[sess.ID] = c
+	s.mu.Unlock()
+	s.active.Add(1)
+	defer func() {
+		c.finish()
+		s.mu.Lock()
+		delete(s.calls, sess.ID)
+		s.mu.Unlock()
+		s.active.Done()
+	}()
+	s.handler(s.ctx, c)
+}
+
+func (s *Server) lookup(req *sip.Request) *InboundCall {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id]
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if c := s.lookup(req); c != nil {
+		c.onAck(req)
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.onBye(req, tx)
+}
+
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	// A CANCEL that matched a pending INVITE never gets here: sipgo's
+	// transaction layer answers it and ends the INVITE with 487.
+	respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.draining.Load() {
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
+		return
+	}
+	respond(tx, req, sip.StatusOK, "OK",
+		sip.NewHeader("Allow", allowMethods),
+		sip.NewHeader("Accept", "application/sdp"),
+		sip.NewHeader("Supported", "timer"))
+}
+
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.onInfo(req, tx)
+}
+
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.onUpdate(req, tx)
+}
+
+func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.onReinvite(req, tx)
+}
+
+func callID(req *sip.Request) string {
+	if h := req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// parseSessionExpires reads "1800;refresher=uac" (RFC 4028 §4).
+func parseSessionExpires(v string) (time.Duration, string, bool) {
+	parts := strings.Split(v, ";")
+	secs, err := strconv.Atoi(strings.TrimSpace(parts[0]))
+	if err != nil || secs <= 0 {
+		return 0, "", false
+	}
+	refresher := ""
+	for _, p := range parts[1:] {
+		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, "refresher") {
+			refresher = strings.ToLower(strings.TrimSpace(val))
+		}
+	}
+	return time.Duration(secs) * time.Second, refresher, true
+}
+
+func hasOptionTag(req *sip.Request, header, tag string) bool {
+	for _, h := range req.GetHeaders(header) {
+		for _, t := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(t), tag) {
+				return true
+			}
+		}
+	}
+	return false
+}

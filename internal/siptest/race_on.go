@@ -1,0 +1,5 @@
+//go:build race
+
+package siptest
+
+const raceEnabled = true

@@ -1,0 +1,94 @@
+package store
+
+// migrations are applied in order; never edit one that has shipped, append.
+// Times are Unix milliseconds.
+var migrations = []string{
+	// 1: tickets, their outbox, users and sessions, audit log.
+	`
+CREATE TABLE tickets (
+	id             TEXT PRIMARY KEY,
+	call_id        TEXT NOT NULL,
+	caller         TEXT NOT NULL,
+	called         TEXT NOT NULL,
+	channel        TEXT NOT NULL,
+	category       TEXT NOT NULL DEFAULT '',
+	priority       TEXT NOT NULL DEFAULT 'normal',
+	ivr_path       TEXT NOT NULL DEFAULT '',
+	status         TEXT NOT NULL,
+	outcome        TEXT NOT NULL DEFAULT '',
+	abandon_stage  TEXT NOT NULL DEFAULT '',
+	end_reason     TEXT NOT NULL DEFAULT '',
+	seat_id        TEXT NOT NULL DEFAULT '',
+	node_id        TEXT NOT NULL,
+	opened_at      INTEGER NOT NULL,
+	queued_at      INTEGER,
+	answered_at    INTEGER,
+	ended_at       INTEGER,
+	wait_seconds   REAL,
+	talk_seconds   REAL,
+	summary        TEXT NOT NULL DEFAULT '',
+	disposition    TEXT NOT NULL DEFAULT '',
+	legal_domain   TEXT NOT NULL DEFAULT '',
+	callback       INTEGER NOT NULL DEFAULT 0,
+	satisfaction   INTEGER,
+	recording      TEXT,
+	recording_deleted_at INTEGER,
+	revision       INTEGER NOT NULL,
+	wo_state       TEXT NOT NULL DEFAULT 'pending',
+	wo_attempts    INTEGER NOT NULL DEFAULT 0,
+	wo_last_error  TEXT NOT NULL DEFAULT '',
+	wo_external_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX tickets_caller ON tickets(caller, opened_at);
+CREATE INDEX tickets_opened ON tickets(opened_at);
+CREATE INDEX tickets_status ON tickets(status, opened_at);
+CREATE INDEX tickets_call ON tickets(call_id);
+
+-- one row per ticket revision, written in the same transaction as the
+-- revision itself (transactional outbox); body is the exact JSON pushed.
+CREATE TABLE outbox (
+	ticket_id       TEXT NOT NULL,
+	revision        INTEGER NOT NULL,
+	event           TEXT NOT NULL,
+	body            BLOB NOT NULL,
+	created_at      INTEGER NOT NULL,
+	state           TEXT NOT NULL DEFAULT 'pending',
+	attempts        INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at INTEGER NOT NULL,
+	last_error      TEXT NOT NULL DEFAULT '',
+	delivered_at    INTEGER,
+	PRIMARY KEY (ticket_id, revision)
+);
+CREATE INDEX outbox_state ON outbox(state, next_attempt_at);
+
+-- per node and day counter behind the human-readable ticket id.
+CREATE TABLE ticket_seq (
+	day  TEXT PRIMARY KEY,
+	n    INTEGER NOT NULL
+);
+
+CREATE TABLE users (
+	name       TEXT PRIMARY KEY,
+	role       TEXT NOT NULL,
+	seat_id    TEXT NOT NULL DEFAULT '',
+	pw_hash    TEXT NOT NULL,
+	created_at INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+	token_hash BLOB PRIMARY KEY,
+	user_name  TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+
+CREATE TABLE audit_log (
+	id        INTEGER PRIMARY KEY,
+	at        INTEGER NOT NULL,
+	user_name TEXT NOT NULL,
+	action    TEXT NOT NULL,
+	object    TEXT NOT NULL,
+	remote    TEXT NOT NULL DEFAULT ''
+);
+`,
+}

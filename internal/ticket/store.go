@@ -1,0 +1,298 @@
+package ticket
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/hotline12348/hotline/internal/store"
+)
+
+// ErrNotFound is returned for an unknown ticket id.
+var ErrNotFound = errors.New("ticket: not found")
+
+// Store keeps tickets and their outbox in SQLite.
+type Store struct {
+	db     *store.DB
+	nodeID string
+	loc    *time.Location
+	now    func() time.Time
+	// OnRevision, when set, is called after every committed revision (to wake
+	// the delivery worker, feed live events). It must not block.
+	OnRevision func(t *Ticket, event string)
+}
+
+// NewStore returns a ticket store on db for this node. Times are shown in loc.
+func NewStore(db *store.DB, nodeID string, loc *time.Location, now func() time.Time) *Store {
+	if loc == nil {
+		loc = time.Local
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, nodeID: nodeID, loc: loc, now: now}
+}
+
+// DB returns the underlying database.
+func (s *Store) DB() *store.DB { return s.db }
+
+// Location is the time zone tickets are shown and counted in.
+func (s *Store) Location() *time.Location { return s.loc }
+
+// Open creates the ticket with revision 1 and writes its "opened" push to the
+// outbox in the same transaction. It fills t.ID, t.Revision, t.Status,
+// t.NodeID and defaults (channel "hotline", priority "normal", opened_at now).
+func (s *Store) Open(ctx context.Context, t *Ticket) error {
+	if t.OpenedAt.IsZero() {
+		t.OpenedAt = s.now()
+	}
+	t.OpenedAt = t.OpenedAt.Truncate(time.Millisecond).In(s.loc)
+	if t.Channel == "" {
+		t.Channel = "hotline"
+	}
+	if t.Priority == "" {
+		t.Priority = PriorityNormal
+	}
+	if t.Status == "" {
+		t.Status = StatusOpen
+	}
+	t.NodeID = s.nodeID
+	t.Revision = 1
+	t.Workorder = Workorder{State: DeliveryPending}
+	event := EventOpened
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		id, err := s.nextID(ctx, tx, t.OpenedAt)
+		if err != nil {
+			return err
+		}
+		t.ID = id
+		if err := insertTicket(ctx, tx, t); err != nil {
+			return err
+		}
+		return s.enqueue(ctx, tx, t, event)
+	})
+	if err != nil {
+		return fmt.Errorf("ticket: open: %w", err)
+	}
+	s.notify(t, event)
+	return nil
+}
+
+// nextID draws the next per-node daily number: 20261126-083015-km-1-0042.
+func (s *Store) nextID(ctx context.Context, tx *sql.Tx, at time.Time) (string, error) {
+	local := at.In(s.loc)
+	day := local.Format("20060102")
+	var n int64
+	err := tx.QueryRowContext(ctx,
+		`INSERT INTO ticket_seq(day, n) VALUES (?, 1)
+		 ON CONFLICT(day) DO UPDATE SET n = n + 1 RETURNING n`, day).Scan(&n)
+	if err != nil {
+		return "", fmt.Errorf("next id: %w", err)
+	}
+	return fmt.Sprintf("%s-%s-%s-%04d", day, local.Format("150405"), s.nodeID, n), nil
+}
+
+// Update applies fn to the ticket and, if fn changed anything, stores it as
+// the next revision with its push in the outbox, atomically. The event is
+// "closed" when this revision closes the ticket, else "updated". fn must not
+// change id, revision or workorder; an error from fn aborts the update.
+func (s *Store) Update(ctx context.Context, id ID, fn func(t *Ticket) error) (*Ticket, error) {
+	var (
+		out   *Ticket
+		event string
+	)
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		cur, err := getTicket(ctx, tx, id, s.loc)
+		if err != nil {
+			return err
+		}
+		next := cur.clone()
+		if err := fn(next); err != nil {
+			return err
+		}
+		next.ID, next.Revision, next.Workorder, next.NodeID = cur.ID, cur.Revision, cur.Workorder, cur.NodeID
+		normalize(next, s.loc)
+		if reflect.DeepEqual(cur, next) {
+			out = cur
+			return nil
+		}
+		next.Revision = cur.Revision + 1
+		event = EventUpdated
+		if next.Status == StatusClosed && cur.Status != StatusClosed {
+			event = EventClosed
+		}
+		if err := updateTicket(ctx, tx, next); err != nil {
+			return err
+		}
+		out = next
+		return s.enqueue(ctx, tx, next, event)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ticket: update %s: %w", id, err)
+	}
+	if event != "" {
+		s.notify(out, event)
+	}
+	return out, nil
+}
+
+func (s *Store) notify(t *Ticket, event string) {
+	if s.OnRevision != nil {
+		s.OnRevision(t.clone(), event)
+	}
+}
+
+// enqueue writes the push of this revision to the outbox.
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, t *Ticket, event string) error {
+	body, err := json.Marshal(Push{Event: event, Revision: t.Revision, Ticket: t})
+	if err != nil {
+		return fmt.Errorf("encode push: %w", err)
+	}
+	now := store.Millis(s.now())
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO outbox(ticket_id, revision, event, body, created_at, next_attempt_at) VALUES (?,?,?,?,?,?)`,
+		t.ID, t.Revision, event, body, now, now)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE tickets SET wo_state = 'pending' WHERE id = ? AND wo_state <> 'pending'`, t.ID)
+	return err
+}
+
+// Get returns one ticket.
+func (s *Store) Get(ctx context.Context, id ID) (*Ticket, error) {
+	t, err := getTicket(ctx, s.db.R, id, s.loc)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: get %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// Filter selects tickets for List. Zero fields do not filter.
+type Filter struct {
+	Caller string
+	Status string
+	From   time.Time // opened_at >= From
+	To     time.Time // opened_at < To
+	Limit  int       // default 100, at most 1000
+}
+
+// List returns tickets matching f, newest first.
+func (s *Store) List(ctx context.Context, f Filter) ([]*Ticket, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Caller != "" {
+		where = append(where, "caller = ?")
+		args = append(args, f.Caller)
+	}
+	if f.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, f.Status)
+	}
+	if !f.From.IsZero() {
+		where = append(where, "opened_at >= ?")
+		args = append(args, store.Millis(f.From))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "opened_at < ?")
+		args = append(args, store.Millis(f.To))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	q := "SELECT " + ticketColumns + " FROM tickets"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY opened_at DESC, id DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.db.R.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: list: %w", err)
+	}
+	defer rows.Close()
+	var out []*Ticket
+	for rows.Next() {
+		t, err := scanTicket(rows, s.loc)
+		if err != nil {
+			return nil, fmt.Errorf("ticket: list: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// OpenTickets returns the tickets still open that this node created: at start,
+// those are calls the previous process did not finish.
+func (s *Store) OpenTickets(ctx context.Context) ([]*Ticket, error) {
+	rows, err := s.db.R.QueryContext(ctx, "SELECT "+ticketColumns+" FROM tickets WHERE status = 'open' AND node_id = ? ORDER BY opened_at", s.nodeID)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: open tickets: %w", err)
+	}
+	defer rows.Close()
+	var out []*Ticket
+	for rows.Next() {
+		t, err := scanTicket(rows, s.loc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (t *Ticket) clone() *Ticket {
+	c := *t
+	cp := func(p *time.Time) *time.Time {
+		if p == nil {
+			return nil
+		}
+		v := *p
+		return &v
+	}
+	c.QueuedAt, c.AnsweredAt, c.EndedAt, c.RecordingDeletedAt = cp(t.QueuedAt), cp(t.AnsweredAt), cp(t.EndedAt), cp(t.RecordingDeletedAt)
+	if t.WaitSeconds != nil {
+		v := *t.WaitSeconds
+		c.WaitSeconds = &v
+	}
+	if t.TalkSeconds != nil {
+		v := *t.TalkSeconds
+		c.TalkSeconds = &v
+	}
+	if t.Satisfaction != nil {
+		v := *t.Satisfaction
+		c.Satisfaction = &v
+	}
+	if t.Recording != nil {
+		v := *t.Recording
+		c.Recording = &v
+	}
+	return &c
+}
+
+// normalize brings times to the stored precision and zone so that an
+// unchanged ticket compares equal to what was read back.
+func normalize(t *Ticket, loc *time.Location) {
+	t.OpenedAt = t.OpenedAt.Truncate(time.Millisecond).In(loc)
+	for _, p := range []**time.Time{&t.QueuedAt, &t.AnsweredAt, &t.EndedAt, &t.RecordingDeletedAt} {
+		if *p != nil {
+			v := store.FromMillis(store.Millis(**p)).In(loc)
+			*p = &v
+		}
+	}
+	for _, p := range []**float64{&t.WaitSeconds, &t.TalkSeconds} {
+		if *p != nil {
+			v := float64(int64(**p*1000+0.5)) / 1000
+			*p = &v
+		}
+	}
+}

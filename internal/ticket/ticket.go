@@ -1,0 +1,147 @@
+// Package ticket keeps the consultation ticket of every call (SPEC §7) in
+// SQLite, with a transactional outbox: every revision of a ticket is written
+// to the outbox in the same transaction that changes the ticket, so the
+// push to the work-order system can never miss one.
+//
+// It imports internal/store for the database and nothing else of this module.
+package ticket
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ID is a ticket identifier: <yyyymmdd>-<hhmmss>-<node>-<nnnn>, human
+// readable, unique across nodes (the node id is in it) and sortable by time.
+type ID = string
+
+// Status of a ticket.
+const (
+	StatusOpen   = "open"
+	StatusClosed = "closed"
+)
+
+// Outcome of the call behind a ticket.
+const (
+	OutcomeAnswered  = "answered"
+	OutcomeAbandoned = "abandoned"
+	OutcomeVoicemail = "voicemail"
+	OutcomeRejected  = "rejected"
+	// OutcomeInterrupted: the switch itself ended the call (shutdown deadline,
+	// crash found at restart) before it could finish; never a guess at blame.
+	OutcomeInterrupted = "interrupted"
+)
+
+// Abandon stages.
+const (
+	StageIVR     = "ivr"
+	StageQueue   = "queue"
+	StageRinging = "ringing"
+)
+
+// Priorities.
+const (
+	PriorityNormal = "normal"
+	PriorityGreen  = "green"
+)
+
+// Events of the work-order push (SPEC §7).
+const (
+	EventOpened  = "opened"
+	EventUpdated = "updated"
+	EventClosed  = "closed"
+)
+
+// Delivery states of a ticket's push.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryDead      = "dead"
+)
+
+// Ticket is one consultation ticket. JSON names are SPEC §7's.
+type Ticket struct {
+	ID           ID         `json:"id"`
+	CallID       string     `json:"call_id"`
+	Caller       string     `json:"caller"`
+	Called       string     `json:"called"`
+	Channel      string     `json:"channel"`
+	Category     string     `json:"category"`
+	Priority     string     `json:"priority"`
+	IVRPath      string     `json:"ivr_path"`
+	Status       string     `json:"status"`
+	Outcome      Optional   `json:"outcome"`
+	AbandonStage Optional   `json:"abandon_stage"`
+	EndReason    Optional   `json:"end_reason"`
+	SeatID       Optional   `json:"seat_id"`
+	NodeID       string     `json:"node_id"`
+	OpenedAt     time.Time  `json:"opened_at"`
+	QueuedAt     *time.Time `json:"queued_at"`
+	AnsweredAt   *time.Time `json:"answered_at"`
+	EndedAt      *time.Time `json:"ended_at"`
+	WaitSeconds  *float64   `json:"wait_seconds"`
+	TalkSeconds  *float64   `json:"talk_seconds"`
+	Summary      string     `json:"summary"`
+	Disposition  string     `json:"disposition"`
+	LegalDomain  string     `json:"legal_domain"`
+	// Callback marks a ticket whose caller must be called back (voicemail).
+	Callback           bool       `json:"callback"`
+	Satisfaction       *int       `json:"satisfaction"`
+	Recording          *string    `json:"recording"`
+	RecordingDeletedAt *time.Time `json:"recording_deleted_at,omitempty"`
+	Workorder          Workorder  `json:"workorder"`
+	Revision           int        `json:"revision"`
+}
+
+// Workorder is the delivery state of the ticket's push. It is bookkeeping of
+// the push itself, so changing it never makes a new revision.
+type Workorder struct {
+	State      string `json:"state"`
+	Attempts   int    `json:"attempts"`
+	LastError  string `json:"last_error"`
+	ExternalID string `json:"external_id"`
+}
+
+// Optional is a string that is JSON null while empty.
+type Optional string
+
+// MarshalJSON writes null for the empty string.
+func (o Optional) MarshalJSON() ([]byte, error) {
+	if o == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(o))
+}
+
+// UnmarshalJSON reads null as the empty string.
+func (o *Optional) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*o = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*o = Optional(s)
+	return nil
+}
+
+// Push is the body of one work-order push (SPEC §7).
+type Push struct {
+	Event    string  `json:"event"`
+	Revision int     `json:"revision"`
+	Ticket   *Ticket `json:"ticket"`
+}
+
+// TimePtr returns a pointer to t truncated to milliseconds (the stored precision).
+func TimePtr(t time.Time) *time.Time {
+	t = t.Truncate(time.Millisecond)
+	return &t
+}
+
+// Seconds returns d in seconds, to the millisecond, as a pointer.
+func Seconds(d time.Duration) *float64 {
+	s := float64(d.Milliseconds()) / 1000
+	return &s
+}

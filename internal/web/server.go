@@ -1,0 +1,246 @@
+// Package web serves the console, the JSON API, /healthz and /metrics.
+//
+// Every /api/ route except /api/login takes the session cookie or an
+// "Authorization: Bearer <token>" header (SPEC §9) and answers 401 without.
+// It must not import internal/sip or internal/media.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/ticket"
+)
+
+// CookieName is the session cookie.
+const CookieName = "hotline_session"
+
+// Options configure the HTTP side.
+type Options struct {
+	SessionTTL   time.Duration
+	SecureCookie bool
+	// RecordingPath maps a ticket's recording to a file on disk ("" if none).
+	RecordingPath func(t *ticket.Ticket) string
+	// Ready reports whether the node takes calls (healthz detail).
+	Ready func() bool
+}
+
+// Server is the HTTP handler set.
+type Server struct {
+	opt     Options
+	log     *slog.Logger
+	users   *auth.Store
+	tickets *ticket.Store
+	gather  prometheus.Gatherer
+	mux     *http.ServeMux
+
+	limiter loginLimiter
+}
+
+// New builds the handler.
+func New(opt Options, users *auth.Store, tickets *ticket.Store, gather prometheus.Gatherer, logger *slog.Logger) *Server {
+	if opt.SessionTTL <= 0 {
+		opt.SessionTTL = 12 * time.Hour
+	}
+	s := &Server{opt: opt, log: logger, users: users, tickets: tickets, gather: gather, mux: http.NewServeMux()}
+	s.limiter.fails = map[string][]time.Time{}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)}))
+	s.mux.HandleFunc("POST /api/login", s.login)
+	s.mux.Handle("POST /api/logout", s.authed(s.logout))
+	s.mux.Handle("GET /api/me", s.authed(s.me))
+	s.mux.Handle("GET /api/tickets", s.authed(s.listTickets))
+	s.mux.Handle("GET /api/tickets/{id}", s.authed(s.getTicket))
+	s.mux.Handle("GET /api/tickets/{id}/recording", s.authed(s.recording))
+	// Anything else under /api/ is an authenticated 404, so that probing
+	// does not learn which routes exist.
+	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {
+		writeError(w, http.StatusNotFound, "no such API route")
+	}))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.opt.Ready != nil && !s.opt.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type handlerWithUser func(w http.ResponseWriter, r *http.Request, u auth.User)
+
+func tokenOf(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	if c, err := r.Cookie(CookieName); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+func (s *Server) authed(h handlerWithUser) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := s.users.Session(r.Context(), tokenOf(r))
+		if err != nil {
+			if !errors.Is(err, auth.ErrNoSession) {
+				s.log.Error("session lookup failed", "error", err)
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hotline"`)
+			writeError(w, http.StatusUnauthorized, "login required")
+			return
+		}
+		h(w, r, u)
+	})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	ip := remoteIP(r)
+	if s.limiter.blocked(ip, time.Now()) {
+		w.Header().Set("Retry-After", "300")
+		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again later")
+		return
+	}
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "body must be JSON {\"username\",\"password\"}")
+		return
+	}
+	token, u, err := s.users.Login(r.Context(), req.Username, req.Password, s.opt.SessionTTL)
+	if err != nil {
+		if errors.Is(err, auth.ErrBadCredentials) {
+			s.limiter.fail(ip, time.Now())
+			s.log.Info("login failed", "user", req.Username, "remote", ip)
+			writeError(w, http.StatusUnauthorized, "bad username or password")
+			return
+		}
+		s.log.Error("login", "error", err)
+		writeError(w, http.StatusInternalServerError, "login failed")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: token, Path: "/", HttpOnly: true, Secure: s.opt.SecureCookie,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(s.opt.SessionTTL.Seconds()),
+	})
+	s.log.Info("login", "user", u.Name, "role", u.Role, "remote", ip)
+	writeJSON(w, http.StatusOK, map[string]any{"token": token, "user": u})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, u auth.User) {
+	_ = s.users.Logout(r.Context(), tokenOf(r))
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request, u auth.User) {
+	writeJSON(w, http.StatusOK, u)
+}
+
+// loginLimiter refuses logins from an address after 10 failures in 5 minutes.
+type loginLimiter struct {
+	mu    sync.Mutex
+	fails map[string][]time.Time
+}
+
+const (
+	loginFailLimit  = 10
+	loginFailWindow = 5 * time.Minute
+)
+
+func (l *loginLimiter) recent(ip string, now time.Time) []time.Time {
+	kept := l.fails[ip][:0]
+	for _, t := range l.fails[ip] {
+		if now.Sub(t) < loginFailWindow {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) == 0 {
+		delete(l.fails, ip)
+		return nil
+	}
+	l.fails[ip] = kept
+	return kept
+}
+
+func (l *loginLimiter) blocked(ip string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.recent(ip, now)) >= loginFailLimit
+}
+
+func (l *loginLimiter) fail(ip string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fails[ip] = append(l.recent(ip, now), now)
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// Serve runs the HTTP server on ln until ctx is done, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("web: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	<-errc
+	return nil
+}

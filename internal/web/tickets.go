@@ -1,0 +1,127 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/ticket"
+)
+
+// listTickets: GET /api/tickets?caller=&status=&from=&to=&limit=
+// from/to are RFC 3339 times or YYYY-MM-DD dates (local days).
+func (s *Server) listTickets(w http.ResponseWriter, r *http.Request, u auth.User) {
+	q := r.URL.Query()
+	f := ticket.Filter{Caller: q.Get("caller"), Status: q.Get("status")}
+	if f.Status != "" && f.Status != ticket.StatusOpen && f.Status != ticket.StatusClosed {
+		writeError(w, http.StatusBadRequest, "status: must be open or closed")
+		return
+	}
+	var err error
+	if f.From, err = s.parseTime(q.Get("from"), false); err != nil {
+		writeError(w, http.StatusBadRequest, "from: "+err.Error())
+		return
+	}
+	if f.To, err = s.parseTime(q.Get("to"), true); err != nil {
+		writeError(w, http.StatusBadRequest, "to: "+err.Error())
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 {
+			writeError(w, http.StatusBadRequest, "limit: must be a positive number")
+			return
+		}
+	}
+	list, err := s.tickets.List(r.Context(), f)
+	if err != nil {
+		s.log.Error("list tickets", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not list tickets")
+		return
+	}
+	if list == nil {
+		list = []*ticket.Ticket{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tickets": list})
+}
+
+// parseTime reads an RFC 3339 time or a YYYY-MM-DD date; a date as an upper
+// bound means the end of that day.
+func (s *Server) parseTime(v string, end bool) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseInLocation("2006-01-02", v, s.tickets.Location())
+	if err != nil {
+		return time.Time{}, errors.New("must be RFC 3339 or YYYY-MM-DD")
+	}
+	if end {
+		d = d.AddDate(0, 0, 1)
+	}
+	return d, nil
+}
+
+func (s *Server) getTicket(w http.ResponseWriter, r *http.Request, u auth.User) {
+	t, err := s.tickets.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ticket.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such ticket")
+		return
+	}
+	if err != nil {
+		s.log.Error("get ticket", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not read ticket")
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+// recording serves a ticket's WAV to managers only; every download is
+// written to the audit log (SPEC §8).
+func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) {
+	if !u.CanManage() {
+		writeError(w, http.StatusForbidden, "recordings are for managers")
+		return
+	}
+	t, err := s.tickets.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ticket.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such ticket")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "could not read ticket")
+		return
+	}
+	if t.Recording == nil || s.opt.RecordingPath == nil {
+		if t.RecordingDeletedAt != nil {
+			writeError(w, http.StatusGone, "recording deleted by the retention policy")
+			return
+		}
+		writeError(w, http.StatusNotFound, "ticket has no recording")
+		return
+	}
+	f, err := os.Open(s.opt.RecordingPath(t))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "recording file missing")
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "recording unreadable")
+		return
+	}
+	if err := s.users.Audit(r.Context(), u.Name, "recording.download", t.ID, remoteIP(r)); err != nil {
+		// No audit line, no download.
+		s.log.Error("audit", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not write the audit log")
+		return
+	}
+	w.Header().Set("Content-Type", "audio/wav")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+t.ID+`.wav"`)
+	http.ServeContent(w, r, t.ID+".wav", st.ModTime(), f)
+}
