@@ -27,6 +27,7 @@ import (
 	"github.com/hotline12348/hotline/internal/app"
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/config"
+	"github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/store"
 )
 
@@ -115,9 +116,9 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg, stderr)
-	// sipgo logs through slog's default logger: give it ours. This is the
-	// only place that sets a process-wide default.
-	slog.SetDefault(log.With("component", "sipgo"))
+	// Parts of sipgo log through slog's default logger: give it ours, with
+	// caller numbers masked. This is the only place that sets a process-wide default.
+	slog.SetDefault(sip.RedactingLogger(log.With("component", "sipgo")))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := app.Run(ctx, app.Options{Config: cfg, Logger: log, ReadyFile: *ready}); err != nil {

@@ -1,6 +1,8 @@
 package sip
 
 import (
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
@@ -42,5 +44,22 @@ func TestCallerIdentity(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestRedactingLogger(t *testing.T) {
+	var buf strings.Builder
+	log := RedactingLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log.Error("failed to parse", "data", "INVITE sip:12348@x SIP/2.0\r\nFrom: <sip:+8613812345678@sbc>;tag=1", "n", 3)
+	log.With("req", "From: 13912345678").Debug("x")
+	out := buf.String()
+	if strings.Contains(out, "13812345678") || strings.Contains(out, "13912345678") {
+		t.Fatalf("a caller number reached the log: %s", out)
+	}
+	if !strings.Contains(out, "+86****5678") || !strings.Contains(out, "139****5678") || !strings.Contains(out, "12348@") {
+		t.Fatalf("numbers not masked as expected (or the hotline number was masked): %s", out)
+	}
+	if !strings.Contains(out, "level=WARN") {
+		t.Fatalf("sipgo errors are not capped at WARN: %s", out)
 	}
 }

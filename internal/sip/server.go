@@ -88,11 +88,14 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	if cfg.SessionExpires < MinSE {
 		cfg.SessionExpires = 1800 * time.Second
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Domain))
+	sipgoLog := RedactingLogger(logger.With("component", "sipgo"))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Domain),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipgoLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipgoLog)))
 	if err != nil {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(logger.With("component", "sipgo")))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sipgoLog))
 	if err != nil {
 		return nil, fmt.Errorf("sip: server: %w", err)
 	}
@@ -155,8 +158,10 @@ func (s *Server) countRequest(m sip.RequestMethod) {
 }
 
 // Start binds every listener (port 0 picks a free port; Addrs tells which)
-// and serves them until Close.
+// and serves them until Close. Everything the handlers use is built before
+// the first packet can arrive.
 func (s *Server) Start() error {
+	var serve []func()
 	for _, l := range s.cfg.Listen {
 		u, err := url.Parse(l)
 		if err != nil {
@@ -170,7 +175,7 @@ func (s *Server) Start() error {
 			}
 			s.recordAddr("udp", conn.LocalAddr())
 			s.conns = append(s.conns, conn)
-			go func() { _ = s.srv.ServeUDP(conn) }()
+			serve = append(serve, func() { _ = s.srv.ServeUDP(conn) })
 		case "tcp":
 			ln, err := net.Listen("tcp", u.Host)
 			if err != nil {
@@ -178,30 +183,26 @@ func (s *Server) Start() error {
 			}
 			s.recordAddr("tcp", ln.Addr())
 			s.conns = append(s.conns, ln)
-			go func() { _ = s.srv.ServeTCP(ln) }()
+			serve = append(serve, func() { _ = s.srv.ServeTCP(ln) })
 		default:
 			return fmt.Errorf("sip: listen %q: transport %q is not supported yet", l, u.Scheme)
 		}
 	}
 	// The client sends our in-dialog requests (BYE, UPDATE) from the listening
 	// sockets, so NATs and firewalls that let the caller in let these out.
-	host := s.cfg.AdvertiseHost
-	for _, ap := range s.addrs {
-		if !ap.Addr().IsUnspecified() {
-			host = ap.Addr().String()
-		}
-		break
-	}
-	client, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(s.log.With("component", "sipgo")))
+	contact := s.contactFor("udp")
+	client, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(contact.Addr().String()), sipgo.WithClientLogger(RedactingLogger(s.log.With("component", "sipgo"))))
 	if err != nil {
 		return fmt.Errorf("sip: client: %w", err)
 	}
 	s.client = client
-	contactAddr := s.contactFor("udp")
 	s.dialog = &sipgo.DialogUA{
 		Client:         client,
-		ContactHDR:     sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "12348", Host: contactAddr.Addr().String(), Port: int(contactAddr.Port())}},
+		ContactHDR:     sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "12348", Host: contact.Addr().String(), Port: int(contact.Port())}},
 		RewriteContact: true,
+	}
+	for _, f := range serve {
+		go f()
 	}
 	return nil
 }
@@ -456,7 +457,7 @@ func parseSessionExpires(v string) (time.Duration, string, bool) {
 	refresher := ""
 	for _, p := range parts[1:] {
 		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if strings.EqualFold(k, "refresher") {
+		if strings.EqualFold(strings.TrimSpace(k), "refresher") {
 			refresher = strings.ToLower(strings.TrimSpace(val))
 		}
 	}
