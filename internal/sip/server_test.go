@@ -1,10 +1,8 @@
 package sip
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -126,7 +124,7 @@ func TestMalformedInputNeverCrashes(t *testing.T) {
 	}
 	msgs = append(msgs,
 		[]byte("\x00\x01\x02garbage"),
-		[]byte("INVITE sip:12348@127.0.0.1 SIP/2.0\r\n\r\n"),          // no headers at all
+		[]byte("INVITE sip:12348@127.0.0.1 SIP/2.0\r\n\r\n"),             // no headers at all
 		[]byte("INVITE sip:12348@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP"), // cut short
 		[]byte(strings.Repeat("A", 60000)),
 		[]byte("SIP/2.0 200 OK\r\nCSeq: x\r\n\r\n"), // a stray response
@@ -224,24 +222,3 @@ func TestParseSessionExpires(t *testing.T) {
 		}
 	}
 }
-
-// readResponse reads one SIP response from a TCP stream.
-func readResponse(r *bufio.Reader) (string, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	for {
-		h, err := r.ReadString('\n')
-		if err != nil {
-			return "", err
-		}
-		if h == "\r\n" {
-			break
-		}
-	}
-	return strings.TrimSpace(line), nil
-}
-
-var _ = io.EOF
-var _ = readResponse
