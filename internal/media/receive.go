@@ -1,0 +1,267 @@
+package media
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+)
+
+// readLoop is the leg's one reader goroutine. The read deadline doubles as
+// the inactivity check: it fires every checkInterval, never per packet.
+func (l *Leg) readLoop() {
+	defer l.wg.Done()
+	interval := checkInterval(l.e.cfg.Inactivity)
+	if interval > 0 {
+		_ = l.conn.SetReadDeadline(time.Now().Add(interval))
+	}
+	errLogged := false
+	for {
+		n, src, err := l.conn.ReadFromUDPAddrPort(l.rx.buf[:])
+		if err != nil {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				if l.inactive() {
+					l.e.m.inactivity.Inc()
+					l.log.Info("media: no rtp received, ending leg", "timeout", l.e.cfg.Inactivity)
+					l.end(ErrInactivity)
+					return
+				}
+				_ = l.conn.SetReadDeadline(time.Now().Add(interval))
+			case errors.Is(err, net.ErrClosed) || l.ended.Load():
+				return
+			default:
+				// e.g. ICMP-induced errors; keep reading.
+				if !errLogged {
+					errLogged = true
+					l.log.Warn("media: rtp read error (logged once per leg)", "err", err)
+				}
+			}
+			continue
+		}
+		if n > maxPacket {
+			l.cnt.dropMalformed.Add(1)
+			continue
+		}
+		l.handlePacket(l.rx.buf[:n], src, time.Now())
+	}
+}
+
+func checkInterval(inactivity time.Duration) time.Duration {
+	if inactivity <= 0 {
+		return 0
+	}
+	return min(max(inactivity/4, 20*time.Millisecond), time.Second)
+}
+
+// inactive decides, at a read timeout, whether the leg has timed out. While
+// the peer is not supposed to send (it holds: our direction is sendonly or
+// inactive), the clock is pushed forward instead.
+func (l *Leg) inactive() bool {
+	now := l.e.now()
+	if p := l.rxp.Load(); p == nil || !p.receives {
+		l.quietRef.Store(now)
+		return false
+	}
+	since := max(l.lastRecv.Load(), l.quietRef.Load())
+	return now-since >= int64(l.e.cfg.Inactivity)
+}
+
+// handlePacket processes one datagram. It runs on the reader goroutine only
+// (and in tests/fuzzing) and does not allocate.
+func (l *Leg) handlePacket(pkt []byte, src netip.AddrPort, wall time.Time) {
+	now := l.e.since(wall)
+	rx := &l.rx
+
+	// RFC 3550 A.1 header validity checks before anything else, so that the
+	// parser never sees what it would reject (its errors allocate).
+	if len(pkt) < 12 || pkt[0]>>6 != 2 {
+		l.cnt.dropMalformed.Add(1) // also STUN (first bits 00) and ZRTP
+		return
+	}
+	pt := pkt[1] & 0x7f
+	if pt >= 64 && pt <= 95 {
+		// RTCP multiplexed on the RTP port (RFC 5761 §4: packet types
+		// 192-223 appear as PT 64-95).
+		l.cnt.dropRTCP.Add(1)
+		return
+	}
+	hl, end, ok := rtpBounds(pkt)
+	if !ok {
+		l.cnt.dropMalformed.Add(1)
+		return
+	}
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	if !l.latch(src, now) {
+		l.cnt.dropUnlatched.Add(1)
+		return
+	}
+	if _, err := rx.hdr.Unmarshal(pkt[:hl]); err != nil {
+		l.cnt.dropMalformed.Add(1)
+		return
+	}
+	payload := pkt[hl:end]
+	hdr := &rx.hdr
+
+	l.lastRecv.Store(now)
+	l.cnt.packetsIn.Add(1)
+	l.cnt.bytesIn.Add(uint64(len(pkt)))
+	l.track(hdr.SSRC, hdr.SequenceNumber)
+
+	p := l.rxp.Load()
+	isEvent := p.dtmfPT != 0 && pt == p.dtmfPT
+	if isEvent {
+		if d, ok := rx.dtmf.PacketAt(wall, hdr.SSRC, hdr.Timestamp, payload); ok {
+			l.cnt.digits.Add(1)
+			select {
+			case l.digits <- d:
+			default: // nobody is reading: drop rather than stall the media
+			}
+		}
+	}
+
+	// Relay first, so recording never delays the other side's audio.
+	link := l.relay.Load()
+	if link != nil {
+		to := link.to
+		to.txMu.Lock()
+		to.relayLocked(link.br, p, hdr, payload, now)
+		to.txMu.Unlock()
+	}
+	if isEvent {
+		return
+	}
+	tb := l.tap.Load()
+	var bt Tap
+	if link != nil {
+		bt = link.tap
+	}
+	if tb == nil && bt == nil {
+		return
+	}
+	lw := lawNone
+	switch {
+	case pt == p.codecPT:
+		lw = p.law
+	case pt == 0:
+		lw = lawU // static PCMU that was not negotiated: still decodable
+	case pt == 8:
+		lw = lawA
+	}
+	n := decodeLaw(lw, rx.pcm[:], payload)
+	if n == 0 {
+		return // comfort noise or a codec we cannot decode
+	}
+	if tb != nil {
+		tb.t.WritePCM(hdr.SSRC, hdr.Timestamp, wall, rx.pcm[:n])
+	}
+	if bt != nil {
+		bt.WritePCM(hdr.SSRC, hdr.Timestamp, wall, rx.pcm[:n])
+	}
+}
+
+// rtpBounds returns the header length (CSRCs and extension included) and
+// the end of the payload (padding removed), RFC 3550 §5.1 and §5.3.1.
+func rtpBounds(b []byte) (hl, end int, ok bool) {
+	hl = 12 + 4*int(b[0]&0x0f)
+	if len(b) < hl {
+		return 0, 0, false
+	}
+	if b[0]&0x10 != 0 {
+		if len(b) < hl+4 {
+			return 0, 0, false
+		}
+		hl += 4 + 4*int(binary.BigEndian.Uint16(b[hl+2:]))
+		if len(b) < hl {
+			return 0, 0, false
+		}
+	}
+	end = len(b)
+	if b[0]&0x20 != 0 {
+		pad := int(b[len(b)-1])
+		if pad == 0 || end-pad < hl {
+			return 0, 0, false
+		}
+		end -= pad
+	}
+	return hl, end, true
+}
+
+// latch implements symmetric RTP (RFC 4961; latching as in RFC 7362 §3):
+// the first packet fixes the address we send to and accept from. A new
+// source replaces it only once the latched one has been silent for
+// relatchAfter and the new one has sent relatchPackets packets (a phone that
+// moved, or a media server change); until then its packets are ignored.
+// A new SDP remote (Update) restarts latching.
+func (l *Leg) latch(src netip.AddrPort, now int64) bool {
+	rx := &l.rx
+	if g := l.latchGen.Load(); g != rx.gen {
+		rx.gen = g
+		rx.latchedValid = false
+		rx.candCount = 0
+	}
+	if rx.latchedValid && src == rx.latched {
+		rx.latchedLast = now
+		rx.candCount = 0
+		return true
+	}
+	if rx.latchedValid {
+		if now-rx.latchedLast < relatchAfter {
+			return false
+		}
+		if src != rx.cand {
+			rx.cand = src
+			rx.candCount = 0
+		}
+		rx.candCount++
+		if rx.candCount < relatchPackets {
+			return false
+		}
+	}
+	// (Re)latch: from now on our RTP goes where this came from.
+	l.txMu.Lock()
+	if l.latchGen.Load() == rx.gen {
+		l.tx.dst = src
+		l.tx.latched = true
+		l.tx.sending = l.tx.dir.Sends()
+	}
+	l.txMu.Unlock()
+	if !rx.latchedValid || rx.latched != src {
+		l.log.Debug("media: rtp latched", "source", src)
+	}
+	rx.latched = src
+	rx.latchedValid = true
+	rx.latchedLast = now
+	rx.candCount = 0
+	return true
+}
+
+// track counts lost packets from sequence-number gaps per SSRC (RFC 3550
+// A.1/A.3, simplified): a jump forward of less than 3000 counts as loss, a
+// late packet gives one back, a bigger jump or a new SSRC restarts.
+func (l *Leg) track(ssrc uint32, seq uint16) {
+	rx := &l.rx
+	if !rx.ssrcValid || ssrc != rx.ssrc {
+		rx.ssrc = ssrc
+		rx.ssrcValid = true
+		rx.maxSeq = seq
+		l.ssrcIn.Store(ssrc)
+		return
+	}
+	d := seq - rx.maxSeq
+	switch {
+	case d == 0:
+	case d < 0x8000:
+		if d < 3000 {
+			rx.lost += uint64(d - 1)
+		}
+		rx.maxSeq = seq
+	default:
+		if rx.lost > 0 && uint16(rx.maxSeq-seq) < 3000 {
+			rx.lost-- // it was late, not lost
+		}
+	}
+	l.cnt.lost.Store(rx.lost)
+}
