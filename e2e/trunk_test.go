@@ -325,3 +325,65 @@ func TestRejectedCallsLeaveTickets(t *testing.T) {
 		}
 	}
 }
+
+// Hold and resume by re-INVITE keep the call and its media stream (same
+// SSRC, sequence continuous, nothing sent while held: RFC 3264 §8.4), and a
+// key sent by SIP INFO routes the caller.
+func TestHoldResumeAndINFODigit(t *testing.T) {
+	t.Parallel()
+	h := siptest.StartHotline(t, siptest.Config{})
+	h.Login(t)
+	const caller = "13300006666"
+	dir := t.TempDir()
+	mp := siptest.FreePort(t)
+	noise := siptest.NewStream(sippAddr, farEnd, 0, 101, 0x5555).Audio(siptest.Tone(40*time.Second, 0.02, 200, 310))
+	siptest.WritePCAPFile(t, dir, "audio.pcap", noise.Packets())
+	pause := promptLength(t, "voicemail") + 400*time.Millisecond + 3*time.Second
+	capture := siptest.StartCapture(t, fmt.Sprintf("udp and dst port %d", mp))
+	r := siptest.SIPp{
+		Scenario: "caller_hold_info.xml", Target: h.Ready.SIPUDP, Service: "12348", Caller: caller,
+		Dir: dir, MediaPort: mp, PauseMS: int(pause.Milliseconds()),
+	}.Run(t, 90*time.Second)
+	expectSIPpOK(t, r)
+	pkts := capture.Stop(t)
+
+	tk := closedTicket(t, h, caller)
+	if tk.IVRPath != "3" || tk.Category != "mediation" {
+		t.Errorf("INFO digit: ivr_path %q category %q, want 3 / mediation", tk.IVRPath, tk.Category)
+	}
+	if str(tk.Outcome) != "voicemail" {
+		t.Errorf("outcome %s, want voicemail (the call survived hold and resume)", str(tk.Outcome))
+	}
+
+	// The stream the caller got: one SSRC, sequence numbers continuous, and
+	// a gap of about the 2 s hold in arrival times.
+	var (
+		ssrcs   = map[uint32]bool{}
+		lastSeq uint16
+		lastAt  time.Duration
+		maxGap  time.Duration
+		n       int
+	)
+	for _, p := range pkts {
+		rtp, ok := siptest.ParseRTP(p.Payload)
+		if !ok {
+			continue
+		}
+		ssrcs[rtp.SSRC] = true
+		if n > 0 {
+			if rtp.Seq != lastSeq+1 {
+				t.Errorf("sequence jumps from %d to %d at %s", lastSeq, rtp.Seq, p.At)
+			}
+			maxGap = max(maxGap, p.At-lastAt)
+		}
+		lastSeq, lastAt = rtp.Seq, p.At
+		n++
+	}
+	if len(ssrcs) != 1 {
+		t.Errorf("%d SSRCs: the stream was restarted by the re-INVITEs", len(ssrcs))
+	}
+	if maxGap < 1500*time.Millisecond || maxGap > 3*time.Second {
+		t.Errorf("largest gap in our RTP is %s: want ~2 s of silence while the caller held", maxGap)
+	}
+	t.Logf("%d RTP packets to the caller, one SSRC, largest gap %s (the hold)", n, maxGap)
+}

@@ -42,7 +42,7 @@ func (f *mediaFactory) Answer(offer []byte, log *slog.Logger) (call.Media, []byt
 		return nil, nil, err
 	}
 	m := &mediaLeg{f: f, leg: leg, log: log, sessID: rand.Uint64() >> 1, version: 1, params: p}
-	m.answer = m.buildAnswer()
+	m.answer = m.buildAnswer(offer)
 	leg.Start(p)
 	return m, m.answer, nil
 }
@@ -61,9 +61,11 @@ type mediaLeg struct {
 	rec     *recordings.Mono
 }
 
-func (m *mediaLeg) buildAnswer() []byte {
+// buildAnswer answers offer with one m-line per offered m-line (RFC 3264
+// §6: the ones we do not take get port 0).
+func (m *mediaLeg) buildAnswer(offer []byte) []byte {
 	local := netip.AddrPortFrom(m.f.advertise, uint16(m.leg.LocalPort()))
-	return media.AnswerSDP(local, m.params, m.sessID, m.version)
+	return media.AnswerSDPFor(offer, local, m.params, m.sessID, m.version)
 }
 
 func (m *mediaLeg) Play(names ...string) <-chan struct{} {
@@ -94,10 +96,10 @@ func (m *mediaLeg) Reoffer(offer []byte) ([]byte, error) {
 	defer m.mu.Unlock()
 	prev := m.params
 	m.params = p
-	ans := m.buildAnswer()
+	ans := m.buildAnswer(offer)
 	if !bytes.Equal(ans, m.answer) {
 		m.version++
-		ans = m.buildAnswer()
+		ans = m.buildAnswer(offer)
 		m.answer = ans
 	}
 	m.leg.Update(p)

@@ -182,6 +182,10 @@ func TestParseInfoDigit(t *testing.T) {
 		{"application/dtmf", "3", '3', true},
 		{"application/dtmf", "#", '#', true},
 		{"application/dtmf-relay", "Signal=Z\r\n", 0, false},
+		{"application/dtmf-relay", "Duration=160\r\nSignal=a\r\n", 'A', true},
+		{"application/dtmf-relay", "Signal=55\r\n", 0, false},
+		{"application/dtmf", " 9\r\n", '9', true},
+		{"", "5", 0, false},
 		{"text/plain", "Signal=5", 0, false},
 		{"application/dtmf-relay", "", 0, false},
 	} {

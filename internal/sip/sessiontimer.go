@@ -182,33 +182,3 @@ func (c *InboundCall) sendRefresh(ctx context.Context) error {
 		return fmt.Errorf("refresh answered %d", res.StatusCode)
 	}
 }
-
-// parseInfoDigit reads a DTMF digit from a SIP INFO body:
-// application/dtmf-relay ("Signal=5\r\nDuration=160") or application/dtmf ("5").
-func parseInfoDigit(contentType string, body []byte) (rune, bool) {
-	ct := strings.ToLower(strings.TrimSpace(strings.Split(contentType, ";")[0]))
-	var sig string
-	switch ct {
-	case "application/dtmf-relay":
-		for _, line := range strings.FieldsFunc(string(body), func(r rune) bool { return r == '\r' || r == '\n' }) {
-			k, v, ok := strings.Cut(line, "=")
-			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
-				sig = strings.TrimSpace(v)
-				break
-			}
-		}
-	case "application/dtmf":
-		sig = strings.TrimSpace(string(body))
-	default:
-		return 0, false
-	}
-	switch {
-	case len(sig) == 1 && strings.ContainsRune("0123456789*#ABCDabcd", rune(sig[0])):
-		return []rune(strings.ToUpper(sig))[0], true
-	case sig == "10":
-		return '*', true
-	case sig == "11":
-		return '#', true
-	}
-	return 0, false
-}

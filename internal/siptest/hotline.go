@@ -333,3 +333,6 @@ func FreePort(t testing.TB) int {
 
 // ErrExit is returned by RunSIPp when SIPp exits non-zero.
 var ErrExit = errors.New("sipp failed")
+
+// Signal sends sig to the process.
+func (h *Hotline) Signal(sig syscall.Signal) error { return h.cmd.Process.Signal(sig) }

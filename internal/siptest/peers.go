@@ -42,6 +42,22 @@ type SIPpResult struct {
 // SIPp's exit code: 0 all calls succeeded, 1 some failed, other: fatal.
 func (s SIPp) Run(t testing.TB, timeout time.Duration) SIPpResult {
 	t.Helper()
+	return s.Start(t, timeout).Wait(t)
+}
+
+// SIPpRun is a SIPp process running in the background.
+type SIPpRun struct {
+	cmd              *exec.Cmd
+	cancel           context.CancelFunc
+	out              *syncBuffer
+	errFile, msgFile string
+	done             chan struct{}
+	err              error
+}
+
+// Start starts SIPp and returns at once; Wait collects the result.
+func (s SIPp) Start(t testing.TB, timeout time.Duration) *SIPpRun {
+	t.Helper()
 	bin := RequireTool(t, "sipp")
 	if s.LocalIP == "" {
 		s.LocalIP = "127.0.0.1"
@@ -67,8 +83,12 @@ func (s SIPp) Run(t testing.TB, timeout time.Duration) SIPpResult {
 	if s.Caller == "" {
 		s.Caller = "13800000000"
 	}
-	errFile := filepath.Join(s.Dir, fmt.Sprintf("sipp-%d-errors.log", s.MediaPort))
-	msgFile := filepath.Join(s.Dir, fmt.Sprintf("sipp-%d-messages.log", s.MediaPort))
+	r := &SIPpRun{
+		out:     &syncBuffer{},
+		errFile: filepath.Join(s.Dir, fmt.Sprintf("sipp-%d-errors.log", s.MediaPort)),
+		msgFile: filepath.Join(s.Dir, fmt.Sprintf("sipp-%d-messages.log", s.MediaPort)),
+		done:    make(chan struct{}),
+	}
 	args := []string{
 		"-sf", filepath.Join(RepoRoot(), "testdata", "sipp", s.Scenario),
 		"-s", s.Service, "-i", s.LocalIP, "-p", strconv.Itoa(FreePort(t)),
@@ -76,33 +96,57 @@ func (s SIPp) Run(t testing.TB, timeout time.Duration) SIPpResult {
 		"-t", s.Transport, "-m", strconv.Itoa(s.Calls), "-r", s.Rate, "-l", strconv.Itoa(s.Limit),
 		"-key", "caller", s.Caller,
 		"-nostdin", "-timeout", fmt.Sprintf("%ds", int(timeout.Seconds())), "-timeout_error",
-		"-trace_err", "-error_file", errFile, "-trace_msg", "-message_file", msgFile,
+		"-trace_err", "-error_file", r.errFile, "-trace_msg", "-message_file", r.msgFile,
 	}
 	if s.PauseMS > 0 {
 		args = append(args, "-d", strconv.Itoa(s.PauseMS))
 	}
 	args = append(args, s.Extra...)
 	args = append(args, s.Target)
+	// SIPp ignores its own -timeout when overloaded (PEERS.md): a hard bound.
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+15*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = s.Dir
-	out, err := cmd.CombinedOutput()
-	res := SIPpResult{Output: string(out)}
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
+	r.cancel = cancel
+	r.cmd = exec.CommandContext(ctx, bin, args...)
+	r.cmd.Dir = s.Dir
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	if err := r.cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("sipp: %v", err)
+	}
+	go func() { r.err = r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+// Wait waits for SIPp to exit and returns its result.
+func (r *SIPpRun) Wait(t testing.TB) SIPpResult {
+	t.Helper()
+	<-r.done
+	r.cancel()
+	res := SIPpResult{Output: r.out.String()}
+	if r.err != nil {
+		if ee, ok := r.err.(*exec.ExitError); ok {
 			res.ExitCode = ee.ExitCode()
 		} else {
-			t.Fatalf("sipp: %v", err)
+			t.Fatalf("sipp: %v", r.err)
 		}
 	}
-	if b, err := os.ReadFile(errFile); err == nil {
+	if b, err := os.ReadFile(r.errFile); err == nil {
 		res.Errors = string(b)
 	}
-	if b, err := os.ReadFile(msgFile); err == nil {
+	if b, err := os.ReadFile(r.msgFile); err == nil {
 		res.Messages = string(b)
 	}
 	return res
+}
+
+// Kill stops SIPp at once.
+func (r *SIPpRun) Kill() {
+	r.cancel()
+	<-r.done
 }
 
 // Capture is a running tcpdump on the loopback interface.
