@@ -243,13 +243,21 @@ func writeReady(path string, r Ready) error {
 	return os.Rename(tmp, path)
 }
 
-// warnDefaults warns loudly about values left at their shipped defaults
-// that must not reach production (seat passwords).
+// warnDefaults warns loudly about secrets left at the fallback written in
+// the config file (seat passwords): fine for a first try, not for real calls.
 func warnDefaults(cfg *config.Config, log *slog.Logger) {
+	var keys []string
 	for _, k := range cfg.Defaulted {
-		if strings.Contains(k, "password") || strings.Contains(k, "secret") {
-			log.Warn("!!! INSECURE DEFAULT: "+k+" uses the default written in the config file because its environment variable is not set; set it before taking real calls", "key", k)
+		if k == "workorder.secret" && cfg.Workorder.URL == "" {
+			continue // no push configured: the secret is not used
 		}
+		if strings.Contains(k, "password") || strings.Contains(k, "secret") {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) > 0 {
+		log.Warn("!!! INSECURE: these keys use the default written in the config file because their environment variable is not set; anyone who has read the file can register as a seat. Set them before taking real calls.",
+			"keys", strings.Join(keys, ", "))
 	}
 }
 
