@@ -226,3 +226,93 @@ func TestParseSessionExpires(t *testing.T) {
 		}
 	}
 }
+
+func invite(port int, callID, extra string) string {
+	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+	return fmt.Sprintf("INVITE sip:12348@127.0.0.1 SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK%s\r\n"+
+		"From: <sip:13800000000@127.0.0.1>;tag=caller1\r\nTo: <sip:12348@127.0.0.1>\r\n"+
+		"Call-ID: %s\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:13800000000@127.0.0.1:%d>\r\n%s"+
+		"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", port, callID, callID, port, extra, len(sdp), sdp)
+}
+
+// recvFull waits for a final response and returns it whole.
+func (p *udpPeer) recvFull(t *testing.T, d time.Duration) string {
+	t.Helper()
+	buf := make([]byte, 65535)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		_ = p.conn.SetReadDeadline(deadline)
+		n, _, err := p.conn.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		if msg := string(buf[:n]); !strings.HasPrefix(msg, "SIP/2.0 1") {
+			return msg
+		}
+	}
+	t.Fatal("no final response")
+	return ""
+}
+
+// A CANCEL before the answer ends the INVITE with 487 and tells the handler.
+func TestCancelBeforeAnswer(t *testing.T) {
+	got := make(chan EventKind, 1)
+	s := startServer(t, func(ctx context.Context, c *InboundCall) {
+		select {
+		case ev := <-c.Events():
+			got <- ev.Kind
+		case <-time.After(5 * time.Second):
+			got <- 0
+		}
+	})
+	p := newUDPPeer(t, s)
+	p.send(t, invite(p.port(), "cancel1", ""))
+	time.Sleep(200 * time.Millisecond)
+	p.send(t, fmt.Sprintf("CANCEL sip:12348@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKcancel1\r\n"+
+		"From: <sip:13800000000@127.0.0.1>;tag=caller1\r\nTo: <sip:12348@127.0.0.1>\r\nCall-ID: cancel1\r\nCSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", p.port()))
+	var statuses []string
+	for range 2 {
+		line, _, _ := strings.Cut(p.recvFull(t, 3*time.Second), "\r\n")
+		statuses = append(statuses, line)
+	}
+	joined := strings.Join(statuses, ",")
+	if !strings.Contains(joined, "SIP/2.0 200 OK") || !strings.Contains(joined, "SIP/2.0 487") {
+		t.Fatalf("responses %v, want 200 (to the CANCEL) and 487 (to the INVITE)", statuses)
+	}
+	if k := <-got; k != EventCancel {
+		t.Fatalf("handler saw event %v, want cancel", k)
+	}
+}
+
+// RFC 4028: a Session-Expires below Min-SE gets 422 with Min-SE; an
+// acceptable one is echoed with the refresher and Require: timer.
+func TestSessionTimerNegotiation(t *testing.T) {
+	s := startServer(t, func(ctx context.Context, c *InboundCall) {
+		if err := c.Answer([]byte("v=0\r\n"), func(o []byte) ([]byte, error) { return o, nil }); err != nil {
+			return
+		}
+		select {
+		case <-c.Events():
+		case <-ctx.Done():
+		}
+	})
+	p := newUDPPeer(t, s)
+	p.send(t, invite(p.port(), "se1", "Supported: timer\r\nSession-Expires: 30\r\n"))
+	res := p.recvFull(t, 3*time.Second)
+	if !strings.HasPrefix(res, "SIP/2.0 422") || !strings.Contains(res, "Min-SE: 90") {
+		t.Fatalf("Session-Expires 30: %q, want 422 with Min-SE: 90", res)
+	}
+	p2 := newUDPPeer(t, s)
+	p2.send(t, invite(p2.port(), "se2", "Supported: timer\r\nSession-Expires: 600\r\n"))
+	res = p2.recvFull(t, 3*time.Second)
+	if !strings.HasPrefix(res, "SIP/2.0 200") || !strings.Contains(res, "Session-Expires: 600;refresher=uac") || !strings.Contains(res, "Require: timer") {
+		t.Fatalf("Session-Expires 600: %q", res)
+	}
+	p3 := newUDPPeer(t, s)
+	p3.send(t, invite(p3.port(), "se3", ""))
+	res = p3.recvFull(t, 3*time.Second)
+	if !strings.Contains(res, "Session-Expires: 1800;refresher=uas") || strings.Contains(res, "Require: timer") {
+		t.Fatalf("caller without timer support: %q, want us as refresher and no Require", res)
+	}
+}
