@@ -131,11 +131,11 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	}
 	srv.OnInvite(count(s.onInvite))
 	srv.OnAck(count(s.onAck))
-	srv.OnBye(count(s.onBye))
+	srv.OnBye(count(s.inDialog((*InboundCall).onBye)))
 	srv.OnCancel(count(s.onCancel))
 	srv.OnOptions(count(s.onOptions))
-	srv.OnInfo(count(s.onInfo))
-	srv.OnUpdate(count(s.onUpdate))
+	srv.OnInfo(count(s.inDialog((*InboundCall).onInfo)))
+	srv.OnUpdate(count(s.inDialog((*InboundCall).onUpdate)))
 	srv.OnNoRoute(count(func(req *sip.Request, tx sip.ServerTransaction) {
 		res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
 		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
@@ -319,7 +319,7 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		s.onReinvite(req, tx)
+		s.inDialog((*InboundCall).onReinvite)(req, tx)
 		return
 	}
 	log := s.log.With("call_id", callID(req))
@@ -387,15 +387,6 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	c := s.lookup(req)
-	if c == nil {
-		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	c.onBye(req, tx)
-}
-
 func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	// A CANCEL that matched a pending INVITE never gets here: sipgo's
 	// transaction layer answers it and ends the INVITE with 487.
@@ -413,31 +404,17 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		sip.NewHeader("Supported", "timer"))
 }
 
-func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	c := s.lookup(req)
-	if c == nil {
-		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
+// inDialog routes an in-dialog request to its call, or answers 481
+// (RFC 3261 §12.2.2) when no dialog matches.
+func (s *Server) inDialog(handle func(c *InboundCall, req *sip.Request, tx sip.ServerTransaction)) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		c := s.lookup(req)
+		if c == nil {
+			respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+			return
+		}
+		handle(c, req, tx)
 	}
-	c.onInfo(req, tx)
-}
-
-func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	c := s.lookup(req)
-	if c == nil {
-		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	c.onUpdate(req, tx)
-}
-
-func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	c := s.lookup(req)
-	if c == nil {
-		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	c.onReinvite(req, tx)
 }
 
 func callID(req *sip.Request) string {

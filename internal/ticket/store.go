@@ -215,28 +215,18 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Ticket, error) {
 	}
 	q += " ORDER BY opened_at DESC, id DESC LIMIT ?"
 	args = append(args, limit)
-	rows, err := s.db.R.QueryContext(ctx, q, args...)
+	out, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: list: %w", err)
 	}
-	defer rows.Close()
-	var out []*Ticket
-	for rows.Next() {
-		t, err := scanTicket(rows, s.loc)
-		if err != nil {
-			return nil, fmt.Errorf("ticket: list: %w", err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
-// OpenTickets returns the tickets still open that this node created: at start,
-// those are calls the previous process did not finish.
-func (s *Store) OpenTickets(ctx context.Context) ([]*Ticket, error) {
-	rows, err := s.db.R.QueryContext(ctx, "SELECT "+ticketColumns+" FROM tickets WHERE status = 'open' AND node_id = ? ORDER BY opened_at", s.nodeID)
+// query runs a SELECT of ticketColumns and scans every row.
+func (s *Store) query(ctx context.Context, q string, args ...any) ([]*Ticket, error) {
+	rows, err := s.db.R.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("ticket: open tickets: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []*Ticket
@@ -248,6 +238,16 @@ func (s *Store) OpenTickets(ctx context.Context) ([]*Ticket, error) {
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// OpenTickets returns the tickets still open that this node created: at start,
+// those are calls the previous process did not finish.
+func (s *Store) OpenTickets(ctx context.Context) ([]*Ticket, error) {
+	out, err := s.query(ctx, "SELECT "+ticketColumns+" FROM tickets WHERE status = 'open' AND node_id = ? ORDER BY opened_at", s.nodeID)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: open tickets: %w", err)
+	}
+	return out, nil
 }
 
 func (t *Ticket) clone() *Ticket {
