@@ -129,7 +129,6 @@ func Run(ctx context.Context, opt Options) error {
 		Tickets:        tickets,
 		Media:          &mediaFactory{engine: engine, codecs: codecs, prompts: prompts, advertise: advertise, log: log},
 		Menu:           menu,
-		Seats:          call.NoSeats{},
 		HotlineNumbers: cfg.SIP.HotlineNumbers,
 		Metrics:        callMetrics,
 		Now:            time.Now,

@@ -59,6 +59,9 @@ type mediaLeg struct {
 	params  media.SessionParams
 	answer  []byte
 	rec     *recordings.Mono
+	// offered/offeredDTMF: what we offered, on a leg toward a seat.
+	offered     []media.Codec
+	offeredDTMF uint8
 }
 
 // buildAnswer answers offer with one m-line per offered m-line (RFC 3264
@@ -137,4 +140,82 @@ func (m *mediaLeg) StopRecording() (time.Duration, error) {
 func (m *mediaLeg) Close() error {
 	_, _ = m.StopRecording()
 	return m.leg.Close()
+}
+
+// Offer makes a leg toward a seat that speaks the caller leg's codec (no
+// transcoding on the relay path) and returns it with our SDP offer.
+func (f *mediaFactory) Offer(like call.Media, log *slog.Logger) (call.Media, []byte, error) {
+	caller, ok := like.(*mediaLeg)
+	if !ok {
+		return nil, nil, fmt.Errorf("app: offer: foreign media %T", like)
+	}
+	caller.mu.Lock()
+	codec, dtmf := caller.params.Codec, caller.params.DTMFType
+	caller.mu.Unlock()
+	if dtmf == 0 {
+		dtmf = 101
+	}
+	leg, err := f.engine.NewLeg(log)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &mediaLeg{f: f, leg: leg, log: log, sessID: rand.Uint64() >> 1, version: 1, offered: []media.Codec{codec}, offeredDTMF: dtmf}
+	local := netip.AddrPortFrom(f.advertise, uint16(leg.LocalPort()))
+	offer := media.OfferSDP(local, m.offered, dtmf, m.sessID, m.version, media.SendRecv)
+	m.answer = offer
+	return m, offer, nil
+}
+
+// ApplyAnswer starts a leg we made an offer for, with the seat's answer.
+func (m *mediaLeg) ApplyAnswer(sdp []byte) error {
+	p, err := media.ParseAnswer(sdp, m.offered, m.offeredDTMF)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.params = p
+	m.mu.Unlock()
+	m.leg.Start(p)
+	return nil
+}
+
+// Bridge relays caller and seat without decoding (media stays anchored),
+// recording both sides into a stereo WAV (caller left, seat right) when
+// recordPath is set. stop ends the relay and the recording and returns the
+// recorded length.
+func (f *mediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (func() (time.Duration, error), error) {
+	a, ok1 := callerM.(*mediaLeg)
+	b, ok2 := seatM.(*mediaLeg)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("app: bridge: foreign media")
+	}
+	var (
+		rec *recordings.Stereo
+		tap media.BridgeTap
+	)
+	if recordPath != "" {
+		var err error
+		if rec, err = recordings.CreateStereo(recordPath); err != nil {
+			return nil, err
+		}
+		tap = media.BridgeTap{A: rec.Left(), B: rec.Right()}
+	}
+	stopRelay, err := media.Bridge(a.leg, b.leg, tap)
+	if err != nil {
+		if rec != nil {
+			_ = rec.Close()
+		}
+		return nil, err
+	}
+	var once sync.Once
+	return func() (d time.Duration, err error) {
+		once.Do(func() {
+			stopRelay()
+			if rec != nil {
+				err = rec.Close()
+				d = rec.Duration()
+			}
+		})
+		return d, err
+	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/hotline12348/hotline/internal/call"
 	"github.com/hotline12348/hotline/internal/media"
@@ -56,8 +57,11 @@ func (i *inbound) Called() string                   { return i.c.Called }
 func (i *inbound) Offer() []byte                    { return i.c.Offer() }
 func (i *inbound) Reject(code int, r string) error  { return i.c.Reject(code, r) }
 func (i *inbound) Hangup(ctx context.Context) error { return i.c.Hangup(ctx) }
-func (i *inbound) Events() <-chan call.Event        { return i.events }
-func (i *inbound) Logger() *slog.Logger             { return i.c.Logger() }
+func (i *inbound) SendDigit(ctx context.Context, d rune) error {
+	return i.c.SendDigit(ctx, d, 160*time.Millisecond)
+}
+func (i *inbound) Events() <-chan call.Event { return i.events }
+func (i *inbound) Logger() *slog.Logger      { return i.c.Logger() }
 
 func (i *inbound) Answer(sdp []byte, onOffer func([]byte) ([]byte, error)) error {
 	return i.c.Answer(sdp, func(offer []byte) ([]byte, error) {

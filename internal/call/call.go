@@ -50,6 +50,8 @@ type Inbound interface {
 	Hangup(ctx context.Context) error
 	Events() <-chan Event
 	Logger() *slog.Logger
+	// SendDigit passes a key to the caller by SIP INFO.
+	SendDigit(ctx context.Context, d rune) error
 }
 
 // Media is the RTP side of a leg: prompts, digits, recording.
@@ -61,17 +63,26 @@ type Media interface {
 	StartRecording(path string) error
 	// StopRecording stops it and returns the length recorded.
 	StopRecording() (time.Duration, error)
+	// ApplyAnswer starts a leg made by MediaFactory.Offer with the peer's answer.
+	ApplyAnswer(sdp []byte) error
 	// Done is closed when media ended by itself (RTP inactivity); Err says why.
 	Done() <-chan struct{}
 	Err() error
 	Close() error
 }
 
-// MediaFactory negotiates an offer and sets up a leg.
+// MediaFactory negotiates offers and sets up and bridges legs.
 type MediaFactory interface {
 	// Answer allocates a leg for offer and returns it with the SDP answer.
 	// An error wrapping ErrNoCommonCodec means 488.
 	Answer(offer []byte, log *slog.Logger) (Media, []byte, error)
+	// Offer allocates a leg toward a seat speaking like's codec and
+	// returns it with our SDP offer; ApplyAnswer starts it.
+	Offer(like Media, log *slog.Logger) (Media, []byte, error)
+	// Bridge relays the two legs (no decode) and records them in stereo
+	// to recordPath ("" = no recording); stop ends both and returns the
+	// recorded length.
+	Bridge(caller, seat Media, recordPath string) (stop func() (time.Duration, error), err error)
 }
 
 // ErrNoCommonCodec is returned by a MediaFactory when the offer has no codec we speak.
@@ -83,18 +94,6 @@ type Tickets interface {
 	Update(ctx context.Context, id ticket.ID, fn func(t *ticket.Ticket) error) (*ticket.Ticket, error)
 }
 
-// Seats tells whether anyone can take a call now.
-type Seats interface {
-	// LoggedIn is the number of seats registered and not offline.
-	LoggedIn() int
-}
-
-// NoSeats is the Seats of a hotline without an ACD: nobody is logged in.
-type NoSeats struct{}
-
-// LoggedIn implements Seats.
-func (NoSeats) LoggedIn() int { return 0 }
-
 // End reasons written to the ticket: why the call ended, for whoever reads
 // the ticket later.
 const (
@@ -104,8 +103,67 @@ const (
 	EndSessionExpired = "session_expired"
 	EndNoAck          = "no_ack"
 	EndCompleted      = "completed"
+	EndSeatHangup     = "seat_hangup"
 	EndShutdown       = "shutdown"
 	EndUnknownNumber  = "unknown_number"
 	EndNoCommonCodec  = "no_common_codec"
 	EndMediaError     = "media_error"
 )
+
+// QueueEventKind is what the ACD tells a waiting call.
+type QueueEventKind int
+
+// Queue events.
+const (
+	QueueOffer     QueueEventKind = iota + 1 // a seat is reserved for this call: ring it
+	QueueWithdrawn                           // the seat being rung went away (unregistered): the call is back at the head
+	QueueMaxWait                             // waited acd.max_wait: voicemail
+	QueueNoSeats                             // nobody is logged in: voicemail at once
+)
+
+// QueueEvent is one ACD event for a call.
+type QueueEvent struct {
+	Kind QueueEventKind
+	Seat string
+}
+
+// Distributor is the ACD as a call sees it (SPEC §6). The ACD decides which
+// seat gets which call; the call rings the seat and reports what happened.
+type Distributor interface {
+	// LoggedIn is the number of seats that are not offline.
+	LoggedIn() int
+	Enqueue(callID, skill, priority string, at time.Time) (<-chan QueueEvent, error)
+	// Position is the 1-based place in the queue, 0 when not waiting.
+	Position(callID string) int
+	Abandon(callID string)
+	Answered(callID, seat string)
+	NoAnswer(callID, seat string)
+	Declined(callID, seat string)
+	Hangup(callID, seat string)
+}
+
+// SeatDialer rings seats.
+type SeatDialer interface {
+	// Dial sends the INVITE (with our SDP offer) to the seat's registered
+	// phone, showing the caller of ticket t.
+	Dial(ctx context.Context, seat string, offer []byte, t *ticket.Ticket, log *slog.Logger) (SeatCall, error)
+}
+
+// SeatAnswer is a seat's final answer to our INVITE.
+type SeatAnswer struct {
+	Code int
+	SDP  []byte
+	// Late: the 200 crossed our CANCEL.
+	Late bool
+}
+
+// SeatCall is the SIP side of a seat's leg.
+type SeatCall interface {
+	Ringing() <-chan struct{}
+	// Wait returns the final answer; closing cancel sends CANCEL.
+	Wait(cancel <-chan struct{}) (SeatAnswer, error)
+	Events() <-chan Event
+	SendDigit(ctx context.Context, d rune) error
+	Hangup(ctx context.Context) error
+	Close()
+}

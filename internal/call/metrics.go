@@ -2,6 +2,8 @@ package call
 
 import (
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,6 +19,11 @@ type Metrics struct {
 	abandonedC    *prometheus.CounterVec
 	endedC        *prometheus.CounterVec
 	answeredByIVR prometheus.Counter
+	answeredC     *prometheus.CounterVec
+	waitH         *prometheus.HistogramVec
+	waitingG      *prometheus.GaugeVec
+	handleH       prometheus.Histogram
+	satisfactionC *prometheus.CounterVec
 }
 
 // NewMetrics registers the call metrics on reg for the given queues.
@@ -37,8 +44,34 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 		answeredByIVR: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hotline_calls_ivr_answered_total", Help: "Calls the switch answered (200 OK) and put into the IVR.",
 		}),
+		answeredC: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_calls_answered_total", Help: "Calls answered by a seat, by queue.",
+		}, []string{"queue"}),
+		// Buckets around GB/T 33358's 15 s service level.
+		waitH: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hotline_queue_wait_seconds", Help: "Time from entering the queue to leaving it, by how it was left (answered, abandoned, voicemail).",
+			Buckets: []float64{1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600},
+		}, []string{"outcome"}),
+		waitingG: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotline_queue_waiting", Help: "Calls waiting in the queue now (ringing included), by queue.",
+		}, []string{"queue"}),
+		handleH: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hotline_handle_seconds", Help: "Talk time of answered calls, from the seat's answer to the hang-up.",
+			Buckets: []float64{30, 60, 120, 180, 300, 420, 600, 900, 1200, 1800, 3600},
+		}),
+		satisfactionC: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_satisfaction_total", Help: "Satisfaction survey answers, by score (1 satisfied, 2 basically satisfied, 3 dissatisfied).",
+		}, []string{"score"}),
+	}
+	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail} {
+		m.waitH.WithLabelValues(o)
+	}
+	for _, sc := range []string{"1", "2", "3"} {
+		m.satisfactionC.WithLabelValues(sc)
 	}
 	for _, q := range queues {
+		m.answeredC.WithLabelValues(q)
+		m.waitingG.WithLabelValues(q)
 		m.offeredC.WithLabelValues(q)
 		for _, st := range []string{ticket.StageIVR, ticket.StageQueue, ticket.StageRinging} {
 			m.abandonedC.WithLabelValues(q, st)
@@ -47,7 +80,7 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail, ticket.OutcomeRejected, ticket.OutcomeInterrupted} {
 		m.endedC.WithLabelValues(o)
 	}
-	for _, c := range []prometheus.Collector{m.active, m.offeredC, m.abandonedC, m.endedC, m.answeredByIVR} {
+	for _, c := range []prometheus.Collector{m.active, m.offeredC, m.abandonedC, m.endedC, m.answeredByIVR, m.answeredC, m.waitH, m.waitingG, m.handleH, m.satisfactionC} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("call: metrics: %w", err)
 		}
@@ -58,3 +91,10 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 func (m *Metrics) offered(queue string)          { m.offeredC.WithLabelValues(queue).Inc() }
 func (m *Metrics) abandoned(queue, stage string) { m.abandonedC.WithLabelValues(queue, stage).Inc() }
 func (m *Metrics) ended(outcome string)          { m.endedC.WithLabelValues(outcome).Inc() }
+func (m *Metrics) answered(queue string)         { m.answeredC.WithLabelValues(queue).Inc() }
+func (m *Metrics) waited(outcome string, d time.Duration) {
+	m.waitH.WithLabelValues(outcome).Observe(d.Seconds())
+}
+func (m *Metrics) waiting(queue string, delta float64) { m.waitingG.WithLabelValues(queue).Add(delta) }
+func (m *Metrics) handled(d time.Duration)             { m.handleH.Observe(d.Seconds()) }
+func (m *Metrics) rated(score int)                     { m.satisfactionC.WithLabelValues(strconv.Itoa(score)).Inc() }

@@ -17,7 +17,9 @@ type Service struct {
 	Tickets        Tickets
 	Media          MediaFactory
 	Menu           *ivr.Menu
-	Seats          Seats
+	ACD            Distributor
+	Dialer         SeatDialer
+	RingTimeout    time.Duration // no answer this long: RONA (SPEC §6)
 	HotlineNumbers []string
 	// RecordingPath gives the WAV path of a ticket's recording; "" disables recording.
 	RecordingPath func(id ticket.ID, opened time.Time) string
@@ -57,6 +59,9 @@ type callRun struct {
 
 	mu        sync.Mutex
 	endReason string
+	// seat is the connected seat's leg while bridged: SIP INFO keys from
+	// the caller go there.
+	seat SeatCall
 }
 
 func (c *callRun) setEnd(reason string) {
@@ -170,12 +175,7 @@ func (c *callRun) run(ctx context.Context) {
 	})
 	c.log.Info("caller chose", "category", res.Category, "priority", res.Priority, "ivr_path", res.Path, "reason", res.Reason)
 
-	// No seat logged in at all: voicemail at once (SPEC §5).
-	if c.s.Seats.LoggedIn() == 0 {
-		c.voicemail(ctx, cctx, ch)
-		return
-	}
-	c.voicemail(ctx, cctx, ch) // the ACD takes over here ("Queue and connect")
+	c.queueAndConnect(ctx, cctx, ch)
 }
 
 // watch turns signalling and media events into the end of the call.
@@ -193,7 +193,14 @@ func (c *callRun) watch(ctx context.Context, stop context.CancelFunc, ch *channe
 		case ev := <-c.in.Events():
 			switch ev.Kind {
 			case EventDigit:
-				ch.inject(ev.Digit)
+				c.mu.Lock()
+				seat := c.seat
+				c.mu.Unlock()
+				if seat != nil {
+					go func() { _ = seat.SendDigit(context.WithoutCancel(ctx), ev.Digit) }()
+				} else {
+					ch.inject(ev.Digit)
+				}
 				continue
 			case EventHangup:
 				c.setEnd(EndCallerHangup)

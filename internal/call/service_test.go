@@ -50,6 +50,7 @@ func (f *fakeInbound) Reject(code int, _ string) error {
 	f.rejected = code
 	return nil
 }
+func (f *fakeInbound) SendDigit(context.Context, rune) error { return nil }
 func (f *fakeInbound) Hangup(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -103,6 +104,7 @@ func (m *fakeMedia) StopPlay() {
 }
 func (m *fakeMedia) Digits() <-chan rune              { return m.digits }
 func (m *fakeMedia) Reoffer(o []byte) ([]byte, error) { return o, nil }
+func (m *fakeMedia) ApplyAnswer([]byte) error         { return nil }
 func (m *fakeMedia) Done() <-chan struct{}            { return m.done }
 func (m *fakeMedia) Err() error                       { return errors.New("rtp inactivity") }
 func (m *fakeMedia) StartRecording(path string) error {
@@ -138,6 +140,15 @@ func (f *fakeFactory) Answer([]byte, *slog.Logger) (Media, []byte, error) {
 		return nil, nil, f.err
 	}
 	return f.m, []byte("v=0 answer"), nil
+}
+
+func (f *fakeFactory) Offer(Media, *slog.Logger) (Media, []byte, error) {
+	return newFakeMedia(), []byte("v=0 offer"), nil
+}
+
+func (f *fakeFactory) Bridge(_, _ Media, path string) (func() (time.Duration, error), error) {
+	start := time.Now()
+	return func() (time.Duration, error) { return time.Since(start), nil }, nil
 }
 
 // memTickets is an in-memory ticket sink with revisions.
@@ -216,7 +227,7 @@ func newRig(t *testing.T) *rig {
 		reg:     reg,
 	}
 	r.svc = &Service{
-		Tickets: r.tickets, Media: &fakeFactory{m: r.media}, Menu: menu(t), Seats: NoSeats{},
+		Tickets: r.tickets, Media: &fakeFactory{m: r.media}, Menu: menu(t),
 		HotlineNumbers: []string{"12348"},
 		RecordingPath:  func(id ticket.ID, _ time.Time) string { return "/rec/" + id + ".wav" },
 		Metrics:        m, Now: time.Now, Log: slog.New(slog.DiscardHandler),

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,11 +63,10 @@ var ErrNotAcceptable = errors.New("sip: offer not acceptable")
 
 // InboundCall is one call from the trunk, as a UAS dialog.
 type InboundCall struct {
-	s    *Server
+	*peer
 	req  *sip.Request
 	tx   sip.ServerTransaction
 	sess *sipgo.DialogServerSession
-	log  *slog.Logger
 
 	// CallID is the SIP Call-ID.
 	CallID string
@@ -79,17 +77,9 @@ type InboundCall struct {
 	// Source is the address the INVITE came from.
 	Source netip.Addr
 
-	events chan Event
+	answered bool // behind peer.mu
 
-	mu          sync.Mutex
-	onOffer     OfferFunc
-	localSDP    []byte
-	answered    bool
-	ended       bool
-	reinviteAck chan uint32
-	inReinvite  bool
-
-	// RFC 4028 state.
+	// RFC 4028 state, behind peer.mu.
 	seInterval  time.Duration
 	weRefresh   bool
 	refreshed   chan struct{}
@@ -100,16 +90,17 @@ type InboundCall struct {
 
 func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, sess *sipgo.DialogServerSession, src netip.Addr, log *slog.Logger) *InboundCall {
 	c := &InboundCall{
-		s: s, req: req, tx: tx, sess: sess,
-		CallID:      callID(req),
-		Caller:      CallerIdentity(req),
-		Called:      req.Recipient.User,
-		Source:      src,
-		events:      make(chan Event, 16),
-		reinviteAck: make(chan uint32, 4),
-		refreshed:   make(chan struct{}, 1),
+		req: req, tx: tx, sess: sess,
+		CallID:    callID(req),
+		Caller:    CallerIdentity(req),
+		Called:    req.Recipient.User,
+		Source:    src,
+		refreshed: make(chan struct{}, 1),
 	}
-	c.log = log.With("caller", maskNumber(c.Caller.Number))
+	c.peer = newPeer(s, sess, log.With("caller", maskNumber(c.Caller.Number)), s.contactHeader(req.Transport(), c.Called),
+		func() sip.Uri { return req.Contact().Address })
+	c.peer.refreshHeaders = c.sessionRefreshHeaders
+	c.peer.noteRefresh = c.markRefreshed
 	// CANCEL before our final answer ends the dialog's context (sipgo).
 	go func() {
 		<-sess.Context().Done()
@@ -123,9 +114,6 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, sess 
 	return c
 }
 
-// Logger returns the call's logger (call_id, masked caller).
-func (c *InboundCall) Logger() *slog.Logger { return c.log }
-
 // Offer returns the SDP of the INVITE, or nil when it carried none.
 func (c *InboundCall) Offer() []byte {
 	if ct := c.req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {
@@ -137,26 +125,13 @@ func (c *InboundCall) Offer() []byte {
 // Transport is the transport the INVITE came over ("UDP", "TCP").
 func (c *InboundCall) Transport() string { return c.req.Transport() }
 
-// Events delivers the call's signalling events.
-func (c *InboundCall) Events() <-chan Event { return c.events }
-
 // Context is done when the dialog has ended (BYE either way, CANCEL).
 func (c *InboundCall) Context() context.Context { return c.sess.Context() }
-
-func (c *InboundCall) emit(ev Event) {
-	select {
-	case c.events <- ev:
-	default:
-		c.log.Warn("call event dropped: consumer too slow", "event", ev.Kind.String())
-	}
-}
 
 // Reject sends a final error response (e.g. 404, 488). Extra headers are
 // appended, e.g. a Warning.
 func (c *InboundCall) Reject(code int, reason string, hdrs ...sip.Header) error {
-	c.mu.Lock()
-	c.ended = true
-	c.mu.Unlock()
+	c.markEnded()
 	// Built from the dialog's copy of the INVITE so the To tag is the one
 	// any earlier provisional response carried. The server transaction
 	// retransmits it and absorbs the ACK (RFC 3261 §17.2.1); we do not wait.
@@ -200,7 +175,7 @@ func (c *InboundCall) Answer(sdp []byte, onOffer OfferFunc) error {
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
-	res.AppendHeader(c.s.contactHeader(c.req.Transport(), c.Called))
+	res.AppendHeader(c.contact)
 	sent := make(chan error, 1)
 	go func() {
 		// WriteResponse retransmits the 2xx until the ACK (RFC 6026) and
@@ -231,12 +206,10 @@ func (c *InboundCall) Answer(sdp []byte, onOffer OfferFunc) error {
 // Hangup ends an answered call with BYE (or rejects an unanswered one with
 // 480). Safe to call more than once and after the caller hung up.
 func (c *InboundCall) Hangup(ctx context.Context) error {
-	c.mu.Lock()
-	if c.ended {
-		c.mu.Unlock()
+	if c.markEnded() {
 		return nil
 	}
-	c.ended = true
+	c.mu.Lock()
 	answered := c.answered
 	c.mu.Unlock()
 	if !answered {
@@ -269,161 +242,10 @@ func (c *InboundCall) finish() {
 
 func (c *InboundCall) onAck(req *sip.Request) {
 	if cseq := req.CSeq(); cseq != nil && cseq.SeqNo != c.sess.InviteRequest.CSeq().SeqNo {
-		// ACK of a 2xx to a re-INVITE.
-		select {
-		case c.reinviteAck <- cseq.SeqNo:
-		default:
-		}
-		if body := req.Body(); len(body) > 0 {
-			// Answer to the offer we made in a 200 to an offerless re-INVITE.
-			c.applyOffer(body)
-		}
+		c.peer.onAck(req) // ACK of a 2xx to a re-INVITE
 		return
 	}
 	if err := c.sess.ReadAck(req, nil); err != nil {
 		c.log.Debug("ACK not for this dialog", "error", err)
-	}
-}
-
-func (c *InboundCall) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	if err := c.sess.ReadBye(req, tx); err != nil {
-		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	c.mu.Lock()
-	c.ended = true
-	c.mu.Unlock()
-	c.emit(Event{Kind: EventBye})
-}
-
-func (c *InboundCall) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	ct := ""
-	if h := req.ContentType(); h != nil {
-		ct = h.Value()
-	}
-	if d, ok := parseInfoDigit(ct, req.Body()); ok {
-		respond(tx, req, sip.StatusOK, "OK")
-		c.emit(Event{Kind: EventDigit, Digit: d})
-		return
-	}
-	if len(req.Body()) == 0 {
-		respond(tx, req, sip.StatusOK, "OK") // keep-alive INFO
-		return
-	}
-	respond(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
-}
-
-// applyOffer hands an offer to the call's media and returns the answer.
-func (c *InboundCall) applyOffer(offer []byte) ([]byte, error) {
-	c.mu.Lock()
-	fn := c.onOffer
-	c.mu.Unlock()
-	if fn == nil {
-		return nil, fmt.Errorf("%w: call not answered yet", ErrNotAcceptable)
-	}
-	ans, err := fn(offer)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.localSDP = ans
-	c.mu.Unlock()
-	return ans, nil
-}
-
-// onReinvite handles a re-INVITE: hold/resume, address change, or session
-// refresh (RFC 3261 §14.2, RFC 4028 §9).
-func (c *InboundCall) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	c.mu.Lock()
-	if c.inReinvite {
-		c.mu.Unlock()
-		respond(tx, req, sip.StatusRequestPending, "Request Pending") // RFC 3261 §14.2: 491
-		return
-	}
-	c.inReinvite = true
-	current := c.localSDP
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.inReinvite = false
-		c.mu.Unlock()
-	}()
-	if err := c.sess.ReadRequest(req, tx); err != nil {
-		respond(tx, req, sip.StatusInternalServerError, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
-		return
-	}
-	answer := current
-	if offer := req.Body(); len(offer) > 0 {
-		ans, err := c.applyOffer(offer)
-		if err != nil {
-			if errors.Is(err, ErrNotAcceptable) {
-				respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
-			} else {
-				c.log.Warn("re-INVITE offer failed", "error", err)
-				respond(tx, req, sip.StatusInternalServerError, "Server Internal Error")
-			}
-			return
-		}
-		answer = ans
-	}
-	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", answer)
-	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(c.s.contactHeader(c.req.Transport(), c.Called))
-	for _, h := range c.refreshHeaders(req) {
-		res.AppendHeader(h)
-	}
-	if err := tx.Respond(res); err != nil {
-		return
-	}
-	c.noteRefresh()
-	// The UAS core retransmits the 2xx until the ACK (RFC 3261 §13.3.1.4).
-	seq := req.CSeq().SeqNo
-	interval := sip.T1
-	deadline := time.After(64 * sip.T1)
-	for {
-		select {
-		case got := <-c.reinviteAck:
-			if got == seq {
-				return
-			}
-		case <-time.After(interval):
-			if err := tx.Respond(res); err != nil {
-				return
-			}
-			interval = min(2*interval, sip.T2)
-		case <-deadline:
-			c.log.Warn("no ACK for our 200 to a re-INVITE")
-			return
-		case <-c.sess.Context().Done():
-			return
-		}
-	}
-}
-
-// onUpdate handles UPDATE (RFC 3311): a session refresh, maybe with an offer.
-func (c *InboundCall) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	if err := c.sess.ReadRequest(req, tx); err != nil {
-		respond(tx, req, sip.StatusInternalServerError, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
-		return
-	}
-	var body []byte
-	if offer := req.Body(); len(offer) > 0 {
-		ans, err := c.applyOffer(offer)
-		if err != nil {
-			respond(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here")
-			return
-		}
-		body = ans
-	}
-	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", body)
-	if body != nil {
-		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	}
-	res.AppendHeader(c.s.contactHeader(c.req.Transport(), c.Called))
-	for _, h := range c.refreshHeaders(req) {
-		res.AppendHeader(h)
-	}
-	if err := tx.Respond(res); err == nil {
-		c.noteRefresh()
 	}
 }

@@ -61,7 +61,8 @@ type Server struct {
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	calls    map[string]*InboundCall // by dialog id
+	dialogs  map[string]inDialog // by dialog id, as seen by us as UAS (RFC 3261 §12)
+	inbound  int                 // calls from the trunk whose handler runs
 	addrs    map[string]netip.AddrPort
 	conns    []interface{ Close() error }
 	draining atomic.Bool
@@ -101,7 +102,7 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	}
 	s := &Server{
 		cfg: cfg, log: logger, ua: ua, srv: srv, handler: handler,
-		calls: map[string]*InboundCall{}, addrs: map[string]netip.AddrPort{},
+		dialogs: map[string]inDialog{}, addrs: map[string]netip.AddrPort{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -131,11 +132,11 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	}
 	srv.OnInvite(count(s.onInvite))
 	srv.OnAck(count(s.onAck))
-	srv.OnBye(count(s.inDialog((*InboundCall).onBye)))
+	srv.OnBye(count(s.inDialog(inDialog.onBye)))
 	srv.OnCancel(count(s.onCancel))
 	srv.OnOptions(count(s.onOptions))
-	srv.OnInfo(count(s.inDialog((*InboundCall).onInfo)))
-	srv.OnUpdate(count(s.inDialog((*InboundCall).onUpdate)))
+	srv.OnInfo(count(s.inDialog(inDialog.onInfo)))
+	srv.OnUpdate(count(s.inDialog(inDialog.onUpdate)))
 	srv.OnNoRoute(count(func(req *sip.Request, tx sip.ServerTransaction) {
 		res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
 		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
@@ -265,7 +266,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 func (s *Server) ActiveCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.calls)
+	return s.inbound
 }
 
 // Wait blocks until every call handler has returned or ctx is done.
@@ -319,7 +320,7 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		s.inDialog((*InboundCall).onReinvite)(req, tx)
+		s.inDialog(inDialog.onReinvite)(req, tx)
 		return
 	}
 	log := s.log.With("call_id", callID(req))
@@ -358,27 +359,42 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := newInboundCall(s, req, tx, sess, ip, log)
 	s.mu.Lock()
-	s.calls[sess.ID] = c
+	s.dialogs[sess.ID] = c
+	s.inbound++
 	s.mu.Unlock()
 	s.active.Add(1)
 	defer func() {
 		c.finish()
 		s.mu.Lock()
-		delete(s.calls, sess.ID)
+		delete(s.dialogs, sess.ID)
+		s.inbound--
 		s.mu.Unlock()
 		s.active.Done()
 	}()
 	s.handler(s.ctx, c)
 }
 
-func (s *Server) lookup(req *sip.Request) *InboundCall {
+func (s *Server) lookup(req *sip.Request) inDialog {
 	id, err := sip.DialogIDFromRequestUAS(req)
 	if err != nil {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.calls[id]
+	return s.dialogs[id]
+}
+
+// addDialog registers a dialog under the id in-dialog requests will carry.
+func (s *Server) addDialog(id string, d inDialog) {
+	s.mu.Lock()
+	s.dialogs[id] = d
+	s.mu.Unlock()
+}
+
+func (s *Server) removeDialog(id string) {
+	s.mu.Lock()
+	delete(s.dialogs, id)
+	s.mu.Unlock()
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
@@ -406,7 +422,7 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 
 // inDialog routes an in-dialog request to its call, or answers 481
 // (RFC 3261 §12.2.2) when no dialog matches.
-func (s *Server) inDialog(handle func(c *InboundCall, req *sip.Request, tx sip.ServerTransaction)) sipgo.RequestHandler {
+func (s *Server) inDialog(handle func(d inDialog, req *sip.Request, tx sip.ServerTransaction)) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		c := s.lookup(req)
 		if c == nil {

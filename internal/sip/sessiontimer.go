@@ -60,7 +60,7 @@ func (c *InboundCall) negotiateSessionTimer() (time.Duration, string, []sip.Head
 }
 
 // refreshHeaders are the session timer headers of our 2xx to a refresh.
-func (c *InboundCall) refreshHeaders(req *sip.Request) []sip.Header {
+func (c *InboundCall) sessionRefreshHeaders(req *sip.Request) []sip.Header {
 	c.mu.Lock()
 	se, weRefresh := c.seInterval, c.weRefresh
 	c.mu.Unlock()
@@ -89,7 +89,7 @@ func (c *InboundCall) refreshHeaders(req *sip.Request) []sip.Header {
 	return hdrs
 }
 
-func (c *InboundCall) noteRefresh() {
+func (c *InboundCall) markRefreshed() {
 	select {
 	case c.refreshed <- struct{}{}:
 	default:

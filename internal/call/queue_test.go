@@ -1,0 +1,344 @@
+package call
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hotline12348/hotline/internal/ticket"
+)
+
+// fakeACD records what the call reports; the test sends the events.
+type fakeACD struct {
+	mu       sync.Mutex
+	loggedIn int
+	events   chan QueueEvent
+	log      []string
+}
+
+func (a *fakeACD) note(format string, args ...any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.log = append(a.log, fmt.Sprintf(format, args...))
+}
+func (a *fakeACD) calls() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.log)
+}
+func (a *fakeACD) LoggedIn() int { return a.loggedIn }
+func (a *fakeACD) Enqueue(id, skill, prio string, at time.Time) (<-chan QueueEvent, error) {
+	a.note("enqueue %s %s", skill, prio)
+	return a.events, nil
+}
+func (a *fakeACD) Position(string) int      { return 3 }
+func (a *fakeACD) Abandon(id string)        { a.note("abandon") }
+func (a *fakeACD) Answered(id, seat string) { a.note("answered %s", seat) }
+func (a *fakeACD) NoAnswer(id, seat string) { a.note("noanswer %s", seat) }
+func (a *fakeACD) Declined(id, seat string) { a.note("declined %s", seat) }
+func (a *fakeACD) Hangup(id, seat string)   { a.note("hangup %s", seat) }
+
+// seatScript says how a fake seat phone behaves.
+type seatScript struct {
+	ringAfter   time.Duration // 180 after this (0: never)
+	answerAfter time.Duration // 200 after this (0: never)
+	code        int           // final code instead of 200 (486, 603), after answerAfter
+}
+
+type fakeDialer struct {
+	mu      sync.Mutex
+	scripts map[string]seatScript
+	calls   map[string]*fakeSeatCall
+}
+
+func (d *fakeDialer) Dial(ctx context.Context, seat string, offer []byte, t *ticket.Ticket, log *slog.Logger) (SeatCall, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sc := &fakeSeatCall{script: d.scripts[seat], ringing: make(chan struct{}), events: make(chan Event, 4), start: time.Now()}
+	if d.calls == nil {
+		d.calls = map[string]*fakeSeatCall{}
+	}
+	d.calls[seat] = sc
+	return sc, nil
+}
+
+func (d *fakeDialer) call(seat string) *fakeSeatCall {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls[seat]
+}
+
+type fakeSeatCall struct {
+	script   seatScript
+	start    time.Time
+	ringing  chan struct{}
+	events   chan Event
+	mu       sync.Mutex
+	hungUp   bool
+	canceled bool
+}
+
+func (s *fakeSeatCall) Ringing() <-chan struct{} { return s.ringing }
+func (s *fakeSeatCall) Wait(cancel <-chan struct{}) (SeatAnswer, error) {
+	var ring, answer <-chan time.Time
+	if s.script.ringAfter > 0 {
+		ring = time.After(s.script.ringAfter)
+	}
+	if s.script.answerAfter > 0 {
+		answer = time.After(s.script.answerAfter)
+	}
+	for {
+		select {
+		case <-ring:
+			close(s.ringing)
+			ring = nil
+		case <-answer:
+			if s.script.code != 0 {
+				return SeatAnswer{Code: s.script.code}, nil
+			}
+			return SeatAnswer{Code: 200, SDP: []byte("v=0")}, nil
+		case <-cancel:
+			s.mu.Lock()
+			s.canceled = true
+			s.mu.Unlock()
+			// The answer may cross the CANCEL: one more millisecond.
+			select {
+			case <-answer:
+				return SeatAnswer{Code: 200, SDP: []byte("v=0"), Late: true}, nil
+			case <-time.After(time.Millisecond):
+				return SeatAnswer{Code: 487}, nil
+			}
+		}
+	}
+}
+func (s *fakeSeatCall) Events() <-chan Event                  { return s.events }
+func (s *fakeSeatCall) SendDigit(context.Context, rune) error { return nil }
+func (s *fakeSeatCall) Hangup(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hungUp = true
+	return nil
+}
+func (s *fakeSeatCall) Close() {}
+
+func (s *fakeSeatCall) wasCanceled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.canceled
+}
+
+func (s *fakeSeatCall) wasHungUp() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hungUp
+}
+
+func newQueueRig(t *testing.T, scripts map[string]seatScript) (*rig, *fakeACD, *fakeDialer) {
+	r := newRig(t)
+	a := &fakeACD{loggedIn: 2, events: make(chan QueueEvent, 4)}
+	d := &fakeDialer{scripts: scripts}
+	r.svc.ACD, r.svc.Dialer, r.svc.RingTimeout = a, d, 15*time.Second
+	return r, a, d
+}
+
+// start runs a call that presses 1 and is queued.
+func (r *rig) start(ctx context.Context) chan struct{} {
+	done := make(chan struct{})
+	go func() { r.svc.Handle(ctx, r.in); close(done) }()
+	time.Sleep(500 * time.Millisecond)
+	r.media.digits <- '1'
+	synctest.Wait()
+	return done
+}
+
+func expectACD(t *testing.T, a *fakeACD, want ...string) {
+	t.Helper()
+	if got := a.calls(); !slices.Equal(got, want) {
+		t.Fatalf("ACD calls %q, want %q", got, want)
+	}
+}
+
+func TestAnsweredThenSurvey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, a, d := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second, answerAfter: 3 * time.Second}})
+		done := r.start(context.Background())
+		time.Sleep(10 * time.Second) // waiting: announcements
+		a.events <- QueueEvent{Kind: QueueOffer, Seat: "8001"}
+		time.Sleep(4 * time.Second) // rings, answers
+		time.Sleep(60 * time.Second)
+		d.call("8001").events <- Event{Kind: EventHangup} // the seat hangs up first
+		synctest.Wait()
+		r.media.digits <- '1' // survey: satisfied
+		<-done
+		tk := r.tickets.get()
+		if str(tk.Outcome) != ticket.OutcomeAnswered || str(tk.SeatID) != "8001" || tk.Satisfaction == nil || *tk.Satisfaction != 1 {
+			t.Fatalf("ticket %+v", tk)
+		}
+		if *tk.WaitSeconds != 13 || *tk.TalkSeconds != 61 || tk.AnsweredAt == nil || tk.Recording == nil {
+			t.Fatalf("wait %v talk %v recording %v", *tk.WaitSeconds, *tk.TalkSeconds, tk.Recording)
+		}
+		if str(tk.EndReason) != EndSeatHangup {
+			t.Fatalf("end_reason %s", str(tk.EndReason))
+		}
+		expectACD(t, a, "enqueue consult normal", "answered 8001", "hangup 8001")
+		if v := r.counter(t, "hotline_satisfaction_total", "score", "1"); v != 1 {
+			t.Fatalf("satisfaction{1} = %v", v)
+		}
+		if v := r.counter(t, "hotline_calls_answered_total", "queue", "consult"); v != 1 {
+			t.Fatalf("answered{consult} = %v", v)
+		}
+		if v := r.counter(t, "hotline_queue_waiting", "queue", "consult"); v != 0 {
+			t.Fatalf("waiting{consult} = %v after the call", v)
+		}
+	})
+}
+
+func TestCallerHangsUpFirstNoSurvey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, a, d := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second, answerAfter: 2 * time.Second}})
+		done := r.start(context.Background())
+		a.events <- QueueOffer1("8001")
+		time.Sleep(30 * time.Second)
+		r.in.events <- Event{Kind: EventHangup}
+		<-done
+		tk := r.tickets.get()
+		if str(tk.Outcome) != ticket.OutcomeAnswered || tk.Satisfaction != nil || str(tk.EndReason) != EndCallerHangup {
+			t.Fatalf("ticket %+v", tk)
+		}
+		if !d.call("8001").wasHungUp() {
+			t.Fatal("seat not hung up after the caller left")
+		}
+		expectACD(t, a, "enqueue consult normal", "answered 8001", "hangup 8001")
+	})
+}
+
+func QueueOffer1(seat string) QueueEvent { return QueueEvent{Kind: QueueOffer, Seat: seat} }
+
+func TestRingTimeoutThenNextSeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, a, d := newQueueRig(t, map[string]seatScript{
+			"8001": {ringAfter: time.Second}, // never answers
+			"8002": {ringAfter: time.Second, answerAfter: 2 * time.Second}})
+		done := r.start(context.Background())
+		a.events <- QueueOffer1("8001")
+		time.Sleep(15*time.Second + time.Millisecond)
+		synctest.Wait()
+		if !d.call("8001").wasCanceled() {
+			t.Fatal("no CANCEL to the seat at ring_timeout")
+		}
+		a.events <- QueueOffer1("8002")
+		time.Sleep(10 * time.Second)
+		r.in.events <- Event{Kind: EventHangup}
+		<-done
+		expectACD(t, a, "enqueue consult normal", "noanswer 8001", "answered 8002", "hangup 8002")
+		if tk := r.tickets.get(); str(tk.SeatID) != "8002" {
+			t.Fatalf("seat %s", str(tk.SeatID))
+		}
+	})
+}
+
+func TestAnswerAsRingTimesOutConnects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The seat's 200 comes exactly at ring_timeout and crosses our CANCEL.
+		r, a, _ := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second, answerAfter: 15 * time.Second}})
+		done := r.start(context.Background())
+		a.events <- QueueOffer1("8001")
+		time.Sleep(20 * time.Second)
+		r.in.events <- Event{Kind: EventHangup}
+		<-done
+		expectACD(t, a, "enqueue consult normal", "answered 8001", "hangup 8001")
+	})
+}
+
+func TestDeclineGoesBackToQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, a, _ := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second, answerAfter: 2 * time.Second, code: 486}})
+		done := r.start(context.Background())
+		a.events <- QueueOffer1("8001")
+		time.Sleep(5 * time.Second)
+		r.in.events <- Event{Kind: EventHangup}
+		<-done
+		expectACD(t, a, "enqueue consult normal", "declined 8001", "abandon")
+		if tk := r.tickets.get(); str(tk.AbandonStage) != ticket.StageQueue {
+			t.Fatalf("stage %s", str(tk.AbandonStage))
+		}
+	})
+}
+
+func TestCallerHangsUpWhileRinging(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, a, d := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second}})
+		done := r.start(context.Background())
+		a.events <- QueueOffer1("8001")
+		time.Sleep(3 * time.Second)
+		r.in.events <- Event{Kind: EventHangup}
+		<-done
+		if !d.call("8001").wasCanceled() {
+			t.Fatal("the ringing seat got no CANCEL")
+		}
+		expectACD(t, a, "enqueue consult normal", "abandon")
+		tk := r.tickets.get()
+		if str(tk.Outcome) != ticket.OutcomeAbandoned || str(tk.AbandonStage) != ticket.StageRinging {
+			t.Fatalf("ticket %+v", tk)
+		}
+	})
+}
+
+func TestWithdrawnWhileRinging(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, a, d := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second}, "8002": {answerAfter: time.Second}})
+		done := r.start(context.Background())
+		a.events <- QueueOffer1("8001")
+		time.Sleep(3 * time.Second)
+		a.events <- QueueEvent{Kind: QueueWithdrawn, Seat: "8001"} // 8001 unregistered mid-ring
+		time.Sleep(time.Second)
+		if !d.call("8001").wasCanceled() {
+			t.Fatal("no CANCEL to the seat that went away")
+		}
+		a.events <- QueueOffer1("8002")
+		time.Sleep(5 * time.Second)
+		r.in.events <- Event{Kind: EventHangup}
+		<-done
+		expectACD(t, a, "enqueue consult normal", "answered 8002", "hangup 8002")
+	})
+}
+
+func TestMaxWaitAndNoSeatsGoToVoicemail(t *testing.T) {
+	for _, kind := range []QueueEventKind{QueueMaxWait, QueueNoSeats} {
+		synctest.Test(t, func(t *testing.T) {
+			r, a, _ := newQueueRig(t, nil)
+			done := r.start(context.Background())
+			time.Sleep(2 * time.Second)
+			a.events <- QueueEvent{Kind: kind}
+			time.Sleep(10 * time.Second) // invitation, beep, message
+			r.media.digits <- '#'
+			<-done
+			tk := r.tickets.get()
+			if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback {
+				t.Fatalf("%v: ticket %+v", kind, tk)
+			}
+		})
+	}
+}
+
+func TestNobodyLoggedInSkipsTheQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, a, _ := newQueueRig(t, nil)
+		a.loggedIn = 0
+		done := r.start(context.Background())
+		time.Sleep(10 * time.Second)
+		r.media.digits <- '#'
+		<-done
+		if len(a.calls()) != 0 {
+			t.Fatalf("enqueued with nobody logged in: %v", a.calls())
+		}
+		if tk := r.tickets.get(); str(tk.Outcome) != ticket.OutcomeVoicemail {
+			t.Fatalf("outcome %s", str(tk.Outcome))
+		}
+	})
+}

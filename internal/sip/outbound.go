@@ -1,0 +1,226 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Target is where a seat can be reached: its registered Contact, and the
+// address and transport its REGISTER came from (a softphone behind NAT is
+// reached at that address, a TCP one over the same connection).
+type Target struct {
+	Contact   string
+	Source    netip.AddrPort
+	Transport string // "UDP", "TCP"
+}
+
+// DialOptions describe an INVITE to a seat.
+type DialOptions struct {
+	Target Target
+	// FromUser and FromDisplay are the caller as the seat's phone shows it.
+	FromUser, FromDisplay string
+	// ToUser is the seat id (the To header: sip:<seat>@domain).
+	ToUser  string
+	SDP     []byte
+	Headers []sip.Header
+	// OnOffer answers offers the seat makes later in the dialog (hold).
+	OnOffer OfferFunc
+	Log     *slog.Logger
+}
+
+// Result is the final outcome of an INVITE to a seat.
+type Result struct {
+	Code   int    // final status code (200, 486, 603, 487 ...); 0 when none came
+	Reason string // reason phrase
+	Answer []byte // the seat's SDP answer, on 2xx
+	// LateAnswer: the seat's 200 arrived after we had sent CANCEL (RFC 3261
+	// §9.1: the CANCEL crossed the answer). The dialog exists; the caller of
+	// Wait decides to keep it or to hang it up.
+	LateAnswer bool
+}
+
+// ErrNoProvisional: we had to give up on a seat that never sent even 100
+// Trying, so it could not be cancelled (RFC 3261 §9.1); the transaction
+// simply timed out or was abandoned.
+var ErrNoProvisional = errors.New("sip: seat never answered the INVITE at all")
+
+// OutboundCall is a call from the switch to a seat (a UAC dialog).
+type OutboundCall struct {
+	*peer
+	sess *sipgo.DialogClientSession
+
+	ringing     chan struct{}
+	ringOnce    sync.Once
+	provisional chan struct{} // closed at the first 1xx: CANCEL is allowed from then on
+	provOnce    sync.Once
+
+	mu         sync.Mutex
+	answered   bool
+	dialogID   string
+	cancelSent bool
+}
+
+// Dial sends an INVITE to a seat and returns at once; Wait gives the outcome.
+func (s *Server) Dial(ctx context.Context, o DialOptions) (*OutboundCall, error) {
+	var uri sip.Uri
+	if err := sip.ParseUri(o.Target.Contact, &uri); err != nil {
+		return nil, fmt.Errorf("sip: dial: contact %q: %w", o.Target.Contact, err)
+	}
+	req := sip.NewRequest(sip.INVITE, uri)
+	from := &sip.FromHeader{DisplayName: o.FromDisplay, Address: sip.Uri{Scheme: "sip", User: o.FromUser, Host: s.cfg.Domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: o.ToUser, Host: s.cfg.Domain}, Params: sip.NewParams()})
+	transport := strings.ToUpper(o.Target.Transport)
+	if transport == "" {
+		transport = "UDP"
+	}
+	req.AppendHeader(s.contactHeader(transport, "12348"))
+	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	for _, h := range o.Headers {
+		req.AppendHeader(h)
+	}
+	req.SetBody(o.SDP)
+	req.SetTransport(transport)
+	if o.Target.Source.IsValid() {
+		req.SetDestination(o.Target.Source.String())
+	}
+	log := o.Log
+	if log == nil {
+		log = s.log
+	}
+	sess, err := s.dialog.WriteInvite(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("sip: dial %s: %w", o.ToUser, err)
+	}
+	c := &OutboundCall{sess: sess, ringing: make(chan struct{}), provisional: make(chan struct{})}
+	c.peer = newPeer(s, sess, log, s.contactHeader(transport, "12348"), func() sip.Uri {
+		if r := sess.InviteResponse; r != nil && r.Contact() != nil {
+			return r.Contact().Address
+		}
+		return uri
+	})
+	c.onOffer = o.OnOffer
+	c.localSDP = o.SDP
+	return c, nil
+}
+
+// Ringing is closed when the seat reports 180 or 183.
+func (c *OutboundCall) Ringing() <-chan struct{} { return c.ringing }
+
+// Wait waits for the seat's final response. When cancel is closed first
+// (ring timeout, caller gone) it sends CANCEL — if the seat has sent a
+// provisional response, as RFC 3261 §9.1 requires; a seat that sent nothing
+// at all is simply abandoned — and goes on waiting for the final response,
+// because the seat may have answered at that very moment (LateAnswer). On
+// 2xx it ACKs; the dialog then delivers BYE/INFO/re-INVITE events.
+func (c *OutboundCall) Wait(cancel <-chan struct{}) (Result, error) {
+	ctx, stop := context.WithCancelCause(c.s.ctx)
+	defer stop(nil)
+	go func() {
+		select {
+		case <-cancel:
+			c.mu.Lock()
+			c.cancelSent = true
+			c.mu.Unlock()
+			select {
+			case <-c.provisional:
+				stop(context.Canceled) // sipgo sends CANCEL and waits for the final response
+			default:
+				stop(sipgo.WaitAnswerForceCancelErr) // nothing to CANCEL yet
+			}
+		case <-ctx.Done():
+		}
+	}()
+	err := c.sess.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+		if r.IsProvisional() {
+			c.provOnce.Do(func() { close(c.provisional) })
+			if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
+				c.ringOnce.Do(func() { close(c.ringing) })
+			}
+		}
+		return nil
+	}})
+	res := c.sess.InviteResponse
+	switch {
+	case res != nil && res.IsSuccess():
+		// Answered — also when the answer crossed our CANCEL (err set then).
+		return c.established(res)
+	case err == nil:
+		return Result{}, fmt.Errorf("sip: dial: no response")
+	case res != nil && !res.IsProvisional():
+		return Result{Code: res.StatusCode, Reason: res.Reason}, nil
+	case errors.Is(context.Cause(ctx), sipgo.WaitAnswerForceCancelErr):
+		return Result{}, ErrNoProvisional
+	default:
+		return Result{}, fmt.Errorf("sip: dial: %w", err)
+	}
+}
+
+// established ACKs a 2xx and registers the dialog for in-dialog requests.
+func (c *OutboundCall) established(r *sip.Response) (Result, error) {
+	c.mu.Lock()
+	late := c.cancelSent
+	c.answered = true
+	c.mu.Unlock()
+	id, err := sip.DialogIDFromResponse(r)
+	if err != nil {
+		return Result{}, fmt.Errorf("sip: dial: %w", err)
+	}
+	c.sess.ID = id
+	c.sess.InviteResponse = r
+	// Requests the seat sends carry our tag in To and theirs in From: the id
+	// the server's UAS-side lookup computes (RFC 3261 §12.2.2).
+	callID := r.CallID().Value()
+	remoteTag, _ := r.To().Params.Get("tag")
+	localTag, _ := r.From().Params.Get("tag")
+	c.dialogID = sip.DialogIDMake(callID, localTag, remoteTag)
+	c.s.addDialog(c.dialogID, c)
+	if err := c.sess.Ack(context.Background()); err != nil {
+		return Result{}, fmt.Errorf("sip: dial: ack: %w", err)
+	}
+	return Result{Code: r.StatusCode, Reason: r.Reason, Answer: r.Body(), LateAnswer: late}, nil
+}
+
+// onAck: the seat acknowledges our 2xx to its re-INVITE.
+func (c *OutboundCall) onAck(req *sip.Request) { c.peer.onAck(req) }
+
+// Hangup ends the call to the seat: BYE once answered. Safe to repeat.
+func (c *OutboundCall) Hangup(ctx context.Context) error {
+	if c.markEnded() {
+		return nil
+	}
+	c.mu.Lock()
+	answered := c.answered
+	c.mu.Unlock()
+	if !answered {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.sess.Bye(ctx); err != nil {
+		return fmt.Errorf("sip: bye to seat: %w", err)
+	}
+	return nil
+}
+
+// Close forgets the dialog; call it when the call is over.
+func (c *OutboundCall) Close() {
+	c.mu.Lock()
+	id := c.dialogID
+	c.mu.Unlock()
+	if id != "" {
+		c.s.removeDialog(id)
+	}
+	_ = c.sess.Close()
+}
