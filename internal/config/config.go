@@ -58,6 +58,14 @@ type SIP struct {
 	AuthFailBan    Duration `yaml:"auth_fail_ban"`    // default 10m
 	// MaxRegisterExpires caps the Expires a seat may ask for (default 3600s).
 	MaxRegisterExpires Duration `yaml:"max_register_expires"`
+	// DigestAlgorithms are the digest challenges offered to seats, in order
+	// of preference (RFC 8760 §2.4). Default [SHA-256, MD5]; phones that
+	// read only the first challenge and know only MD5 (SIPp 3.6, older
+	// softphones) need MD5 first.
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
+	// NoBan lists CIDRs never banned for failed logins: the call centre's
+	// own office address, behind which all six seats share one NAT address.
+	NoBan []string `yaml:"no_ban"`
 }
 
 // Media is the RTP side.

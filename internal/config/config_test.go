@@ -168,7 +168,7 @@ func TestDefaultsWhenKeysAreAbsent(t *testing.T) {
 			Listen: []string{"udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"}, Domain: "12348.local",
 			HotlineNumbers: []string{"12348"}, TrustedSources: []string{"127.0.0.0/8"},
 			SessionExpires: sec(1800), AuthFailLimit: 10, AuthFailWindow: sec(60), AuthFailBan: sec(600),
-			MaxRegisterExpires: sec(3600),
+			MaxRegisterExpires: sec(3600), DigestAlgorithms: []string{"SHA-256", "MD5"},
 		},
 		Media: Media{RTPIP: "127.0.0.1", BindIP: "127.0.0.1", RTPPorts: "20000-29999", RTPTimeout: sec(30), Codecs: []string{"PCMU", "PCMA"}},
 		HTTP:  HTTP{Listen: "127.0.0.1:8080", SessionTTL: sec(12 * 3600)},

@@ -54,6 +54,7 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	dur("sip.auth_fail_window", &c.SIP.AuthFailWindow, time.Minute)
 	dur("sip.auth_fail_ban", &c.SIP.AuthFailBan, 10*time.Minute)
 	dur("sip.max_register_expires", &c.SIP.MaxRegisterExpires, 3600*time.Second)
+	list("sip.digest_algorithms", &c.SIP.DigestAlgorithms, "SHA-256", "MD5")
 
 	str("media.rtp_ip", &c.Media.RTPIP, "127.0.0.1")
 	str("media.bind_ip", &c.Media.BindIP, c.Media.RTPIP)

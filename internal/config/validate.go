@@ -75,6 +75,22 @@ func (c *Config) problems() Errors {
 			p.add(joinIndex("sip.trusted_sources", i), "%q is not a CIDR (want e.g. 10.0.0.0/8 or 192.0.2.7/32)", s)
 		}
 	}
+	for i, s := range c.SIP.NoBan {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			p.add(joinIndex("sip.no_ban", i), "%q is not a CIDR", s)
+		}
+	}
+	if len(c.SIP.DigestAlgorithms) == 0 {
+		p.add("sip.digest_algorithms", "must list SHA-256, MD5 or both")
+	}
+	for i, a := range c.SIP.DigestAlgorithms {
+		path := joinIndex("sip.digest_algorithms", i)
+		if a != "SHA-256" && a != "MD5" {
+			p.add(path, "%q: want SHA-256 or MD5", a)
+		} else if j := slices.Index(c.SIP.DigestAlgorithms, a); j < i {
+			p.add(path, "same as sip.digest_algorithms[%d]", j)
+		}
+	}
 	// RFC 4028 §5: Session-Expires below Min-SE (90 s) is refused by peers.
 	atLeast(&p, "sip.session_expires", c.SIP.SessionExpires, Duration(90*time.Second), "90s (RFC 4028 Min-SE)")
 	if c.SIP.AuthFailLimit < 1 {
@@ -215,9 +231,14 @@ func (m Media) PortRange() (lo, hi int, err error) {
 
 // TrustedPrefixes returns trusted_sources parsed; entries that do not parse
 // are skipped (Validate reports them).
-func (s SIP) TrustedPrefixes() []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(s.TrustedSources))
-	for _, t := range s.TrustedSources {
+func (s SIP) TrustedPrefixes() []netip.Prefix { return prefixes(s.TrustedSources) }
+
+// NoBanPrefixes returns no_ban parsed.
+func (s SIP) NoBanPrefixes() []netip.Prefix { return prefixes(s.NoBan) }
+
+func prefixes(list []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, t := range list {
 		if p, err := netip.ParsePrefix(t); err == nil {
 			out = append(out, p.Masked())
 		}

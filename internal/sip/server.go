@@ -37,6 +37,9 @@ type Config struct {
 	// SessionExpires is the RFC 4028 session interval we use (≥ MinSE).
 	SessionExpires time.Duration
 	UserAgent      string
+	// Registrar answers REGISTER from the seats (SPEC §4); nil: REGISTER
+	// gets 405 like any method we do not serve. Its owner closes it.
+	Registrar *Registrar
 }
 
 // MinSE is the smallest session interval we accept (RFC 4028 §4: 90 s).
@@ -137,6 +140,9 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	srv.OnOptions(count(s.onOptions))
 	srv.OnInfo(count(s.inDialog(inDialog.onInfo)))
 	srv.OnUpdate(count(s.inDialog(inDialog.onUpdate)))
+	if cfg.Registrar != nil {
+		srv.OnRegister(count(cfg.Registrar.onRegister))
+	}
 	srv.OnNoRoute(count(func(req *sip.Request, tx sip.ServerTransaction) {
 		res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
 		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
