@@ -30,6 +30,10 @@ type ticketJSON struct {
 	Outcome      *string  `json:"outcome"`
 	AbandonStage *string  `json:"abandon_stage"`
 	EndReason    *string  `json:"end_reason"`
+	SeatID       *string  `json:"seat_id"`
+	AnsweredAt   *string  `json:"answered_at"`
+	TalkSeconds  *float64 `json:"talk_seconds"`
+	Satisfaction *int     `json:"satisfaction"`
 	QueuedAt     *string  `json:"queued_at"`
 	EndedAt      *string  `json:"ended_at"`
 	WaitSeconds  *float64 `json:"wait_seconds"`

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/hotline12348/hotline/agent"
 	"github.com/hotline12348/hotline/configs"
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/call"
@@ -124,11 +125,56 @@ func Run(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
+	floor, err := newACD(cfg)
+	if err != nil {
+		return err
+	}
+	defer floor.Close()
+	reg.MustRegister(newSeatMetrics(floor))
+	passwords := map[string]string{}
+	for _, s := range cfg.Seats {
+		passwords[s.ID] = s.Password
+	}
+	registrar, err := sip.NewRegistrar(sip.RegistrarConfig{
+		Realm:          cfg.SIP.Domain,
+		Credentials:    func(u string) (string, bool) { p, ok := passwords[u]; return p, ok },
+		MaxExpires:     cfg.SIP.MaxRegisterExpires.D(),
+		AuthFailLimit:  cfg.SIP.AuthFailLimit,
+		AuthFailWindow: cfg.SIP.AuthFailWindow.D(),
+		AuthFailBan:    cfg.SIP.AuthFailBan.D(),
+		NoBan:          cfg.SIP.NoBanPrefixes(),
+		Algorithms:     cfg.SIP.DigestAlgorithms,
+		OnChange: func(seat string, up bool) {
+			var err error
+			if up {
+				err = floor.SeatRegistered(agent.SeatID(seat))
+			} else {
+				err = floor.SeatUnregistered(agent.SeatID(seat))
+			}
+			if err != nil {
+				log.Warn("acd: seat registration change", "seat", seat, "registered", up, "error", err)
+			}
+		},
+	}, log.With("component", "registrar"), reg)
+	if err != nil {
+		return err
+	}
+	defer registrar.Close()
+	dialer := &seatDialer{reg: registrar, fullID: cfg.ACD.CallerID == "full", labels: map[string]string{}, greenNote: "[绿色通道]"}
+	for _, r := range menu.Routes {
+		if r.Label != "" && dialer.labels[string(r.Category)] == "" {
+			dialer.labels[string(r.Category)] = r.Label
+		}
+	}
+
 	recRoot := RecordingsDir(cfg)
 	svc := &call.Service{
 		Tickets:        tickets,
 		Media:          &mediaFactory{engine: engine, codecs: codecs, prompts: prompts, advertise: advertise, log: log},
 		Menu:           menu,
+		ACD:            distributor{a: floor, log: log.With("component", "acd")},
+		Dialer:         dialer,
+		RingTimeout:    cfg.ACD.RingTimeout.D(),
 		HotlineNumbers: cfg.SIP.HotlineNumbers,
 		Metrics:        callMetrics,
 		Now:            time.Now,
@@ -154,6 +200,7 @@ func Run(ctx context.Context, opt Options) error {
 		TrustedSources: trusted,
 		AdvertiseHost:  cfg.Media.RTPIP,
 		SessionExpires: cfg.SIP.SessionExpires.D(),
+		Registrar:      registrar,
 	}, func(ctx context.Context, c *sip.InboundCall) {
 		svc.Handle(ctx, newInbound(ctx, c))
 	}, log.With("component", "sip"), reg)
@@ -164,6 +211,7 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	defer sipSrv.Close()
+	dialer.srv = sipSrv
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -177,6 +225,7 @@ func Run(ctx context.Context, opt Options) error {
 		RecordingPath: func(t *ticket.Ticket) string {
 			return recordings.Path(recRoot, t.ID, t.OpenedAt.In(loc))
 		},
+		Floor: floor,
 		Ready: func() bool {
 			select {
 			case <-drainingFlag:
@@ -345,6 +394,9 @@ func loadPrompts(pfs fs.FS, menu *ivr.Menu) (map[string]*media.Prompt, error) {
 	// The voicemail beep: 1 kHz, 400 ms (ITU-T E.180 tones are 400-450 Hz;
 	// answering machines customarily beep higher).
 	out[ivr.Beep] = media.Tone(ivr.Beep, 1000, 400*time.Millisecond, 0.3)
+	// Ringback while a seat rings: 450 Hz, 1 s on, 4 s off (China, YD/T 1970).
+	on := media.Tone(call.Ringback, 450, time.Second, 0.2).PCM()
+	out[call.Ringback] = media.NewPrompt(call.Ringback, append(append([]int16(nil), on...), make([]int16, 4*8000)...))
 	return out, nil
 }
 

@@ -14,41 +14,11 @@ import (
 // inbound adapts a sip.InboundCall to call.Inbound.
 type inbound struct {
 	c      *sip.InboundCall
-	events chan call.Event
+	events <-chan call.Event
 }
 
 func newInbound(ctx context.Context, c *sip.InboundCall) *inbound {
-	in := &inbound{c: c, events: make(chan call.Event, 16)}
-	go func() {
-		for {
-			select {
-			case ev := <-c.Events():
-				var k call.EventKind
-				switch ev.Kind {
-				case sip.EventBye:
-					k = call.EventHangup
-				case sip.EventCancel:
-					k = call.EventCancel
-				case sip.EventDigit:
-					k = call.EventDigit
-				case sip.EventSessionExpired:
-					k = call.EventSessionExpired
-				case sip.EventNoAck:
-					k = call.EventNoAck
-				default:
-					continue
-				}
-				select {
-				case in.events <- call.Event{Kind: k, Digit: ev.Digit}:
-				case <-ctx.Done():
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return in
+	return &inbound{c: c, events: mapEvents(c.Events(), ctx.Done())}
 }
 
 func (i *inbound) CallID() string                   { return i.c.CallID }

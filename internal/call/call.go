@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hotline12348/hotline/acd"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/ivr"
 )
@@ -110,29 +111,14 @@ const (
 	EndMediaError     = "media_error"
 )
 
-// QueueEventKind is what the ACD tells a waiting call.
-type QueueEventKind int
-
-// Queue events.
-const (
-	QueueOffer     QueueEventKind = iota + 1 // a seat is reserved for this call: ring it
-	QueueWithdrawn                           // the seat being rung went away (unregistered): the call is back at the head
-	QueueMaxWait                             // waited acd.max_wait: voicemail
-	QueueNoSeats                             // nobody is logged in: voicemail at once
-)
-
-// QueueEvent is one ACD event for a call.
-type QueueEvent struct {
-	Kind QueueEventKind
-	Seat string
-}
-
 // Distributor is the ACD as a call sees it (SPEC §6). The ACD decides which
 // seat gets which call; the call rings the seat and reports what happened.
 type Distributor interface {
 	// LoggedIn is the number of seats that are not offline.
 	LoggedIn() int
-	Enqueue(callID, skill, priority string, at time.Time) (<-chan QueueEvent, error)
+	// Enqueue queues the call; the ACD's events for it (acd.Offer,
+	// acd.Withdrawn, acd.MaxWait, acd.NoSeats) arrive on the channel.
+	Enqueue(callID, skill, priority string, at time.Time) (<-chan acd.Event, error)
 	// Position is the 1-based place in the queue, 0 when not waiting.
 	Position(callID string) int
 	Abandon(callID string)
@@ -145,8 +131,9 @@ type Distributor interface {
 // SeatDialer rings seats.
 type SeatDialer interface {
 	// Dial sends the INVITE (with our SDP offer) to the seat's registered
-	// phone, showing the caller of ticket t.
-	Dial(ctx context.Context, seat string, offer []byte, t *ticket.Ticket, log *slog.Logger) (SeatCall, error)
+	// phone, showing the caller of ticket t; onOffer answers the phone's own
+	// offers later (the operator puts the caller on hold).
+	Dial(ctx context.Context, seat string, offer []byte, onOffer func([]byte) ([]byte, error), t *ticket.Ticket, log *slog.Logger) (SeatCall, error)
 }
 
 // SeatAnswer is a seat's final answer to our INVITE.

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotline12348/hotline/acd"
 	"github.com/hotline12348/hotline/internal/ticket"
 )
 
@@ -20,7 +21,7 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 		c.voicemail(ctx, cctx, ch)
 		return
 	}
-	events, err := c.s.ACD.Enqueue(c.in.CallID(), c.queue, c.t.Priority, c.queuedAt)
+	events, err := c.s.ACD.Enqueue(c.t.ID, c.queue, c.t.Priority, c.queuedAt)
 	if err != nil {
 		c.log.Error("enqueue failed: voicemail instead", "error", err)
 		c.voicemail(ctx, cctx, ch)
@@ -41,29 +42,29 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 	for {
 		select {
 		case <-cctx.Done():
-			c.s.ACD.Abandon(c.in.CallID())
+			c.s.ACD.Abandon(c.t.ID)
 			leaveQueue()
 			c.s.Metrics.waited(ticket.OutcomeAbandoned, c.s.Now().Sub(c.queuedAt))
 			c.finish(ctx, ticket.OutcomeAbandoned, nil)
 			return
 		case ev := <-events:
 			switch ev.Kind {
-			case QueueNoSeats, QueueMaxWait:
+			case acd.NoSeats, acd.MaxWait:
 				ann.stop()
 				leaveQueue()
 				c.s.Metrics.waited(ticket.OutcomeVoicemail, c.s.Now().Sub(c.queuedAt))
-				c.log.Info("leaving the queue for voicemail", "why", map[QueueEventKind]string{QueueNoSeats: "no seat logged in", QueueMaxWait: "max wait"}[ev.Kind])
+				c.log.Info("leaving the queue for voicemail", "why", ev.Kind.String())
 				c.voicemail(ctx, cctx, ch)
 				return
-			case QueueOffer:
-				switch c.ring(ctx, cctx, ch, ev.Seat, events, ann) {
+			case acd.Offer:
+				switch c.ring(ctx, cctx, ch, string(ev.Seat), events, ann) {
 				case ringConnected, ringCallerGone:
 					leaveQueue()
 					return
 				}
 				// Not answered: back in the queue, announcements again.
 				ann = c.startAnnouncements(cctx, ch)
-			case QueueWithdrawn:
+			case acd.Withdrawn:
 				// A withdrawal outside ring() is stale: nothing to do.
 			}
 		}
@@ -81,7 +82,7 @@ func (c *callRun) startAnnouncements(cctx context.Context, ch *channel) *announc
 	actx, cancel := context.WithCancel(cctx)
 	a := &announcer{cancel: cancel}
 	a.wg.Go(func() {
-		c.s.Menu.Queue.Run(actx, ch, func() int { return max(c.s.ACD.Position(c.in.CallID())-1, 0) })
+		c.s.Menu.Queue.Run(actx, ch, func() int { return max(c.s.ACD.Position(c.t.ID)-1, 0) })
 	})
 	return a
 }
@@ -112,7 +113,7 @@ const (
 
 // ring offers the call to one seat: INVITE with the caller's codec, ringback
 // for the caller on 180, ring_timeout, and the outcome reported to the ACD.
-func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, events <-chan QueueEvent, ann *announcer) ringOutcome {
+func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, events <-chan acd.Event, ann *announcer) ringOutcome {
 	log := c.log.With("seat", seat)
 	c.stage = ticket.StageRinging
 	defer func() {
@@ -123,7 +124,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 	seatMedia, offer, err := c.s.Media.Offer(c.media, log)
 	if err != nil {
 		log.Error("no media for the seat leg", "error", err)
-		c.s.ACD.NoAnswer(c.in.CallID(), seat)
+		c.s.ACD.NoAnswer(c.t.ID, seat)
 		return ringNotAnswered
 	}
 	keepMedia := false
@@ -132,10 +133,10 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 			seatMedia.Close()
 		}
 	}()
-	sc, err := c.s.Dialer.Dial(ctx, seat, offer, c.t, log)
+	sc, err := c.s.Dialer.Dial(ctx, seat, offer, seatMedia.Reoffer, c.t, log)
 	if err != nil {
 		log.Warn("cannot ring seat", "error", err)
-		c.s.ACD.NoAnswer(c.in.CallID(), seat)
+		c.s.ACD.NoAnswer(c.t.ID, seat)
 		return ringNotAnswered
 	}
 	defer sc.Close()
@@ -179,7 +180,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 				ann.stop()
 				ringback = c.loopPrompt(cctx, ch, Ringback)
 			case ev := <-events:
-				if ev.Kind == QueueWithdrawn && ev.Seat == seat {
+				if ev.Kind == acd.Withdrawn && string(ev.Seat) == seat {
 					giveUp(cancelWithdrawn)
 				}
 			case <-cctx.Done():
@@ -200,7 +201,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 		if reason() == cancelCallerGone || cctx.Err() != nil {
 			// The seat answered as the caller hung up: nobody to talk to.
 			_ = sc.Hangup(context.WithoutCancel(ctx))
-			c.s.ACD.Abandon(c.in.CallID())
+			c.s.ACD.Abandon(c.t.ID)
 			c.abandonedRinging(ctx)
 			return ringCallerGone
 		}
@@ -210,14 +211,14 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 		if err := seatMedia.ApplyAnswer(ans.SDP); err != nil {
 			log.Warn("seat's SDP answer unusable", "error", err)
 			_ = sc.Hangup(context.WithoutCancel(ctx))
-			c.s.ACD.NoAnswer(c.in.CallID(), seat)
+			c.s.ACD.NoAnswer(c.t.ID, seat)
 			return ringNotAnswered
 		}
 		keepMedia = true
 		c.connected(ctx, cctx, ch, seat, sc, seatMedia)
 		return ringConnected
 	case reason() == cancelCallerGone || cctx.Err() != nil:
-		c.s.ACD.Abandon(c.in.CallID())
+		c.s.ACD.Abandon(c.t.ID)
 		c.abandonedRinging(ctx)
 		return ringCallerGone
 	case reason() == cancelWithdrawn:
@@ -225,13 +226,13 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 		return ringNotAnswered
 	case err == nil && (ans.Code == 486 || ans.Code == 600 || ans.Code == 603):
 		log.Info("seat declined", "code", ans.Code)
-		c.s.ACD.Declined(c.in.CallID(), seat)
+		c.s.ACD.Declined(c.t.ID, seat)
 		return ringNotAnswered
 	default:
 		// Ring timeout (487 to our CANCEL), or the phone failed or never
 		// answered at all: RONA, the seat goes not_ready (no_answer).
 		log.Info("seat did not answer", "code", ans.Code, "error", err)
-		c.s.ACD.NoAnswer(c.in.CallID(), seat)
+		c.s.ACD.NoAnswer(c.t.ID, seat)
 		return ringNotAnswered
 	}
 }
@@ -250,13 +251,19 @@ func (c *callRun) loopPrompt(cctx context.Context, ch *channel, name string) *an
 	a.wg.Go(func() {
 		defer ch.StopPlay()
 		for {
+			started := time.Now()
 			select {
 			case <-ch.Play(name):
 			case <-actx.Done():
 				return
 			}
-			if actx.Err() != nil {
-				return
+			if time.Since(started) < time.Second {
+				// A missing or empty prompt ends at once: do not spin.
+				select {
+				case <-time.After(time.Second):
+				case <-actx.Done():
+					return
+				}
 			}
 		}
 	})
@@ -270,7 +277,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, seat string,
 	answeredAt := c.s.Now()
 	wait := answeredAt.Sub(c.queuedAt)
 	c.stage = ""
-	c.s.ACD.Answered(c.in.CallID(), seat)
+	c.s.ACD.Answered(c.t.ID, seat)
 	c.s.Metrics.answered(c.queue)
 	c.s.Metrics.waited(ticket.OutcomeAnswered, wait)
 	c.update(ctx, func(t *ticket.Ticket) {
@@ -326,7 +333,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, seat string,
 	seatMedia.Close()
 	endedAt := c.s.Now()
 	talk := endedAt.Sub(answeredAt)
-	c.s.ACD.Hangup(c.in.CallID(), seat)
+	c.s.ACD.Hangup(c.t.ID, seat)
 	c.s.Metrics.handled(talk)
 	log.Info("talk ended", "talk_seconds", talk.Seconds(), "seat_hung_up", seatHungUp)
 

@@ -10,6 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hotline12348/hotline/acd"
+	"github.com/hotline12348/hotline/agent"
 	"github.com/hotline12348/hotline/internal/ticket"
 )
 
@@ -17,7 +19,7 @@ import (
 type fakeACD struct {
 	mu       sync.Mutex
 	loggedIn int
-	events   chan QueueEvent
+	events   chan acd.Event
 	log      []string
 }
 
@@ -32,7 +34,7 @@ func (a *fakeACD) calls() []string {
 	return slices.Clone(a.log)
 }
 func (a *fakeACD) LoggedIn() int { return a.loggedIn }
-func (a *fakeACD) Enqueue(id, skill, prio string, at time.Time) (<-chan QueueEvent, error) {
+func (a *fakeACD) Enqueue(id, skill, prio string, at time.Time) (<-chan acd.Event, error) {
 	a.note("enqueue %s %s", skill, prio)
 	return a.events, nil
 }
@@ -56,7 +58,7 @@ type fakeDialer struct {
 	calls   map[string]*fakeSeatCall
 }
 
-func (d *fakeDialer) Dial(ctx context.Context, seat string, offer []byte, t *ticket.Ticket, log *slog.Logger) (SeatCall, error) {
+func (d *fakeDialer) Dial(ctx context.Context, seat string, offer []byte, _ func([]byte) ([]byte, error), t *ticket.Ticket, log *slog.Logger) (SeatCall, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	sc := &fakeSeatCall{script: d.scripts[seat], ringing: make(chan struct{}), events: make(chan Event, 4), start: time.Now()}
@@ -140,7 +142,7 @@ func (s *fakeSeatCall) wasHungUp() bool {
 
 func newQueueRig(t *testing.T, scripts map[string]seatScript) (*rig, *fakeACD, *fakeDialer) {
 	r := newRig(t)
-	a := &fakeACD{loggedIn: 2, events: make(chan QueueEvent, 4)}
+	a := &fakeACD{loggedIn: 2, events: make(chan acd.Event, 4)}
 	d := &fakeDialer{scripts: scripts}
 	r.svc.ACD, r.svc.Dialer, r.svc.RingTimeout = a, d, 15*time.Second
 	return r, a, d
@@ -168,7 +170,7 @@ func TestAnsweredThenSurvey(t *testing.T) {
 		r, a, d := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second, answerAfter: 3 * time.Second}})
 		done := r.start(context.Background())
 		time.Sleep(10 * time.Second) // waiting: announcements
-		a.events <- QueueEvent{Kind: QueueOffer, Seat: "8001"}
+		a.events <- QueueOffer1("8001")
 		time.Sleep(4 * time.Second) // rings, answers
 		time.Sleep(60 * time.Second)
 		d.call("8001").events <- Event{Kind: EventHangup} // the seat hangs up first
@@ -217,7 +219,7 @@ func TestCallerHangsUpFirstNoSurvey(t *testing.T) {
 	})
 }
 
-func QueueOffer1(seat string) QueueEvent { return QueueEvent{Kind: QueueOffer, Seat: seat} }
+func QueueOffer1(seat string) acd.Event { return acd.Event{Kind: acd.Offer, Seat: agent.SeatID(seat)} }
 
 func TestRingTimeoutThenNextSeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -295,7 +297,7 @@ func TestWithdrawnWhileRinging(t *testing.T) {
 		done := r.start(context.Background())
 		a.events <- QueueOffer1("8001")
 		time.Sleep(3 * time.Second)
-		a.events <- QueueEvent{Kind: QueueWithdrawn, Seat: "8001"} // 8001 unregistered mid-ring
+		a.events <- acd.Event{Kind: acd.Withdrawn, Seat: "8001"} // 8001 unregistered mid-ring
 		time.Sleep(time.Second)
 		if !d.call("8001").wasCanceled() {
 			t.Fatal("no CANCEL to the seat that went away")
@@ -309,12 +311,12 @@ func TestWithdrawnWhileRinging(t *testing.T) {
 }
 
 func TestMaxWaitAndNoSeatsGoToVoicemail(t *testing.T) {
-	for _, kind := range []QueueEventKind{QueueMaxWait, QueueNoSeats} {
+	for _, kind := range []acd.EventKind{acd.MaxWait, acd.NoSeats} {
 		synctest.Test(t, func(t *testing.T) {
 			r, a, _ := newQueueRig(t, nil)
 			done := r.start(context.Background())
 			time.Sleep(2 * time.Second)
-			a.events <- QueueEvent{Kind: kind}
+			a.events <- acd.Event{Kind: kind}
 			time.Sleep(10 * time.Second) // invitation, beep, message
 			r.media.digits <- '#'
 			<-done

@@ -116,8 +116,13 @@ type Config struct {
 	Trusted    []string // default 127.0.0.1/32
 	RTPTimeout string   // default 30s
 	Grace      string   // shutdown.grace, default 10s
-	Extra      string
+	// ACD lines inside the acd: block, e.g. "ring_timeout: 3s".
+	ACD   []string
+	Extra string
 }
+
+// SeatPassword is the password of seat id in test configurations.
+func SeatPassword(id string) string { return "test-" + id + "-pass" }
 
 // RTPRange returns a random 400-port range for one test process's RTP.
 func RTPRange() string {
@@ -146,20 +151,26 @@ sip:
   domain: 12348.local
   hotline_numbers: ["12348"]
   trusted_sources: [%s]
+  digest_algorithms: [MD5, SHA-256]  # SIPp 3.6 reads only the first challenge
 media:
   rtp_ip: 127.0.0.1
   rtp_ports: "%s"
   rtp_timeout: %s
 http:
   listen: 127.0.0.1:0
+acd:
+%s
 seats:
   - { id: "8001", name: "坐席1", password: "test-8001-pass", skills: [consult, legal_aid, mediation, notary, complaint] }
+  - { id: "8002", name: "坐席2", password: "test-8002-pass", skills: [consult, legal_aid, mediation, notary, complaint] }
+  - { id: "8003", name: "坐席3", password: "test-8003-pass", skills: [consult, legal_aid, mediation, notary, complaint] }
+  - { id: "8006", name: "坐席6", password: "test-8006-pass", skills: [mediation, legal_aid] }
 ivr:
   menu: %s
   prompts: %s
 shutdown:
   grace: %s
-%s`, filepath.Join(dir, "data"), strings.Join(c.Trusted, ", "), RTPRange(), c.RTPTimeout,
+%s`, filepath.Join(dir, "data"), strings.Join(c.Trusted, ", "), RTPRange(), c.RTPTimeout, acdLines(c.ACD),
 		filepath.Join(root, "configs", "ivr.yaml"), filepath.Join(root, "configs", "prompts", "zh"), c.Grace, c.Extra)
 	p := filepath.Join(dir, "hotline.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
@@ -336,3 +347,10 @@ var ErrExit = errors.New("sipp failed")
 
 // Signal sends sig to the process.
 func (h *Hotline) Signal(sig syscall.Signal) error { return h.cmd.Process.Signal(sig) }
+
+func acdLines(lines []string) string {
+	if len(lines) == 0 {
+		return "  backend: memory"
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}

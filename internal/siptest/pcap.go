@@ -364,3 +364,20 @@ func DecodeG711(pt uint8, payload []byte) []int16 {
 	}
 	return out
 }
+
+// ToneLevel is the amplitude (0..1 of full scale) of the freq component of
+// pcm (8 kHz), by the Goertzel algorithm: how loud one tone is in a mix.
+func ToneLevel(pcm []int16, freq float64) float64 {
+	if len(pcm) == 0 {
+		return 0
+	}
+	w := 2 * math.Pi * freq / 8000
+	coeff := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, v := range pcm {
+		s0 := float64(v)/32768 + coeff*s1 - s2
+		s2, s1 = s1, s0
+	}
+	power := s1*s1 + s2*s2 - coeff*s1*s2
+	return 2 * math.Sqrt(math.Max(power, 0)) / float64(len(pcm))
+}

@@ -20,6 +20,7 @@ type SIPp struct {
 	Service   string // number dialled (-s)
 	Caller    string // -key caller
 	LocalIP   string // -i (default 127.0.0.1)
+	LocalPort int    // -p (0: a free port)
 	Dir       string // working directory: the pcaps the scenario plays
 	MediaPort int    // -mp (0: a free port)
 	PauseMS   int    // -d: the bare <pause/> of the scenario
@@ -83,6 +84,9 @@ func (s SIPp) Start(t testing.TB, timeout time.Duration) *SIPpRun {
 	if s.Caller == "" {
 		s.Caller = "13800000000"
 	}
+	if s.LocalPort == 0 {
+		s.LocalPort = FreePort(t)
+	}
 	r := &SIPpRun{
 		out:     &syncBuffer{},
 		errFile: filepath.Join(s.Dir, fmt.Sprintf("sipp-%d-errors.log", s.MediaPort)),
@@ -91,7 +95,7 @@ func (s SIPp) Start(t testing.TB, timeout time.Duration) *SIPpRun {
 	}
 	args := []string{
 		"-sf", filepath.Join(RepoRoot(), "testdata", "sipp", s.Scenario),
-		"-s", s.Service, "-i", s.LocalIP, "-p", strconv.Itoa(FreePort(t)),
+		"-s", s.Service, "-i", s.LocalIP, "-p", strconv.Itoa(s.LocalPort),
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(s.MediaPort),
 		"-t", s.Transport, "-m", strconv.Itoa(s.Calls), "-r", s.Rate, "-l", strconv.Itoa(s.Limit),
 		"-key", "caller", s.Caller,

@@ -35,6 +35,8 @@ type Options struct {
 	RecordingPath func(t *ticket.Ticket) string
 	// Ready reports whether the node takes calls (healthz detail).
 	Ready func() bool
+	// Floor is the ACD (seats, queue); nil shows an empty floor.
+	Floor Floor
 }
 
 // Server is the HTTP handler set.
@@ -69,6 +71,9 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/tickets", s.authed(s.listTickets))
 	s.mux.Handle("GET /api/tickets/{id}", s.authed(s.getTicket))
 	s.mux.Handle("GET /api/tickets/{id}/recording", s.authed(s.recording))
+	s.mux.Handle("GET /api/seats", s.authed(s.listSeats))
+	s.mux.Handle("POST /api/seats/{id}/state", s.authed(s.setSeatState))
+	s.mux.Handle("GET /api/queue", s.authed(s.listQueue))
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {

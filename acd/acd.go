@@ -1,0 +1,377 @@
+package acd
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hotline12348/hotline/agent"
+)
+
+// Config is the acd section of SPEC §3.
+type Config struct {
+	// RingTimeout is how long the call layer lets a seat ring before it
+	// cancels and reports NoAnswer. The ACD only carries it: see the package
+	// comment for why it does not run the ring timer.
+	RingTimeout time.Duration
+	// WrapUp is how long a seat stays in wrap_up after a call; 0: ready at once.
+	WrapUp time.Duration
+	// MaxWait is the longest a call waits, from EnqueuedAt, before it is sent
+	// to voicemail (Event MaxWait); <= 0: no limit.
+	MaxWait time.Duration
+	// SkillFallback is the wait after which any ready seat may take a call,
+	// not only one with its skill; 0: at once (skilled seats are still tried
+	// first).
+	SkillFallback time.Duration
+	// Logger receives errors of the timer goroutine, which has no caller to
+	// return them to; nil: discarded.
+	Logger *slog.Logger
+}
+
+// Call is what the call layer queues.
+type Call struct {
+	ID string
+	// Skill is the category (consult, legal_aid, mediation, notary,
+	// complaint): the FIFO it waits in and the skill a seat needs.
+	Skill string
+	// Priority is PriorityGreen or PriorityNormal ("" is normal).
+	Priority string
+	// EnqueuedAt is when the call joined the queue; MaxWait, SkillFallback
+	// and the FIFO order count from it. Zero (or a time in the future): now.
+	EnqueuedAt time.Time
+}
+
+// EventKind is what the ACD tells a call's goroutine.
+type EventKind int
+
+// The events on a call's channel; see the package comment.
+const (
+	Offer     EventKind = iota + 1 // ring Event.Seat
+	Withdrawn                      // stop ringing Event.Seat: its registration went away; the call waits again
+	MaxWait                        // waited Config.MaxWait: voicemail (the call has left the queue)
+	NoSeats                        // no seat logged in: voicemail at once (the call was never queued)
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case Offer:
+		return "offer"
+	case Withdrawn:
+		return "withdrawn"
+	case MaxWait:
+		return "max_wait"
+	case NoSeats:
+		return "no_seats"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is one message to a call's goroutine.
+type Event struct {
+	Kind EventKind
+	Seat agent.SeatID // Offer, Withdrawn
+}
+
+const (
+	// eventBuffer bounds the events waiting for a call's goroutine. A live
+	// call has at most Offer plus Withdrawn pairs pending (each Withdrawn
+	// needs a seat to register and go away again), so 8 is never reached by a
+	// goroutine that reads; the ACD drops a call whose buffer is full rather
+	// than block.
+	eventBuffer = 8
+	// changeBuffer is each subscriber's buffer.
+	changeBuffer = 256
+)
+
+// ACD is the automatic call distributor. Its methods are safe for concurrent
+// use; each is one atomic step (see the package comment).
+type ACD struct {
+	cfg   Config
+	log   *slog.Logger
+	store Store
+
+	mu     sync.Mutex
+	closed bool
+	calls  map[string]chan Event // the queued calls' channels
+	subs   map[*subscriber]struct{}
+	timer  *time.Timer
+	due    time.Time // when timer fires; zero: stopped
+	stop   chan struct{}
+	done   chan struct{}
+	// verify, set by tests, runs after every settle step, under mu.
+	verify func(now time.Time)
+}
+
+// New returns an ACD over store (nil: a new MemoryStore) with the configured
+// seats. A seat the store does not know yet starts offline; one it knows (a
+// shared store, another node running) keeps its state and takes the
+// configured name and skills. Close it when done.
+func New(cfg Config, seats []agent.Seat, store Store) (*ACD, error) {
+	if store == nil {
+		store = NewMemoryStore()
+	}
+	seen := make(map[agent.SeatID]bool, len(seats))
+	for _, c := range seats {
+		if c.ID == "" || seen[c.ID] {
+			return nil, fmt.Errorf("acd: new: seat ID %q empty or repeated", c.ID)
+		}
+		seen[c.ID] = true
+		s, err := store.Seat(c.ID)
+		if err == nil {
+			s.Name, s.Skills = c.Name, append([]string(nil), c.Skills...)
+		} else {
+			s = agent.New(c.ID, c.Name, c.Skills)
+		}
+		if err := store.PutSeat(s); err != nil {
+			return nil, fmt.Errorf("acd: new: %w", err)
+		}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &ACD{
+		cfg:   cfg,
+		log:   log,
+		store: store,
+		calls: make(map[string]chan Event),
+		subs:  make(map[*subscriber]struct{}),
+		timer: time.NewTimer(time.Hour),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	a.timer.Stop()
+	a.mu.Lock()
+	err := a.settle(time.Now())
+	a.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("acd: new: %w", err)
+	}
+	go a.run()
+	return a, nil
+}
+
+// Close stops the timer goroutine and waits for it, and closes every queued
+// call's channel and every subscription. The store is left as it is. Every
+// method called afterwards returns ErrClosed. Close is safe to call twice.
+func (a *ACD) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		<-a.done
+		return nil
+	}
+	a.closed = true
+	for id, ch := range a.calls {
+		close(ch)
+		delete(a.calls, id)
+	}
+	for s := range a.subs {
+		close(s.ch)
+		delete(a.subs, s)
+	}
+	a.timer.Stop()
+	close(a.stop)
+	a.mu.Unlock()
+	<-a.done
+	return nil
+}
+
+// run wakes at each deadline.
+func (a *ACD) run() {
+	defer close(a.done)
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-a.timer.C:
+			a.tick()
+		}
+	}
+}
+
+func (a *ACD) tick() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.due = time.Time{}
+	if err := a.settle(time.Now()); err != nil {
+		a.log.Error("acd: timer", "err", err)
+	}
+}
+
+// do runs one change as one atomic step: under the lock, then settle. Errors
+// read "acd: <op> <subject>: …".
+func (a *ACD) do(op, subject string, change func(now time.Time) error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return fmt.Errorf("acd: %s %s: %w", op, subject, ErrClosed)
+	}
+	now := time.Now()
+	if err := change(now); err != nil {
+		return fmt.Errorf("acd: %s %s: %w", op, subject, err)
+	}
+	if err := a.settle(now); err != nil {
+		return fmt.Errorf("acd: %s %s: %w", op, subject, err)
+	}
+	return nil
+}
+
+// settle brings the state up to now after a change: ends the wrap-ups and
+// expires the waits that are due, runs the dispatch pass and sets the timer
+// for the next deadline.
+func (a *ACD) settle(now time.Time) error {
+	seats, err := a.store.Seats()
+	if err != nil {
+		return err
+	}
+	for i := range seats {
+		if s := seats[i]; s.State == agent.WrapUp && !s.WrapUpUntil.After(now) {
+			if err := s.EndWrapUp(now); err != nil {
+				return err
+			}
+			if err := a.putSeat(s, now); err != nil {
+				return err
+			}
+			seats[i] = s
+		}
+	}
+	if err := a.expire(now); err != nil {
+		return err
+	}
+	if err := a.dispatch(now, seats); err != nil {
+		return err
+	}
+	if err := a.rearm(now, seats); err != nil {
+		return err
+	}
+	if a.verify != nil {
+		a.verify(now)
+	}
+	return nil
+}
+
+// expire sends the calls that waited MaxWait to voicemail. Offered calls are
+// not waiting: theirs applies when the offer fails and they wait again.
+func (a *ACD) expire(now time.Time) error {
+	if a.cfg.MaxWait <= 0 {
+		return nil
+	}
+	queues, err := a.store.Queues()
+	if err != nil {
+		return err
+	}
+	var due []Entry
+	for _, q := range queues {
+		for e := range a.store.Waiting(q.Key) { // oldest first: stop at the first still in time
+			if now.Sub(e.EnqueuedAt) < a.cfg.MaxWait {
+				break
+			}
+			due = append(due, e)
+		}
+	}
+	for _, e := range due {
+		if err := a.finish(e, &Event{Kind: MaxWait}, CallTimedOut, agent.Seat{}, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rearm sets the timer for the next deadline after now: the earliest wrap-up
+// end, the oldest waiting call's MaxWait and, while a seat is ready, the
+// next call to reach SkillFallback (a seat without its skill may then take it).
+func (a *ACD) rearm(now time.Time, seats []agent.Seat) error {
+	var next time.Time
+	consider := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	anyReady := false
+	for i := range seats {
+		switch seats[i].State {
+		case agent.WrapUp:
+			consider(seats[i].WrapUpUntil)
+		case agent.Ready:
+			anyReady = true
+		}
+	}
+	queues, err := a.store.Queues()
+	if err != nil {
+		return err
+	}
+	for _, q := range queues {
+		if q.Waiting == 0 {
+			continue
+		}
+		if a.cfg.MaxWait > 0 {
+			for e := range a.store.Waiting(q.Key) { // the head waited longest
+				consider(e.EnqueuedAt.Add(a.cfg.MaxWait))
+				break
+			}
+		}
+		if anyReady && a.cfg.SkillFallback > 0 {
+			// Calls already past the fallback but waiting beside a ready seat
+			// are ones that seat declined: few.
+			for e := range a.store.Waiting(q.Key) {
+				if t := e.EnqueuedAt.Add(a.cfg.SkillFallback); t.After(now) {
+					consider(t)
+					break
+				}
+			}
+		}
+	}
+	switch {
+	case next.IsZero():
+		if !a.due.IsZero() {
+			a.timer.Stop()
+			a.due = time.Time{}
+		}
+	case !next.Equal(a.due):
+		a.timer.Reset(next.Sub(now))
+		a.due = next
+	}
+	return nil
+}
+
+// putSeat stores a seat and tells subscribers.
+func (a *ACD) putSeat(s agent.Seat, now time.Time) error {
+	if err := a.store.PutSeat(s); err != nil {
+		return err
+	}
+	a.publish(Change{Kind: SeatChanged, At: now, Seat: s})
+	return nil
+}
+
+// send puts an event on a queued call's channel without blocking; false if
+// the call has no channel or its buffer is full.
+func (a *ACD) send(callID string, ev Event) bool {
+	select {
+	case a.calls[callID] <- ev: // a nil channel (no such call) is never ready
+		return true
+	default:
+		return false
+	}
+}
+
+// finish takes a call out of the ACD: out of the store, its last event (if
+// any, and if there is room) sent and its channel closed.
+func (a *ACD) finish(e Entry, last *Event, kind ChangeKind, seat agent.Seat, now time.Time) error {
+	if err := a.store.Remove(e.ID); err != nil {
+		return err
+	}
+	if last != nil {
+		a.send(e.ID, *last)
+	}
+	if ch, ok := a.calls[e.ID]; ok {
+		close(ch)
+		delete(a.calls, e.ID)
+	}
+	a.publish(Change{Kind: kind, At: now, Seat: seat, Call: view(e, 0, now)})
+	return nil
+}

@@ -1,0 +1,98 @@
+package acd
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hotline12348/hotline/agent"
+)
+
+// SeatRegistered is the registrar telling that seat id's phone registered
+// (or refreshed its registration): offline → ready, or not_ready again if
+// its operator had chosen not_ready (that choice survives re-registration).
+// A refresh changes nothing.
+func (a *ACD) SeatRegistered(id agent.SeatID) error {
+	return a.do("seat registered", string(id), func(now time.Time) error {
+		return a.changeSeat(id, now, func(s *agent.Seat) error { return s.Register(now) })
+	})
+}
+
+// SeatUnregistered is the registrar telling that seat id's registration
+// expired or was removed: → offline. If the seat was ringing, the offer is
+// withdrawn: the call gets Event Withdrawn and waits again at its place (the
+// head, usually). If it was connected, the call goes on without the ACD:
+// the later Hangup for it is accepted and changes nothing.
+func (a *ACD) SeatUnregistered(id agent.SeatID) error {
+	return a.do("seat unregistered", string(id), func(now time.Time) error {
+		s, err := a.store.Seat(id)
+		if err != nil {
+			return err
+		}
+		if s.State == agent.Offline {
+			return nil
+		}
+		n := s
+		if err := n.Unregister(now); err != nil {
+			return err
+		}
+		if err := a.putSeat(n, now); err != nil {
+			return err
+		}
+		if s.State == agent.Ringing {
+			return a.offerFailed(s.CallID, n, CallWithdrawn, now)
+		}
+		return nil
+	})
+}
+
+// SetState is the operator's choice on the console: agent.Ready, or
+// agent.NotReady with a reason ("break", "meeting", …). Refused while the
+// seat is offline (agent.ErrOffline) and for any other state
+// (agent.ErrBadState). While the seat rings, talks or wraps up, not_ready is
+// remembered and applied when the call and its wrap-up end (ready withdraws
+// that request).
+func (a *ACD) SetState(id agent.SeatID, state agent.State, reason string) error {
+	return a.do("set state", string(id), func(now time.Time) error {
+		return a.changeSeat(id, now, func(s *agent.Seat) error { return s.Set(state, reason, now) })
+	})
+}
+
+// changeSeat applies one transition to a seat and stores it.
+func (a *ACD) changeSeat(id agent.SeatID, now time.Time, move func(*agent.Seat) error) error {
+	s, err := a.store.Seat(id)
+	if err != nil {
+		return err
+	}
+	n := s
+	if err := move(&n); err != nil {
+		return err
+	}
+	if sameSeat(&s, &n) {
+		return nil
+	}
+	return a.putSeat(n, now)
+}
+
+// sameSeat reports whether a transition changed nothing.
+func sameSeat(a, b *agent.Seat) bool {
+	return a.State == b.State && a.Reason == b.Reason && a.CallID == b.CallID &&
+		a.Since.Equal(b.Since) && a.IdleSince.Equal(b.IdleSince) && a.WrapUpUntil.Equal(b.WrapUpUntil) &&
+		a.OperatorNotReady == b.OperatorNotReady && a.OperatorReason == b.OperatorReason
+}
+
+// ringing returns the call's entry and the seat it is offered to, or
+// ErrNotOffered.
+func (a *ACD) ringing(callID string, id agent.SeatID) (Entry, agent.Seat, error) {
+	e, err := a.store.Entry(callID)
+	if err != nil {
+		return Entry{}, agent.Seat{}, err
+	}
+	if e.Seat != id {
+		return Entry{}, agent.Seat{}, fmt.Errorf("seat %s: %w", id, ErrNotOffered)
+	}
+	s, err := a.store.Seat(id)
+	if err != nil {
+		return Entry{}, agent.Seat{}, err
+	}
+	return e, s, nil
+}

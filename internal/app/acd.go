@@ -1,0 +1,86 @@
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hotline12348/hotline/acd"
+	"github.com/hotline12348/hotline/agent"
+	"github.com/hotline12348/hotline/internal/config"
+)
+
+// distributor adapts acd.ACD to call.Distributor. The call layer reports
+// facts; an ACD error here means the ACD already moved on (a withdrawn
+// offer, a call it dropped), which is logged, not fatal.
+type distributor struct {
+	a   *acd.ACD
+	log *slog.Logger
+}
+
+func (d distributor) LoggedIn() int { return d.a.LoggedIn() }
+
+func (d distributor) Enqueue(id, skill, prio string, at time.Time) (<-chan acd.Event, error) {
+	return d.a.Enqueue(acd.Call{ID: id, Skill: skill, Priority: prio, EnqueuedAt: at})
+}
+
+func (d distributor) Position(id string) int { return d.a.Position(id) }
+
+func (d distributor) note(op, id string, err error) {
+	if err != nil && !errors.Is(err, acd.ErrUnknownCall) {
+		d.log.Warn("acd: "+op, "ticket_id", id, "error", err)
+	}
+}
+
+func (d distributor) Abandon(id string) { d.note("abandon", id, d.a.Abandon(id)) }
+func (d distributor) Answered(id, seat string) {
+	d.note("answered", id, d.a.Answered(id, agent.SeatID(seat)))
+}
+func (d distributor) NoAnswer(id, seat string) {
+	d.note("no answer", id, d.a.NoAnswer(id, agent.SeatID(seat)))
+}
+func (d distributor) Declined(id, seat string) {
+	d.note("declined", id, d.a.Declined(id, agent.SeatID(seat)))
+}
+func (d distributor) Hangup(id, seat string) {
+	d.note("hangup", id, d.a.Hangup(id, agent.SeatID(seat)))
+}
+
+// newACD builds the distributor over the configured seats.
+func newACD(cfg *config.Config) (*acd.ACD, error) {
+	seats := make([]agent.Seat, 0, len(cfg.Seats))
+	for _, s := range cfg.Seats {
+		seats = append(seats, agent.New(agent.SeatID(s.ID), s.Name, s.Skills))
+	}
+	return acd.New(acd.Config{
+		RingTimeout:   cfg.ACD.RingTimeout.D(),
+		WrapUp:        cfg.ACD.WrapUp.D(),
+		MaxWait:       cfg.ACD.MaxWait.D(),
+		SkillFallback: cfg.ACD.SkillFallback.D(),
+	}, seats, acd.NewMemoryStore())
+}
+
+// seatMetrics is hotline_seats{state}, read from the ACD at scrape time so
+// it can never drift from the ACD's own view; every state is always present.
+type seatMetrics struct {
+	a    *acd.ACD
+	desc *prometheus.Desc
+}
+
+func newSeatMetrics(a *acd.ACD) *seatMetrics {
+	return &seatMetrics{a: a, desc: prometheus.NewDesc("hotline_seats", "Seats by state (offline, ready, not_ready, ringing, busy, wrap_up).", []string{"state"}, nil)}
+}
+
+func (m *seatMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.desc }
+
+func (m *seatMetrics) Collect(ch chan<- prometheus.Metric) {
+	counts := map[agent.State]int{}
+	for _, s := range m.a.Seats() {
+		counts[s.State]++
+	}
+	for _, st := range agent.States() {
+		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, float64(counts[st]), string(st))
+	}
+}

@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/hotline12348/hotline/internal/call"
+	"github.com/hotline12348/hotline/internal/pii"
+	sipsrv "github.com/hotline12348/hotline/internal/sip"
+	"github.com/hotline12348/hotline/internal/ticket"
+)
+
+// seatDialer rings a seat's registered phone (call.SeatDialer).
+type seatDialer struct {
+	srv       *sipsrv.Server
+	reg       *sipsrv.Registrar
+	fullID    bool              // acd.caller_id: full
+	labels    map[string]string // category → label shown to the operator
+	greenNote string
+}
+
+// ErrSeatNotRegistered: the ACD offered a seat whose binding just went away.
+var ErrSeatNotRegistered = errors.New("app: seat not registered")
+
+func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffer func([]byte) ([]byte, error), t *ticket.Ticket, log *slog.Logger) (call.SeatCall, error) {
+	b, ok := d.reg.Lookup(seat)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrSeatNotRegistered, seat)
+	}
+	shown := t.Caller
+	if !d.fullID {
+		shown = pii.Mask(shown)
+	}
+	// What the operator's phone shows: "[绿色通道] 法律援助 138****0000".
+	display := strings.TrimSpace(d.labels[t.Category] + " " + shown)
+	if t.Priority == ticket.PriorityGreen {
+		display = d.greenNote + " " + display
+	}
+	oc, err := d.srv.Dial(ctx, sipsrv.DialOptions{
+		Target:      sipsrv.Target{Contact: b.Contact, Source: b.Source, Transport: b.Transport},
+		FromUser:    shown,
+		FromDisplay: display,
+		ToUser:      seat,
+		SDP:         offer,
+		OnOffer:     onOffer,
+		Headers: []sip.Header{
+			sip.NewHeader("X-Hotline-Ticket", t.ID),
+			sip.NewHeader("X-Hotline-Category", t.Category),
+			sip.NewHeader("X-Hotline-Priority", t.Priority),
+		},
+		Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	return &seatCall{oc: oc, done: done, events: mapEvents(oc.Events(), done)}, nil
+}
+
+// seatCall adapts sip.OutboundCall to call.SeatCall.
+type seatCall struct {
+	oc     *sipsrv.OutboundCall
+	events <-chan call.Event
+	done   chan struct{}
+	once   sync.Once
+}
+
+func (s *seatCall) Ringing() <-chan struct{}         { return s.oc.Ringing() }
+func (s *seatCall) Events() <-chan call.Event        { return s.events }
+func (s *seatCall) Hangup(ctx context.Context) error { return s.oc.Hangup(ctx) }
+func (s *seatCall) Close() {
+	s.once.Do(func() { close(s.done) })
+	s.oc.Close()
+}
+func (s *seatCall) SendDigit(ctx context.Context, d rune) error {
+	return s.oc.SendDigit(ctx, d, 160*time.Millisecond)
+}
+
+func (s *seatCall) Wait(cancel <-chan struct{}) (call.SeatAnswer, error) {
+	r, err := s.oc.Wait(cancel)
+	if err != nil {
+		return call.SeatAnswer{}, err
+	}
+	return call.SeatAnswer{Code: r.Code, SDP: r.Answer, Late: r.LateAnswer}, nil
+}
+
+// mapEvents turns the sip package's events into the call package's.
+func mapEvents(in <-chan sipsrv.Event, done <-chan struct{}) <-chan call.Event {
+	out := make(chan call.Event, 16)
+	go func() {
+		for {
+			select {
+			case ev := <-in:
+				var k call.EventKind
+				switch ev.Kind {
+				case sipsrv.EventBye:
+					k = call.EventHangup
+				case sipsrv.EventCancel:
+					k = call.EventCancel
+				case sipsrv.EventDigit:
+					k = call.EventDigit
+				case sipsrv.EventSessionExpired:
+					k = call.EventSessionExpired
+				case sipsrv.EventNoAck:
+					k = call.EventNoAck
+				default:
+					continue
+				}
+				select {
+				case out <- call.Event{Kind: k, Digit: ev.Digit}:
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out
+}
