@@ -1,8 +1,10 @@
 package acd
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -99,8 +101,52 @@ type ACD struct {
 	due    time.Time // when timer fires; zero: stopped
 	stop   chan struct{}
 	done   chan struct{}
+	// Scratch buffers reused under mu, so that a step does not allocate.
+	seatBuf  []agent.Seat
+	queueBuf []QueueLen
+	page     []Entry
+	readyBuf []int
 	// verify, set by tests, runs after every settle step, under mu.
 	verify func(now time.Time)
+}
+
+// maxPage is the most waiting entries of a FIFO read at a time. Walks read
+// the head alone first (most stop there), then pages 8 times larger.
+const maxPage = 64
+
+// seats reads every seat; the slice is valid until the next call.
+func (a *ACD) seats() ([]agent.Seat, error) {
+	s, err := a.store.Seats(a.seatBuf[:0])
+	a.seatBuf = s
+	return s, err
+}
+
+// queues lists the FIFOs; the slice is valid until the next call.
+func (a *ACD) queues() ([]QueueLen, error) {
+	q, err := a.store.Queues(a.queueBuf[:0])
+	a.queueBuf = q
+	return q, err
+}
+
+// walk calls fn with the waiting entries of FIFO q from its head until fn
+// returns false. fn must not change the store nor walk; e is valid only
+// during the call.
+func (a *ACD) walk(q QueueKey, fn func(e *Entry) bool) error {
+	for skip, n := 0, 1; ; skip, n = skip+n, min(n*8, maxPage) {
+		page, err := a.store.Waiting(q, skip, n, a.page[:0])
+		a.page = page
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if !fn(&page[i]) {
+				return nil
+			}
+		}
+		if len(page) < n {
+			return nil
+		}
+	}
 }
 
 // New returns an ACD over store (nil: a new MemoryStore) with the configured
@@ -118,10 +164,13 @@ func New(cfg Config, seats []agent.Seat, store Store) (*ACD, error) {
 		}
 		seen[c.ID] = true
 		s, err := store.Seat(c.ID)
-		if err == nil {
-			s.Name, s.Skills = c.Name, append([]string(nil), c.Skills...)
-		} else {
+		switch {
+		case err == nil:
+			s.Name, s.Skills = c.Name, slices.Clone(c.Skills)
+		case errors.Is(err, ErrUnknownSeat):
 			s = agent.New(c.ID, c.Name, c.Skills)
+		default:
+			return nil, fmt.Errorf("acd: new: %w", err)
 		}
 		if err := store.PutSeat(s); err != nil {
 			return nil, fmt.Errorf("acd: new: %w", err)
@@ -154,7 +203,8 @@ func New(cfg Config, seats []agent.Seat, store Store) (*ACD, error) {
 
 // Close stops the timer goroutine and waits for it, and closes every queued
 // call's channel and every subscription. The store is left as it is. Every
-// method called afterwards returns ErrClosed. Close is safe to call twice.
+// change called afterwards returns ErrClosed (the views still answer). Close
+// is safe to call twice.
 func (a *ACD) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -225,7 +275,7 @@ func (a *ACD) do(op, subject string, change func(now time.Time) error) error {
 // expires the waits that are due, runs the dispatch pass and sets the timer
 // for the next deadline.
 func (a *ACD) settle(now time.Time) error {
-	seats, err := a.store.Seats()
+	seats, err := a.seats()
 	if err != nil {
 		return err
 	}
@@ -261,17 +311,21 @@ func (a *ACD) expire(now time.Time) error {
 	if a.cfg.MaxWait <= 0 {
 		return nil
 	}
-	queues, err := a.store.Queues()
+	queues, err := a.queues()
 	if err != nil {
 		return err
 	}
 	var due []Entry
 	for _, q := range queues {
-		for e := range a.store.Waiting(q.Key) { // oldest first: stop at the first still in time
+		err := a.walk(q.Key, func(e *Entry) bool { // oldest first: stop at the first still in time
 			if now.Sub(e.EnqueuedAt) < a.cfg.MaxWait {
-				break
+				return false
 			}
-			due = append(due, e)
+			due = append(due, *e)
+			return true
+		})
+		if err != nil {
+			return err
 		}
 	}
 	for _, e := range due {
@@ -301,7 +355,7 @@ func (a *ACD) rearm(now time.Time, seats []agent.Seat) error {
 			anyReady = true
 		}
 	}
-	queues, err := a.store.Queues()
+	queues, err := a.queues()
 	if err != nil {
 		return err
 	}
@@ -309,21 +363,25 @@ func (a *ACD) rearm(now time.Time, seats []agent.Seat) error {
 		if q.Waiting == 0 {
 			continue
 		}
-		if a.cfg.MaxWait > 0 {
-			for e := range a.store.Waiting(q.Key) { // the head waited longest
+		head := true
+		err := a.walk(q.Key, func(e *Entry) bool {
+			if head && a.cfg.MaxWait > 0 { // the head waited longest
 				consider(e.EnqueuedAt.Add(a.cfg.MaxWait))
-				break
 			}
-		}
-		if anyReady && a.cfg.SkillFallback > 0 {
-			// Calls already past the fallback but waiting beside a ready seat
-			// are ones that seat declined: few.
-			for e := range a.store.Waiting(q.Key) {
-				if t := e.EnqueuedAt.Add(a.cfg.SkillFallback); t.After(now) {
-					consider(t)
-					break
-				}
+			head = false
+			if !anyReady || a.cfg.SkillFallback <= 0 {
+				return false
 			}
+			// Calls already past the fallback but waiting beside a ready
+			// seat are ones that seat declined: few.
+			if t := e.EnqueuedAt.Add(a.cfg.SkillFallback); t.After(now) {
+				consider(t)
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return err
 		}
 	}
 	switch {

@@ -167,6 +167,7 @@ func TestRONA(t *testing.T) {
 		e.quiet("c3")
 		isErr(t, e.a.NoAnswer("c1", "8002"), ErrNotOffered)
 		isErr(t, e.a.NoAnswer("nope", "8001"), ErrUnknownCall)
+		isErr(t, e.a.Answered("nope", "8001"), ErrNotOffered)
 	})
 }
 
@@ -336,24 +337,30 @@ func TestWrapUp(t *testing.T) {
 	tests := []struct {
 		name       string
 		during     func(e *env) // while busy
-		afterCall  func(e *env) // during wrap-up
+		afterCall  func(e *env) // 10 s into the wrap-up
 		want       agent.State
 		wantReason string
+		wantAt     time.Duration // after the hangup
 	}{
-		{"ready after wrap-up", nil, nil, agent.Ready, ""},
+		{"ready after wrap-up", nil, nil, agent.Ready, "", cfg.WrapUp},
 		{"not_ready asked during the call applies after wrap-up", func(e *env) {
 			e.ok(e.a.SetState("8001", agent.NotReady, "break"))
 			e.seat("8001", agent.Busy, "")
-		}, nil, agent.NotReady, "break"},
+		}, nil, agent.NotReady, "break", cfg.WrapUp},
 		{"not_ready asked during wrap-up", nil, func(e *env) {
 			e.ok(e.a.SetState("8001", agent.NotReady, "meeting"))
 			e.seat("8001", agent.WrapUp, "")
-		}, agent.NotReady, "meeting"},
-		{"ready withdraws the request", func(e *env) {
+		}, agent.NotReady, "meeting", cfg.WrapUp},
+		{"ready during the call withdraws the request", func(e *env) {
+			e.ok(e.a.SetState("8001", agent.NotReady, "break"))
+			e.ok(e.a.SetState("8001", agent.Ready, ""))
+			e.seat("8001", agent.Busy, "")
+		}, nil, agent.Ready, "", cfg.WrapUp},
+		{"ready during wrap-up ends it early", func(e *env) {
 			e.ok(e.a.SetState("8001", agent.NotReady, "break"))
 		}, func(e *env) {
 			e.ok(e.a.SetState("8001", agent.Ready, ""))
-		}, agent.Ready, ""},
+		}, agent.Ready, "", 10 * s},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -368,14 +375,20 @@ func TestWrapUp(t *testing.T) {
 					tt.during(e)
 				}
 				e.ok(e.a.Hangup("c1", "8001"))
+				hungUp := time.Now()
 				isErr(t, e.a.Hangup("c1", "8001"), ErrNotConnected)
 				e.sleep(10 * s)
 				if tt.afterCall != nil {
 					tt.afterCall(e)
 				}
-				e.sleep(cfg.WrapUp - 10*s - time.Nanosecond)
-				e.seat("8001", agent.WrapUp, "")
-				e.sleep(time.Nanosecond)
+				if tt.wantAt > 10*s {
+					e.sleep(tt.wantAt - 10*s - time.Nanosecond)
+					e.seat("8001", agent.WrapUp, "")
+					e.sleep(time.Nanosecond)
+				}
+				if got := time.Since(hungUp); got != tt.wantAt {
+					t.Fatalf("checked at %v", got)
+				}
 				if tt.want == agent.Ready {
 					e.offered("c2", "8001")
 					return

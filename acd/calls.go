@@ -83,7 +83,8 @@ func (a *ACD) Abandon(callID string) error {
 
 // Answered is the seat answering the call offered to it: seat → busy, and the
 // call leaves the queue (its channel is closed). ErrNotOffered if the call is
-// not (any more) offered to that seat: hang up that seat's leg.
+// not (any more) offered to that seat — withdrawn, or even gone from the
+// queue (then also ErrUnknownCall): hang up that seat's leg.
 func (a *ACD) Answered(callID string, seat agent.SeatID) error {
 	return a.do("answered", callID, func(now time.Time) error {
 		e, s, err := a.ringing(callID, seat)
@@ -123,9 +124,11 @@ func (a *ACD) NoAnswer(callID string, seat agent.SeatID) error {
 // Declined is the seat refusing the call (486 Busy Here, 603 Decline): the
 // seat goes back to ready with IdleSince unchanged (or not_ready if its
 // operator asked meanwhile); the call waits again at its place and is not
-// offered to that seat again while another seat could take it. If the call
-// has meanwhile waited MaxWait, it gets MaxWait now. ErrNotOffered if the
-// call is not offered to that seat.
+// offered to that seat again while another seat could take it. With nobody
+// else, the decliner is offered it again at once: a phone that rejects
+// every call (do-not-disturb) must be set not_ready, or the call layer must
+// pace its retries. If the call has meanwhile waited MaxWait, it gets MaxWait
+// now. ErrNotOffered if the call is not offered to that seat.
 func (a *ACD) Declined(callID string, seat agent.SeatID) error {
 	return a.do("declined", callID, func(now time.Time) error {
 		_, s, err := a.ringing(callID, seat)
@@ -193,7 +196,7 @@ func (a *ACD) offerFailed(callID string, seat agent.Seat, kind ChangeKind, now t
 
 // loggedIn counts the registered seats.
 func (a *ACD) loggedIn() (int, error) {
-	seats, err := a.store.Seats()
+	seats, err := a.seats()
 	if err != nil {
 		return 0, err
 	}

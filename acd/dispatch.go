@@ -17,13 +17,13 @@ import (
 // either — unless the call is held back only by seats that declined it,
 // which is rare, and then the walk goes on to the next.
 func (a *ACD) dispatch(now time.Time, seats []agent.Seat) error {
-	var buf [16]int
 	for {
-		ready := readyOrder(seats, buf[:0])
+		ready := readyOrder(seats, a.readyBuf[:0])
+		a.readyBuf = ready
 		if len(ready) == 0 {
 			return nil
 		}
-		queues, err := a.store.Queues()
+		queues, err := a.queues()
 		if err != nil {
 			return err
 		}
@@ -36,18 +36,19 @@ func (a *ACD) dispatch(now time.Time, seats []agent.Seat) error {
 			if bestSeat >= 0 && best.Priority == PriorityGreen && q.Key.Priority != PriorityGreen {
 				break // queues are listed green first
 			}
-			for e := range a.store.Waiting(q.Key) {
-				if bestSeat >= 0 && compareEntries(&e, &best) >= 0 {
-					break
+			err := a.walk(q.Key, func(e *Entry) bool {
+				if bestSeat >= 0 && compareEntries(e, &best) >= 0 {
+					return false
 				}
-				i, more := a.pick(&e, seats, ready, now)
+				i, more := a.pick(e, seats, ready, now)
 				if i >= 0 {
-					best, bestSeat = e, i
-					break
+					best, bestSeat = *e, i
+					return false
 				}
-				if !more {
-					break
-				}
+				return more
+			})
+			if err != nil {
+				return err
 			}
 		}
 		if bestSeat < 0 {
@@ -60,17 +61,22 @@ func (a *ACD) dispatch(now time.Time, seats []agent.Seat) error {
 }
 
 // readyOrder appends the indexes of the ready seats, longest idle first
-// (earliest IdleSince, then ID).
+// (earliest IdleSince, then ID). An insertion sort: there are a handful.
 func readyOrder(seats []agent.Seat, buf []int) []int {
 	for i := range seats {
-		if seats[i].State == agent.Ready {
-			buf = append(buf, i)
+		if seats[i].State != agent.Ready {
+			continue
+		}
+		buf = append(buf, i)
+		for j := len(buf) - 1; j > 0 && idleLonger(&seats[buf[j]], &seats[buf[j-1]]); j-- {
+			buf[j], buf[j-1] = buf[j-1], buf[j]
 		}
 	}
-	slices.SortFunc(buf, func(i, j int) int {
-		return cmp.Or(seats[i].IdleSince.Compare(seats[j].IdleSince), cmp.Compare(seats[i].ID, seats[j].ID))
-	})
 	return buf
+}
+
+func idleLonger(a, b *agent.Seat) bool {
+	return cmp.Or(a.IdleSince.Compare(b.IdleSince), cmp.Compare(a.ID, b.ID)) < 0
 }
 
 // pick chooses the seat for call e among the ready seats (indexes into seats,
@@ -127,7 +133,6 @@ func (a *ACD) pick(e *Entry, seats []agent.Seat, ready []int, now time.Time) (se
 // call's goroutine. A call whose goroutine stopped reading (buffer full) is
 // dropped instead: the ACD never blocks.
 func (a *ACD) offer(e Entry, s *agent.Seat, now time.Time) error {
-	if s.ID == "8003" { s.State = agent.Ready }
 	if ch, ok := a.calls[e.ID]; !ok || len(ch) == cap(ch) {
 		return a.finish(e, nil, CallDropped, agent.Seat{}, now)
 	}
@@ -135,7 +140,6 @@ func (a *ACD) offer(e Entry, s *agent.Seat, now time.Time) error {
 	if err := n.Offer(e.ID, now); err != nil {
 		return err
 	}
-	if n.ID == "8003" { n.State = agent.Ready }
 	e.Seat = n.ID
 	if err := a.store.PutEntry(e); err != nil {
 		return err

@@ -13,7 +13,8 @@
 // waiting calls with ready seats. Nothing else writes the state, and an offer
 // makes the seat ringing and the call offered in the same step, so no seat is
 // ever offered two calls and no call is offered to two seats; after each pass
-// no ready seat is left idle while a call it may take waits.
+// no ready seat is left idle while a call it may take waits (unless the seat
+// declined that call: see below).
 //
 // # Matching (SPEC §6)
 //

@@ -93,7 +93,7 @@ func watch(a *ACD, report func(error)) {
 //   - no waiting call is past MaxWait, no wrap-up past its end;
 //   - every queued call has its channel; positions are 1..n in dispatch order.
 func (a *ACD) check(now time.Time) error {
-	seats, err := a.store.Seats()
+	seats, err := a.store.Seats(nil)
 	if err != nil {
 		return err
 	}

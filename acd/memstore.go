@@ -3,7 +3,6 @@ package acd
 import (
 	"cmp"
 	"fmt"
-	"iter"
 	"slices"
 
 	"github.com/hotline12348/hotline/agent"
@@ -52,12 +51,11 @@ func (m *MemoryStore) Seat(id agent.SeatID) (agent.Seat, error) {
 }
 
 // Seats implements Store.
-func (m *MemoryStore) Seats() ([]agent.Seat, error) {
-	out := make([]agent.Seat, len(m.ids))
-	for i, id := range m.ids {
-		out[i] = m.seats[id]
+func (m *MemoryStore) Seats(buf []agent.Seat) ([]agent.Seat, error) {
+	for _, id := range m.ids {
+		buf = append(buf, m.seats[id])
 	}
-	return out, nil
+	return buf, nil
 }
 
 // PutSeat implements Store.
@@ -176,29 +174,34 @@ func (m *MemoryStore) Remove(callID string) error {
 }
 
 // Queues implements Store.
-func (m *MemoryStore) Queues() ([]QueueLen, error) {
-	out := make([]QueueLen, 0, len(m.order))
+func (m *MemoryStore) Queues(buf []QueueLen) ([]QueueLen, error) {
 	for _, q := range m.order {
 		if len(q.items) > 0 {
-			out = append(out, QueueLen{q.key, len(q.items) - len(q.offered)})
+			buf = append(buf, QueueLen{q.key, len(q.items) - len(q.offered)})
 		}
 	}
-	return out, nil
+	return buf, nil
 }
 
 // Waiting implements Store.
-func (m *MemoryStore) Waiting(k QueueKey) iter.Seq[Entry] {
-	return func(yield func(Entry) bool) {
-		q, ok := m.queues[k]
-		if !ok {
-			return
-		}
-		for _, e := range q.items {
-			if !e.Offered() && !yield(*e) {
-				return
-			}
+func (m *MemoryStore) Waiting(k QueueKey, skip, n int, buf []Entry) ([]Entry, error) {
+	q, ok := m.queues[k]
+	if !ok {
+		return buf, nil
+	}
+	for _, e := range q.items {
+		switch {
+		case n == 0:
+			return buf, nil
+		case e.Offered():
+		case skip > 0:
+			skip--
+		default:
+			buf = append(buf, *e)
+			n--
 		}
 	}
+	return buf, nil
 }
 
 // Position implements Store.

@@ -82,17 +82,23 @@ func TestMemoryStoreOrder(t *testing.T) {
 					t.Errorf("Position(%s) = %d, want %d", id, p, want)
 				}
 			}
-			// Each FIFO yields its waiting entries in order.
-			queues, _ := m.Queues()
+			// Each FIFO pages out its waiting entries in order.
+			queues, _ := m.Queues(nil)
 			n := 0
 			for _, q := range queues {
 				var prev *Entry
-				for e := range m.Waiting(q.Key) {
-					if e.Offered() || (prev != nil && compareEntries(prev, &e) >= 0) {
-						t.Errorf("Waiting(%v) yields %+v after %+v", q.Key, e, prev)
+				for skip := 0; ; skip += 2 {
+					page, _ := m.Waiting(q.Key, skip, 2, nil)
+					for _, e := range page {
+						if e.Offered() || (prev != nil && compareEntries(prev, &e) >= 0) {
+							t.Errorf("Waiting(%v) yields %+v after %+v", q.Key, e, prev)
+						}
+						prev = &e
+						n++
 					}
-					prev = &e
-					n++
+					if len(page) < 2 {
+						break
+					}
 				}
 			}
 			if want := len(tt.want) - len(tt.offer); n != want {

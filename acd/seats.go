@@ -1,6 +1,7 @@
 package acd
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,7 +14,15 @@ import (
 // A refresh changes nothing.
 func (a *ACD) SeatRegistered(id agent.SeatID) error {
 	return a.do("seat registered", string(id), func(now time.Time) error {
-		return a.changeSeat(id, now, func(s *agent.Seat) error { return s.Register(now) })
+		s, err := a.store.Seat(id)
+		if err != nil {
+			return err
+		}
+		n := s
+		if err := n.Register(now); err != nil {
+			return err
+		}
+		return a.putChanged(&s, n, now)
 	})
 }
 
@@ -21,7 +30,8 @@ func (a *ACD) SeatRegistered(id agent.SeatID) error {
 // expired or was removed: → offline. If the seat was ringing, the offer is
 // withdrawn: the call gets Event Withdrawn and waits again at its place (the
 // head, usually). If it was connected, the call goes on without the ACD:
-// the later Hangup for it is accepted and changes nothing.
+// its Hangup returns nil while the seat stays offline (ErrNotConnected once
+// the seat is back and on something else) and changes nothing.
 func (a *ACD) SeatUnregistered(id agent.SeatID) error {
 	return a.do("seat unregistered", string(id), func(now time.Time) error {
 		s, err := a.store.Seat(id)
@@ -49,25 +59,26 @@ func (a *ACD) SeatUnregistered(id agent.SeatID) error {
 // agent.NotReady with a reason ("break", "meeting", …). Refused while the
 // seat is offline (agent.ErrOffline) and for any other state
 // (agent.ErrBadState). While the seat rings, talks or wraps up, not_ready is
-// remembered and applied when the call and its wrap-up end (ready withdraws
-// that request).
+// remembered and applied when the call and its wrap-up end; ready withdraws
+// that request, and in wrap-up ends the wrap-up at once.
 func (a *ACD) SetState(id agent.SeatID, state agent.State, reason string) error {
 	return a.do("set state", string(id), func(now time.Time) error {
-		return a.changeSeat(id, now, func(s *agent.Seat) error { return s.Set(state, reason, now) })
+		s, err := a.store.Seat(id)
+		if err != nil {
+			return err
+		}
+		n := s
+		if err := n.Set(state, reason, now); err != nil {
+			return err
+		}
+		return a.putChanged(&s, n, now)
 	})
 }
 
-// changeSeat applies one transition to a seat and stores it.
-func (a *ACD) changeSeat(id agent.SeatID, now time.Time, move func(*agent.Seat) error) error {
-	s, err := a.store.Seat(id)
-	if err != nil {
-		return err
-	}
-	n := s
-	if err := move(&n); err != nil {
-		return err
-	}
-	if sameSeat(&s, &n) {
+// putChanged stores seat n unless the transition from old changed nothing
+// (a registration refresh, ready when ready).
+func (a *ACD) putChanged(old *agent.Seat, n agent.Seat, now time.Time) error {
+	if sameSeat(old, &n) {
 		return nil
 	}
 	return a.putSeat(n, now)
@@ -81,9 +92,13 @@ func sameSeat(a, b *agent.Seat) bool {
 }
 
 // ringing returns the call's entry and the seat it is offered to, or
-// ErrNotOffered.
+// ErrNotOffered (also ErrUnknownCall if the call has left the queue).
 func (a *ACD) ringing(callID string, id agent.SeatID) (Entry, agent.Seat, error) {
 	e, err := a.store.Entry(callID)
+	if errors.Is(err, ErrUnknownCall) {
+		// Gone meanwhile (timed out after a withdrawal): not offered either.
+		return Entry{}, agent.Seat{}, fmt.Errorf("seat %s: %w: %w", id, ErrNotOffered, err)
+	}
 	if err != nil {
 		return Entry{}, agent.Seat{}, err
 	}

@@ -2,7 +2,6 @@ package acd
 
 import (
 	"cmp"
-	"iter"
 
 	"github.com/hotline12348/hotline/agent"
 )
@@ -92,8 +91,9 @@ func compareEntries(a, b *Entry) int {
 //     the binding's expiry; the INVITE to a seat goes from the caller's node
 //     to the seat's Contact. Entries are hashes (acd:call:<id>) with the
 //     owning node (Entry will gain Node), placed in one sorted set per
-//     QueueKey scored by EnqueuedAt (ties by Seq) — Walk is ZRANGE from the
-//     head, Position a ZCOUNT over the same-or-higher-priority sets. An offer
+//     QueueKey scored by EnqueuedAt (ties by Seq) — Waiting is a ZRANGE
+//     page from the head, Position a ZCOUNT over the same-or-higher-priority
+//     sets. An offer
 //     for another node's call is published on acd:node:<owner>; that node's
 //     ACD delivers it on the call's channel.
 //   - A dead node leaves nothing stuck. Each node refreshes acd:alive:<node>
@@ -107,9 +107,9 @@ func compareEntries(a, b *Entry) int {
 type Store interface {
 	// Seat returns one seat, or ErrUnknownSeat.
 	Seat(id agent.SeatID) (agent.Seat, error)
-	// Seats returns every seat, ordered by ID. Skills slices are shared:
-	// read-only.
-	Seats() ([]agent.Seat, error)
+	// Seats appends every seat to buf, ordered by ID. Skills slices are
+	// shared: read-only.
+	Seats(buf []agent.Seat) ([]agent.Seat, error)
 	// PutSeat adds or replaces a seat.
 	PutSeat(s agent.Seat) error
 
@@ -124,11 +124,13 @@ type Store interface {
 	// Remove takes a call out of the queue, or returns ErrUnknownCall.
 	Remove(callID string) error
 
-	// Queues lists the FIFOs holding calls, green ones first.
-	Queues() ([]QueueLen, error)
-	// Waiting yields the waiting (not offered) entries of one FIFO from its
-	// head, in dispatch order. The Store must not be changed while iterating.
-	Waiting(q QueueKey) iter.Seq[Entry]
+	// Queues appends the FIFOs holding calls to buf, green ones first.
+	Queues(buf []QueueLen) ([]QueueLen, error)
+	// Waiting appends to buf at most n waiting (not offered) entries of one
+	// FIFO, in dispatch order, starting with the skip+1st from its head: the
+	// ACD pages through a FIFO from the head and usually stops in the first
+	// page. Declined slices are shared: read-only.
+	Waiting(q QueueKey, skip, n int, buf []Entry) ([]Entry, error)
 	// Position is the 1-based place of a waiting call among all waiting
 	// calls in dispatch order (priority, then EnqueuedAt, then Seq); 0 when
 	// it is offered or not queued.

@@ -19,7 +19,7 @@ import (
 // no call offered to two seats, no seat idle beside a call it may take, …)
 // after every single step of the ACD.
 func TestStressInvariants(t *testing.T) {
-	c := Config{RingTimeout: time.Millisecond, WrapUp: 2 * time.Millisecond, MaxWait: 150 * time.Millisecond, SkillFallback: 15 * time.Millisecond}
+	c := Config{RingTimeout: time.Millisecond, WrapUp: 2 * time.Millisecond, MaxWait: 60 * time.Millisecond, SkillFallback: 15 * time.Millisecond}
 	specs := []string{"8001", "8002:consult,legal_aid", "8003:mediation", "8004:notary,complaint", "8005:consult", "8006:legal_aid"}
 	a, err := New(c, seatSpecs(specs...), nil)
 	if err != nil {
@@ -94,7 +94,7 @@ func TestStressInvariants(t *testing.T) {
 					tolerate(err)
 					return
 				}
-				count(caller(a, r, id, ch, tolerate, count))
+				count(caller(a, r, id, ch, stop, tolerate, count))
 			}
 		})
 	}
@@ -138,7 +138,7 @@ func TestStressInvariants(t *testing.T) {
 	if steps.Load() < 2000 {
 		t.Errorf("only %d steps: the test exercised too little", steps.Load())
 	}
-	for _, k := range []string{"answered", "no_answer", "declined", "abandoned_ringing", "abandoned_waiting", "max_wait"} {
+	for _, k := range []string{"answered", "no_answer", "declined", "abandoned_ringing", "abandoned_waiting", "max_wait", "withdrawn"} {
 		if _, ok := outcomes.Load(k); !ok {
 			t.Errorf("no call ended %s", k)
 		}
@@ -147,11 +147,17 @@ func TestStressInvariants(t *testing.T) {
 
 // caller is one call's goroutine, as internal/call will be, with a random
 // caller and seats; it returns how the call ended and counts failed offers.
-func caller(a *ACD, r *rand.Rand, id string, ch <-chan Event, tolerate func(error, ...error), count func(string)) string {
-	patience := time.NewTimer(time.Duration(r.Int64N(int64(200 * time.Millisecond))))
+func caller(a *ACD, r *rand.Rand, id string, ch <-chan Event, stop <-chan struct{}, tolerate func(error, ...error), count func(string)) string {
+	patience := time.NewTimer(time.Duration(r.Int64N(int64(100 * time.Millisecond))))
+	if r.IntN(4) == 0 {
+		patience.Stop() // waits for MaxWait if need be
+	}
 	defer patience.Stop()
 	for {
 		select {
+		case <-stop:
+			a.Abandon(id) // whatever state it is in: the test is over
+			return "stopped"
 		case <-patience.C:
 			if err := a.Abandon(id); err == nil {
 				return "abandoned_waiting"
@@ -168,6 +174,7 @@ func caller(a *ACD, r *rand.Rand, id string, ch <-chan Event, tolerate func(erro
 			case NoSeats:
 				return "no_seats"
 			case Withdrawn:
+				count("withdrawn")
 				continue
 			}
 			time.Sleep(time.Duration(r.Int64N(int64(time.Millisecond)))) // ringing
@@ -178,7 +185,7 @@ func caller(a *ACD, r *rand.Rand, id string, ch <-chan Event, tolerate func(erro
 					tolerate(err, ErrNotOffered, ErrClosed)
 					continue // withdrawn: its event follows
 				}
-				time.Sleep(time.Duration(r.Int64N(int64(3 * time.Millisecond)))) // talking
+				time.Sleep(time.Duration(r.Int64N(int64(15 * time.Millisecond)))) // talking
 				tolerate(a.Hangup(id, ev.Seat), ErrNotConnected, ErrClosed)
 				return "answered"
 			case n < 6:

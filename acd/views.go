@@ -140,7 +140,7 @@ func (a *ACD) publish(c Change) {
 func (a *ACD) Seats() []agent.Seat {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	seats, err := a.store.Seats()
+	seats, err := a.store.Seats(nil)
 	if err != nil {
 		a.log.Error("acd: seats", "err", err)
 		return nil
@@ -226,7 +226,7 @@ func (a *ACD) Counts() Counts {
 	for _, st := range agent.States() {
 		c.Seats[st] = 0
 	}
-	seats, err := a.store.Seats()
+	seats, err := a.seats()
 	if err != nil {
 		a.log.Error("acd: counts", "err", err)
 	}
@@ -236,7 +236,7 @@ func (a *ACD) Counts() Counts {
 			c.Offered++
 		}
 	}
-	queues, err := a.store.Queues()
+	queues, err := a.queues()
 	if err != nil {
 		a.log.Error("acd: counts", "err", err)
 	}

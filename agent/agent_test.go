@@ -86,6 +86,8 @@ func TestTransitions(t *testing.T) {
 			want{state: Ready, idleSince: t0, since: t0}, nil},
 		{"set ready while busy withdraws a not_ready request", seat(Busy, operatorNotReady), func(s *Seat) error { return s.SetReady(now) },
 			want{state: Busy, callID: "c1", idleSince: t0, since: t0}, nil},
+		{"set ready in wrap-up ends it early", seat(WrapUp, operatorNotReady), func(s *Seat) error { return s.SetReady(now) },
+			want{state: Ready, idleSince: now, since: now}, nil},
 		{"set ready while offline", seat(Offline), func(s *Seat) error { return s.SetReady(now) },
 			want{state: Offline, idleSince: t0, since: t0}, ErrOffline},
 		{"set not_ready from ready", seat(Ready), func(s *Seat) error { return s.SetNotReady("break", now) },

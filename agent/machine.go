@@ -106,15 +106,16 @@ func (s *Seat) Unregister(now time.Time) error {
 	return s.move("unregister", Offline, now)
 }
 
-// SetReady is the operator choosing ready. not_ready → ready; while ringing,
-// busy or in wrap-up it only withdraws an earlier not_ready request, so the
-// seat goes ready when the call ends. Refused with ErrOffline while offline.
+// SetReady is the operator choosing ready. not_ready → ready; wrap_up →
+// ready too (the ticket is done early); while ringing or busy it only
+// withdraws an earlier not_ready request, so the seat goes ready when the
+// call and its wrap-up end. Refused with ErrOffline while offline.
 func (s *Seat) SetReady(now time.Time) error {
 	if s.State == Offline {
 		return fmt.Errorf("agent: seat %s: set ready: %w", s.ID, ErrOffline)
 	}
 	s.OperatorNotReady, s.OperatorReason = false, ""
-	if s.State != NotReady {
+	if s.State != NotReady && s.State != WrapUp {
 		return nil
 	}
 	if err := s.move("set ready", Ready, now); err != nil {

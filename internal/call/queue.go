@@ -39,6 +39,18 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 
 	ann := c.startAnnouncements(cctx, ch)
 	defer ann.stop()
+	// Events that arrived while a seat rang (the ACD may offer the next
+	// seat the moment it withdraws one) are handled before new ones.
+	var pending []acd.Event
+	next := func() <-chan acd.Event {
+		if len(pending) == 0 {
+			return events
+		}
+		ch := make(chan acd.Event, 1)
+		ch <- pending[0]
+		pending = pending[1:]
+		return ch
+	}
 	for {
 		select {
 		case <-cctx.Done():
@@ -47,7 +59,7 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 			c.s.Metrics.waited(ticket.OutcomeAbandoned, c.s.Now().Sub(c.queuedAt))
 			c.finish(ctx, ticket.OutcomeAbandoned, nil)
 			return
-		case ev := <-events:
+		case ev := <-next():
 			switch ev.Kind {
 			case acd.NoSeats, acd.MaxWait:
 				ann.stop()
@@ -57,11 +69,13 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 				c.voicemail(ctx, cctx, ch)
 				return
 			case acd.Offer:
-				switch c.ring(ctx, cctx, ch, string(ev.Seat), events, ann) {
+				outcome, more := c.ring(ctx, cctx, ch, string(ev.Seat), events, ann)
+				switch outcome {
 				case ringConnected, ringCallerGone:
 					leaveQueue()
 					return
 				}
+				pending = append(pending, more...)
 				// Not answered: back in the queue, announcements again.
 				ann = c.startAnnouncements(cctx, ch)
 			case acd.Withdrawn:
@@ -113,7 +127,10 @@ const (
 
 // ring offers the call to one seat: INVITE with the caller's codec, ringback
 // for the caller on 180, ring_timeout, and the outcome reported to the ACD.
-func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, events <-chan acd.Event, ann *announcer) ringOutcome {
+//
+// Events for the call that arrive meanwhile and are not about this seat are
+// returned, in order, for the queue loop.
+func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, events <-chan acd.Event, ann *announcer) (outcome ringOutcome, pending []acd.Event) {
 	log := c.log.With("seat", seat)
 	c.stage = ticket.StageRinging
 	defer func() {
@@ -125,7 +142,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 	if err != nil {
 		log.Error("no media for the seat leg", "error", err)
 		c.s.ACD.NoAnswer(c.t.ID, seat)
-		return ringNotAnswered
+		return ringNotAnswered, nil
 	}
 	keepMedia := false
 	defer func() {
@@ -137,7 +154,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 	if err != nil {
 		log.Warn("cannot ring seat", "error", err)
 		c.s.ACD.NoAnswer(c.t.ID, seat)
-		return ringNotAnswered
+		return ringNotAnswered, nil
 	}
 	defer sc.Close()
 	log.Info("ringing seat")
@@ -182,6 +199,10 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 			case ev := <-events:
 				if ev.Kind == acd.Withdrawn && string(ev.Seat) == seat {
 					giveUp(cancelWithdrawn)
+				} else {
+					mu.Lock()
+					pending = append(pending, ev)
+					mu.Unlock()
 				}
 			case <-cctx.Done():
 				giveUp(cancelCallerGone)
@@ -203,7 +224,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 			_ = sc.Hangup(context.WithoutCancel(ctx))
 			c.s.ACD.Abandon(c.t.ID)
 			c.abandonedRinging(ctx)
-			return ringCallerGone
+			return ringCallerGone, pending
 		}
 		if ans.Late {
 			log.Info("seat answered as its ring timed out: connecting anyway")
@@ -212,28 +233,28 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 			log.Warn("seat's SDP answer unusable", "error", err)
 			_ = sc.Hangup(context.WithoutCancel(ctx))
 			c.s.ACD.NoAnswer(c.t.ID, seat)
-			return ringNotAnswered
+			return ringNotAnswered, pending
 		}
 		keepMedia = true
 		c.connected(ctx, cctx, ch, seat, sc, seatMedia)
-		return ringConnected
+		return ringConnected, pending
 	case reason() == cancelCallerGone || cctx.Err() != nil:
 		c.s.ACD.Abandon(c.t.ID)
 		c.abandonedRinging(ctx)
-		return ringCallerGone
+		return ringCallerGone, pending
 	case reason() == cancelWithdrawn:
 		// The ACD already put the call back at the head.
-		return ringNotAnswered
+		return ringNotAnswered, pending
 	case err == nil && (ans.Code == 486 || ans.Code == 600 || ans.Code == 603):
 		log.Info("seat declined", "code", ans.Code)
 		c.s.ACD.Declined(c.t.ID, seat)
-		return ringNotAnswered
+		return ringNotAnswered, pending
 	default:
 		// Ring timeout (487 to our CANCEL), or the phone failed or never
 		// answered at all: RONA, the seat goes not_ready (no_answer).
 		log.Info("seat did not answer", "code", ans.Code, "error", err)
 		c.s.ACD.NoAnswer(c.t.ID, seat)
-		return ringNotAnswered
+		return ringNotAnswered, pending
 	}
 }
 

@@ -127,12 +127,14 @@ func (c *OutboundCall) Ringing() <-chan struct{} { return c.ringing }
 func (c *OutboundCall) Wait(cancel <-chan struct{}) (Result, error) {
 	ctx, stop := context.WithCancelCause(c.s.ctx)
 	defer stop(nil)
+	canceled := make(chan struct{})
 	go func() {
 		select {
 		case <-cancel:
 			c.mu.Lock()
 			c.cancelSent = true
 			c.mu.Unlock()
+			close(canceled)
 			select {
 			case <-c.provisional:
 				stop(context.Canceled) // sipgo sends CANCEL and waits for the final response
@@ -142,15 +144,40 @@ func (c *OutboundCall) Wait(cancel <-chan struct{}) (Result, error) {
 		case <-ctx.Done():
 		}
 	}()
-	err := c.sess.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-		if r.IsProvisional() {
-			c.provOnce.Do(func() { close(c.provisional) })
-			if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
-				c.ringOnce.Do(func() { close(c.ringing) })
+	done := make(chan error, 1)
+	go func() {
+		done <- c.sess.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+			if r.IsProvisional() {
+				c.provOnce.Do(func() { close(c.provisional) })
+				if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
+					c.ringOnce.Do(func() { close(c.ringing) })
+				}
 			}
+			return nil
+		}})
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-canceled:
+		select {
+		case err = <-done:
+		case <-time.After(cancelGrace):
+			// A phone that neither answers our CANCEL nor sends a final
+			// response would hold the call for 64*T1: give up on it now, and
+			// hang up whatever it answers later.
+			go func() {
+				<-done
+				if r := c.sess.InviteResponse; r != nil && r.IsSuccess() {
+					if _, err := c.established(r); err == nil {
+						_ = c.Hangup(context.Background())
+					}
+					c.Close()
+				}
+			}()
+			return Result{}, ErrNoFinalResponse
 		}
-		return nil
-	}})
+	}
 	res := c.sess.InviteResponse
 	switch {
 	case res != nil && res.IsSuccess():
@@ -166,6 +193,13 @@ func (c *OutboundCall) Wait(cancel <-chan struct{}) (Result, error) {
 		return Result{}, fmt.Errorf("sip: dial: %w", err)
 	}
 }
+
+// cancelGrace is how long after our CANCEL we wait for the seat's final
+// response (RFC 3261 §9.1 allows 64*T1; a working phone answers in ms).
+const cancelGrace = 4 * time.Second
+
+// ErrNoFinalResponse: the seat sent no final response within cancelGrace of our CANCEL.
+var ErrNoFinalResponse = errors.New("sip: seat sent no final response after CANCEL")
 
 // established ACKs a 2xx and registers the dialog for in-dialog requests.
 func (c *OutboundCall) established(r *sip.Response) (Result, error) {
