@@ -662,3 +662,41 @@ func TestQueueEntryJSON(t *testing.T) {
 		t.Errorf("JSON %s\nwant %s", b, want)
 	}
 }
+
+// When the last seat logs out, the waiting calls go to voicemail at once
+// instead of hearing announcements until max_wait.
+func TestLastSeatLogsOutSendsWaitingToVoicemail(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, err := New(Config{RingTimeout: 15 * time.Second, WrapUp: 30 * time.Second, MaxWait: 10 * time.Minute, SkillFallback: time.Minute},
+			[]agent.Seat{agent.New("8001", "a", []string{"notary"})}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if err := a.SeatRegistered("8001"); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := a.Enqueue(Call{ID: "c1", Skill: "consult", Priority: "normal"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Second)
+		if a.Position("c1") != 1 {
+			t.Fatal("c1 should wait (no seat with its skill, fallback not reached)")
+		}
+		if err := a.SeatUnregistered("8001"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-ev:
+			if e.Kind != NoSeats {
+				t.Fatalf("event %v, want NoSeats", e.Kind)
+			}
+		default:
+			t.Fatal("no event after the last seat logged out")
+		}
+		if a.Position("c1") != 0 || len(a.Queue()) != 0 {
+			t.Fatal("the call is still queued")
+		}
+	})
+}

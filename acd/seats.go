@@ -49,10 +49,41 @@ func (a *ACD) SeatUnregistered(id agent.SeatID) error {
 			return err
 		}
 		if s.State == agent.Ringing {
-			return a.offerFailed(s.CallID, n, CallWithdrawn, now)
+			if err := a.offerFailed(s.CallID, n, CallWithdrawn, now); err != nil {
+				return err
+			}
 		}
-		return nil
+		return a.noSeatsLeft(now)
 	})
+}
+
+// noSeatsLeft sends every waiting call to voicemail when the last seat has
+// logged out: nobody can answer them (SPEC §5: no seat logged in →
+// voicemail), and a citizen should not hear announcements until max_wait.
+func (a *ACD) noSeatsLeft(now time.Time) error {
+	if n, err := a.loggedIn(); err != nil || n > 0 {
+		return err
+	}
+	queues, err := a.queues()
+	if err != nil {
+		return err
+	}
+	var gone []Entry
+	for _, q := range queues {
+		err := a.walk(q.Key, func(e *Entry) bool {
+			gone = append(gone, *e)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, e := range gone {
+		if err := a.finish(e, &Event{Kind: NoSeats}, CallNoSeats, agent.Seat{}, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SetState is the operator's choice on the console: agent.Ready, or

@@ -42,6 +42,7 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 	// Events that arrived while a seat rang (the ACD may offer the next
 	// seat the moment it withdraws one) are handled before new ones.
 	var pending []acd.Event
+	declined := map[string]time.Time{}
 	next := func() <-chan acd.Event {
 		if len(pending) == 0 {
 			return events
@@ -54,6 +55,7 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 	for {
 		select {
 		case <-cctx.Done():
+			ann.stop()
 			c.s.ACD.Abandon(c.t.ID)
 			leaveQueue()
 			c.s.Metrics.waited(ticket.OutcomeAbandoned, c.s.Now().Sub(c.queuedAt))
@@ -69,7 +71,13 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 				c.voicemail(ctx, cctx, ch)
 				return
 			case acd.Offer:
+				if !c.paceRedial(cctx, declined[string(ev.Seat)]) {
+					continue // the caller hung up: the next loop turn sees it
+				}
 				outcome, more := c.ring(ctx, cctx, ch, string(ev.Seat), events, ann)
+				if outcome == ringDeclined {
+					declined[string(ev.Seat)] = c.s.Now()
+				}
 				switch outcome {
 				case ringConnected, ringCallerGone:
 					leaveQueue()
@@ -85,6 +93,31 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 	}
 }
 
+// declinePause: a seat that declined this call is not rung again for it
+// sooner than this — with one seat logged in the ACD offers it at once
+// again, and a phone on do-not-disturb would be hammered with INVITEs.
+const declinePause = 5 * time.Second
+
+// paceRedial waits until declinePause has passed since the seat declined
+// (zero: never); false if the caller hung up meanwhile.
+func (c *callRun) paceRedial(cctx context.Context, declinedAt time.Time) bool {
+	if declinedAt.IsZero() {
+		return true
+	}
+	wait := declinePause - c.s.Now().Sub(declinedAt)
+	if wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-cctx.Done():
+		return false
+	}
+}
+
 // announcer runs the queue announcements until stopped.
 type announcer struct {
 	cancel context.CancelFunc
@@ -95,8 +128,9 @@ type announcer struct {
 func (c *callRun) startAnnouncements(cctx context.Context, ch *channel) *announcer {
 	actx, cancel := context.WithCancel(cctx)
 	a := &announcer{cancel: cancel}
+	id := c.t.ID
 	a.wg.Go(func() {
-		c.s.Menu.Queue.Run(actx, ch, func() int { return max(c.s.ACD.Position(c.t.ID)-1, 0) })
+		c.s.Menu.Queue.Run(actx, ch, func() int { return max(c.s.ACD.Position(id)-1, 0) })
 	})
 	return a
 }
@@ -113,6 +147,7 @@ type ringOutcome int
 
 const (
 	ringNotAnswered ringOutcome = iota // back to the queue
+	ringDeclined                       // the seat said 486/603: back to the queue
 	ringConnected                      // talked; the call is over
 	ringCallerGone                     // the caller hung up while the seat rang
 )
@@ -248,7 +283,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 	case err == nil && (ans.Code == 486 || ans.Code == 600 || ans.Code == 603):
 		log.Info("seat declined", "code", ans.Code)
 		c.s.ACD.Declined(c.t.ID, seat)
-		return ringNotAnswered, pending
+		return ringDeclined, pending
 	default:
 		// Ring timeout (487 to our CANCEL), or the phone failed or never
 		// answered at all: RONA, the seat goes not_ready (no_answer).
