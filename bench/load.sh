@@ -22,7 +22,14 @@ hz=$(getconf CLK_TCK)
 sip_port=25060
 http_port=28080
 
-cputicks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# CPU ticks of a process and its children (SIPp runs under timeout(1)).
+cputicks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1"); do
+    total=$(( total + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$total"
+}
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
 echo "| calls | ramp/s | hotline CPU (cores) | CPU per call (ms/s) | RSS MB | SIPp CPU (cores) | probe RTP: max gap ms | gaps >40 ms | jitter ms | calls ok/failed |"

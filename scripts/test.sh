@@ -14,6 +14,7 @@ if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 declare -A pkg=(
   [sipp]=sip-tester
   [tcpdump]=tcpdump
+  [baresip]=baresip-core
 )
 missing=()
 for cmd in "${!pkg[@]}"; do

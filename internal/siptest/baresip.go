@@ -74,9 +74,12 @@ type BaresipReply struct {
 
 // BaresipOptions configure one seat.
 type BaresipOptions struct {
-	Seat     string  // seat id, e.g. "8002"
-	Password string  // default SeatPassword(Seat)
-	Voice    []int16 // what the operator "says": 8 kHz samples played as the microphone (default 60 s of silence)
+	Seat     string // seat id, e.g. "8002"
+	Password string // default SeatPassword(Seat)
+	// Voice is what the operator "says": 8 kHz samples played as the
+	// microphone (default 60 s of silence). When it runs out baresip 1.0.0
+	// hangs up ("end of file"): make it outlast the call.
+	Voice []int16
 	// Registrar is where it registers and sends everything (the outbound
 	// proxy): host:port, default the hotline's UDP address.
 	Registrar string
@@ -106,7 +109,7 @@ func StartBaresip(t testing.TB, h *Hotline, o BaresipOptions) *Baresip {
 	t.Helper()
 	b, err := startBaresip(t, h, o)
 	if err != nil {
-		t.Fatalf("%v\n%s", err, b.Log())
+		t.Fatal(err) // the cleanup prints baresip's log
 	}
 	return b
 }
@@ -189,7 +192,7 @@ func startBaresip(t testing.TB, h *Hotline, o BaresipOptions) (*Baresip, error) 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		// REGISTER_FAIL may come before ctrl_tcp is connected: the log has it too.
-		if ev, ok := b.find("REGISTER_FAIL", 0); ok {
+		if ev, ok := b.find("REGISTER_FAIL"); ok {
 			return b, fmt.Errorf("baresip %s could not register: REGISTER_FAIL %s", o.Seat, ev.Param)
 		}
 		if m := regFailLine.FindString(b.Log()); m != "" {
@@ -352,7 +355,7 @@ func (b *Baresip) Command(t testing.TB, command, params string) BaresipReply {
 	t.Helper()
 	rep, err := b.command(command, params, 5*time.Second)
 	if err != nil {
-		t.Fatalf("baresip %s: %v\n%s", command, err, b.Log())
+		t.Fatalf("baresip %s: %v", command, err)
 	}
 	return rep
 }
@@ -392,11 +395,11 @@ func (b *Baresip) Events() []BaresipEvent {
 	return append([]BaresipEvent(nil), b.events...)
 }
 
-// find returns the first event of type typ at index from or later.
-func (b *Baresip) find(typ string, from int) (BaresipEvent, bool) {
+// find returns the first event of type typ.
+func (b *Baresip) find(typ string) (BaresipEvent, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, ev := range b.events[min(from, len(b.events)):] {
+	for _, ev := range b.events {
 		if ev.Type == typ {
 			return ev, true
 		}
@@ -413,16 +416,16 @@ func (b *Baresip) WaitEvent(t testing.TB, typ string, within time.Duration) Bare
 		b.mu.Lock()
 		changed, readErr := b.changed, b.readErr
 		b.mu.Unlock()
-		if ev, ok := b.find(typ, 0); ok {
+		if ev, ok := b.find(typ); ok {
 			return ev
 		}
 		if readErr != nil {
-			t.Fatalf("baresip %s: ctrl_tcp closed (%v) before %s; events %s\n%s", b.Seat, readErr, typ, b.eventTypes(), b.Log())
+			t.Fatalf("baresip %s: ctrl_tcp closed (%v) before %s; events %s", b.Seat, readErr, typ, b.eventTypes())
 		}
 		select {
 		case <-changed:
 		case <-deadline:
-			t.Fatalf("baresip %s: no %s within %s; events %s\n%s", b.Seat, typ, within, b.eventTypes(), b.Log())
+			t.Fatalf("baresip %s: no %s within %s; events %s", b.Seat, typ, within, b.eventTypes())
 		}
 	}
 }
@@ -470,7 +473,7 @@ func (b *Baresip) Stop(t testing.TB) {
 var dumpName = regexp.MustCompile(`^dump-.*-(enc|dec)\.wav$`)
 
 // Recordings returns sndfile's dumps of the last call: what the seat said
-// (encode) and what it heard (decode). Read them after CALL_CLOSED.
+// (-enc.wav) and what it heard (-dec.wav). Read them after CALL_CLOSED.
 func (b *Baresip) Recordings(t testing.TB) (said, heard WAV) {
 	t.Helper()
 	ents, err := os.ReadDir(b.RecDir)
