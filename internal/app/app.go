@@ -160,12 +160,7 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	defer registrar.Close()
-	dialer := &seatDialer{reg: registrar, fullID: cfg.ACD.CallerID == "full", labels: map[string]string{}, greenNote: "[绿色通道]"}
-	for _, r := range menu.Routes {
-		if r.Label != "" && dialer.labels[string(r.Category)] == "" {
-			dialer.labels[string(r.Category)] = r.Label
-		}
-	}
+	dialer := &seatDialer{reg: registrar, fullID: cfg.ACD.CallerID == "full", menu: menu, greenNote: "[绿色通道]"}
 
 	recRoot := RecordingsDir(cfg)
 	svc := &call.Service{

@@ -15,15 +15,28 @@ import (
 	"github.com/hotline12348/hotline/internal/pii"
 	sipsrv "github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/ticket"
+	"github.com/hotline12348/hotline/ivr"
 )
 
 // seatDialer rings a seat's registered phone (call.SeatDialer).
 type seatDialer struct {
 	srv       *sipsrv.Server
 	reg       *sipsrv.Registrar
-	fullID    bool              // acd.caller_id: full
-	labels    map[string]string // category → label shown to the operator
+	fullID    bool // acd.caller_id: full
+	menu      *ivr.Menu
 	greenNote string
+}
+
+// label is what the caller chose, as the menu names it ("法律援助",
+// "农民工欠薪绿色通道"): the route of the last key pressed, else the
+// general queue's.
+func (d *seatDialer) label(t *ticket.Ticket) string {
+	if n := len(t.IVRPath); n > 0 {
+		if r, ok := d.menu.Routes[t.IVRPath[n-1:]]; ok && r.Label != "" {
+			return r.Label
+		}
+	}
+	return d.menu.General.Label
 }
 
 // ErrSeatNotRegistered: the ACD offered a seat whose binding just went away.
@@ -39,7 +52,7 @@ func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 		shown = pii.Mask(shown)
 	}
 	// What the operator's phone shows: "[绿色通道] 法律援助 138****0000".
-	display := strings.TrimSpace(d.labels[t.Category] + " " + shown)
+	display := strings.TrimSpace(d.label(t) + " " + shown)
 	if t.Priority == ticket.PriorityGreen {
 		display = d.greenNote + " " + display
 	}

@@ -108,6 +108,14 @@ func TestBridgeRelaysBothWays(t *testing.T) {
 	}
 	ssrcA, ssrcB := ca.last.hdr.SSRC, cb.last.hdr.SSRC
 
+	// A key pressed before the bridge (the caller's menu choice): its start
+	// packet arrives now, its end packets after the bridge is up.
+	const menuKeyTS = 777000
+	pa.send(a.LocalAddr(), 101, true, menuKeyTS, []byte{7, 0x0a, 0, 0})
+	if d := <-a.Digits(); d != '7' {
+		t.Fatalf("digit before the bridge: %q", d)
+	}
+
 	tapA, tapB := &tapRec{}, &tapRec{}
 	stop, err := Bridge(a, b, BridgeTap{A: tapA, B: tapB})
 	if err != nil {
@@ -157,6 +165,13 @@ func TestBridgeRelaysBothWays(t *testing.T) {
 		}
 	}
 
+	// The rest of the menu key must not reach B (an operator's phone would
+	// show a key the caller never pressed at it).
+	pa.sendLocked(func() {
+		for range 3 {
+			pa.send(a.LocalAddr(), 101, false, menuKeyTS, []byte{7, 0x8a, 3, 0x20})
+		}
+	})
 	// DTMF from A (PT 101) reaches B as PT 96, payload untouched, on B's timeline.
 	event := []byte{5, 0x0a, 0, 0}
 	var evTS uint32

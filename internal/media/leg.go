@@ -332,4 +332,10 @@ type receiver struct {
 	lost      uint64
 
 	dtmf DTMFDetector
+	// The RFC 4733 event last started while bridged: only its packets are
+	// relayed, so the rest of a key pressed before the bridge (the menu
+	// choice that queued the caller) never reaches the other phone.
+	relayEvSSRC  uint32
+	relayEvTS    uint32
+	relayEvValid bool
 }

@@ -111,10 +111,12 @@ func (l *Leg) handlePacket(pkt []byte, src netip.AddrPort, wall time.Time) {
 	l.track(hdr.SSRC, hdr.SequenceNumber)
 
 	p := l.rxp.Load()
+	link := l.relay.Load()
 	isEvent := p.dtmfPT != 0 && pt == p.dtmfPT
 	if isEvent {
 		if d, ok := rx.dtmf.PacketAt(wall, hdr.SSRC, hdr.Timestamp, payload); ok {
 			l.cnt.digits.Add(1)
+			rx.relayEvSSRC, rx.relayEvTS, rx.relayEvValid = hdr.SSRC, hdr.Timestamp, link != nil
 			select {
 			case l.digits <- d:
 			default: // nobody is reading: drop rather than stall the media
@@ -122,9 +124,11 @@ func (l *Leg) handlePacket(pkt []byte, src netip.AddrPort, wall time.Time) {
 		}
 	}
 
-	// Relay first, so recording never delays the other side's audio.
-	link := l.relay.Load()
-	if link != nil {
+	// Relay first, so recording never delays the other side's audio. Event
+	// packets only of a key pressed while bridged (RFC 4733 §2.5: all its
+	// packets carry its start timestamp).
+	relayIt := !isEvent || rx.relayEvValid && rx.relayEvSSRC == hdr.SSRC && rx.relayEvTS == hdr.Timestamp
+	if link != nil && relayIt {
 		to := link.to
 		to.txMu.Lock()
 		to.relayLocked(link.br, p, hdr, payload, now)

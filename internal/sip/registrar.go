@@ -124,8 +124,9 @@ type RegistrarConfig struct {
 	// Algorithms are the digest algorithms offered, in order of
 	// preference, and the only ones accepted: "SHA-256", "MD5". Default
 	// both, SHA-256 first (RFC 8760 §2.4). A UA that reads only the first
-	// challenge and knows only MD5 (SIPp 3.6, some old phones) cannot
-	// register then; ["MD5", "SHA-256"] or ["MD5"] lets it.
+	// challenge and knows only MD5 (SIPp 3.6) needs ["MD5", "SHA-256"]; one
+	// that gives up on any challenge it does not know (baresip 1.x, libre)
+	// needs ["MD5"] alone.
 	Algorithms []string
 	// NonceTTL is how long a nonce may be answered (default 5m); a correct
 	// answer to an older one gets a new challenge with stale=true.
