@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/store"
@@ -22,9 +23,18 @@ type Store struct {
 	nodeID string
 	loc    *time.Location
 	now    func() time.Time
-	// OnRevision, when set, is called after every committed revision (to wake
-	// the delivery worker, feed live events). It must not block.
-	OnRevision func(t *Ticket, event string)
+
+	subMu sync.Mutex
+	subs  []func(t *Ticket, event string)
+}
+
+// OnRevision registers fn to be called after every committed revision (to
+// wake the delivery worker, feed the console's live events). fn gets its
+// own copy of the ticket and must not block.
+func (s *Store) OnRevision(fn func(t *Ticket, event string)) {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.subs = append(s.subs, fn)
 }
 
 // NewStore returns a ticket store on db for this node. Times are shown in loc.
@@ -142,8 +152,11 @@ func (s *Store) Update(ctx context.Context, id ID, fn func(t *Ticket) error) (*T
 }
 
 func (s *Store) notify(t *Ticket, event string) {
-	if s.OnRevision != nil {
-		s.OnRevision(t.clone(), event)
+	s.subMu.Lock()
+	subs := s.subs
+	s.subMu.Unlock()
+	for _, fn := range subs {
+		fn(t.clone(), event)
 	}
 }
 

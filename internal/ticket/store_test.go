@@ -49,7 +49,7 @@ func TestOpenUpdateClose(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t)
 	var seen []string
-	s.OnRevision = func(tk *Ticket, ev string) { seen = append(seen, ev) }
+	s.OnRevision(func(tk *Ticket, ev string) { seen = append(seen, ev) })
 
 	tk := &Ticket{CallID: "abc@host", Caller: "13800000000", Called: "12348"}
 	if err := s.Open(ctx, tk); err != nil {
