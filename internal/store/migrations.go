@@ -91,4 +91,20 @@ CREATE TABLE audit_log (
 	remote    TEXT NOT NULL DEFAULT ''
 );
 `,
+	// 2: what the work-order system reports back about a ticket (SPEC §7);
+	// the outbox's delivery bookkeeping index.
+	`
+CREATE TABLE ticket_feedback (
+	id          INTEGER PRIMARY KEY,
+	ticket_id   TEXT NOT NULL REFERENCES tickets(id),
+	external_id TEXT NOT NULL DEFAULT '',
+	status      TEXT NOT NULL,
+	note        TEXT NOT NULL DEFAULT '',
+	at          INTEGER NOT NULL,
+	received_at INTEGER NOT NULL,
+	UNIQUE (ticket_id, external_id, status, at)
+);
+CREATE INDEX ticket_feedback_ticket ON ticket_feedback(ticket_id, at);
+CREATE INDEX outbox_ticket_state ON outbox(ticket_id, state, revision);
+`,
 }

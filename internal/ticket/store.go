@@ -183,7 +183,7 @@ func (s *Store) Get(ctx context.Context, id ID) (*Ticket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: get %s: %w", id, err)
 	}
-	return t, nil
+	return t, s.attachFeedback(ctx, []*Ticket{t})
 }
 
 // Filter selects tickets for List. Zero fields do not filter.
@@ -232,7 +232,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Ticket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: list: %w", err)
 	}
-	return out, nil
+	return out, s.attachFeedback(ctx, out)
 }
 
 // query runs a SELECT of ticketColumns and scans every row.

@@ -91,6 +91,9 @@ type Ticket struct {
 	RecordingDeletedAt *time.Time `json:"recording_deleted_at,omitempty"`
 	Workorder          Workorder  `json:"workorder"`
 	Revision           int        `json:"revision"`
+	// Feedback is what the work-order system reported back, oldest first.
+	// It is not part of the ticket's revisions (never pushed back).
+	Feedback []Feedback `json:"feedback,omitempty"`
 }
 
 // Workorder is the delivery state of the ticket's push. It is bookkeeping of

@@ -37,6 +37,10 @@ type Options struct {
 	Ready func() bool
 	// Floor is the ACD (seats, queue); nil shows an empty floor.
 	Floor Floor
+	// WorkorderSecret verifies the work-order system's feedback (SPEC §7).
+	WorkorderSecret []byte
+	// WakeOutbox makes the outbox worker look at once (after a redeliver).
+	WakeOutbox func()
 }
 
 // Server is the HTTP handler set.
@@ -74,6 +78,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/seats", s.authed(s.listSeats))
 	s.mux.Handle("POST /api/seats/{id}/state", s.authed(s.setSeatState))
 	s.mux.Handle("GET /api/queue", s.authed(s.listQueue))
+	s.workorderRoutes()
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {

@@ -1,0 +1,151 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/ticket"
+)
+
+// feedbackSkew is how far the feedback's X-Hotline-Timestamp may be from
+// our clock: a captured request cannot be replayed after that.
+const feedbackSkew = 5 * time.Minute
+
+func (s *Server) workorderRoutes() {
+	// The work-order system authenticates by signature, not by session.
+	s.mux.HandleFunc("POST /api/workorder/feedback", s.feedback)
+	s.mux.Handle("GET /api/workorder/dead", s.authed(s.managers(s.deadLetters)))
+	s.mux.Handle("GET /api/workorder/reconciliation", s.authed(s.managers(s.reconciliation)))
+	s.mux.Handle("POST /api/tickets/{id}/redeliver", s.authed(s.managers(s.redeliver)))
+}
+
+// managers lets managers and admins through, 403 for operators.
+func (s *Server) managers(h handlerWithUser) handlerWithUser {
+	return func(w http.ResponseWriter, r *http.Request, u auth.User) {
+		if !u.CanManage() {
+			writeError(w, http.StatusForbidden, "for managers")
+			return
+		}
+		h(w, r, u)
+	}
+}
+
+// feedback: POST /api/workorder/feedback, signed like our pushes (SPEC §7):
+// {"ticket_id", "external_id", "status", "note", "at"}.
+func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "body too large")
+		return
+	}
+	if len(s.opt.WorkorderSecret) == 0 {
+		writeError(w, http.StatusServiceUnavailable, "feedback is off: workorder.secret is not set")
+		return
+	}
+	if err := ticket.Verify(s.opt.WorkorderSecret, r.Header.Get("X-Hotline-Timestamp"), r.Header.Get("X-Hotline-Signature"), body, time.Now(), feedbackSkew); err != nil {
+		s.log.Warn("work-order feedback refused", "reason", err.Error(), "remote", remoteIP(r))
+		writeError(w, http.StatusUnauthorized, "signature refused")
+		return
+	}
+	var req struct {
+		TicketID   string `json:"ticket_id"`
+		ExternalID string `json:"external_id"`
+		Status     string `json:"status"`
+		Note       string `json:"note"`
+		At         string `json:"at"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "body must be JSON {ticket_id, external_id, status, note, at}")
+		return
+	}
+	switch {
+	case req.TicketID == "":
+		writeError(w, http.StatusBadRequest, "ticket_id: required")
+		return
+	case req.Status == "" || len(req.Status) > 64:
+		writeError(w, http.StatusBadRequest, "status: required, at most 64 bytes")
+		return
+	case len(req.ExternalID) > 128:
+		writeError(w, http.StatusBadRequest, "external_id: at most 128 bytes")
+		return
+	case len(req.Note) > 4000:
+		writeError(w, http.StatusBadRequest, "note: at most 4000 bytes")
+		return
+	}
+	at := time.Now()
+	if req.At != "" {
+		if at, err = time.Parse(time.RFC3339, req.At); err != nil {
+			writeError(w, http.StatusBadRequest, "at: must be RFC 3339")
+			return
+		}
+	}
+	added, err := s.tickets.AddFeedback(r.Context(), req.TicketID, ticket.Feedback{ExternalID: req.ExternalID, Status: req.Status, Note: req.Note, At: at})
+	if errors.Is(err, ticket.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such ticket")
+		return
+	}
+	if err != nil {
+		s.log.Error("feedback", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not store the feedback")
+		return
+	}
+	s.log.Info("work-order feedback", "ticket_id", req.TicketID, "status", req.Status, "new", added)
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "duplicate": !added})
+}
+
+func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request, u auth.User) {
+	list, err := s.tickets.DeadTickets(r.Context(), 200)
+	if err != nil {
+		s.log.Error("dead letters", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not list dead letters")
+		return
+	}
+	if list == nil {
+		list = []*ticket.Ticket{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tickets": list})
+}
+
+func (s *Server) redeliver(w http.ResponseWriter, r *http.Request, u auth.User) {
+	id := r.PathValue("id")
+	n, err := s.tickets.Redeliver(r.Context(), id)
+	if errors.Is(err, ticket.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such ticket")
+		return
+	}
+	if err != nil {
+		s.log.Error("redeliver", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not redeliver")
+		return
+	}
+	_ = s.users.Audit(r.Context(), u.Name, "workorder.redeliver", id, remoteIP(r))
+	if s.opt.WakeOutbox != nil {
+		s.opt.WakeOutbox()
+	}
+	s.log.Info("redeliver", "ticket_id", id, "revisions", n, "by", u.Name)
+	writeJSON(w, http.StatusOK, map[string]any{"requeued": n})
+}
+
+// reconciliation: GET /api/workorder/reconciliation?date=YYYY-MM-DD (default today).
+func (s *Server) reconciliation(w http.ResponseWriter, r *http.Request, u auth.User) {
+	day := time.Now()
+	if v := r.URL.Query().Get("date"); v != "" {
+		d, err := time.ParseInLocation("2006-01-02", v, s.tickets.Location())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "date: must be YYYY-MM-DD")
+			return
+		}
+		day = d
+	}
+	rep, err := s.tickets.Reconcile(r.Context(), day)
+	if err != nil {
+		s.log.Error("reconciliation", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not reconcile")
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
