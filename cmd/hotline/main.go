@@ -3,6 +3,7 @@
 //	hotline [serve] [--config FILE]          answer calls (the default)
 //	hotline check-config [--config FILE]     validate, list every problem by key
 //	hotline user add --name N --role R [--seat ID] [--replace]   password on stdin
+//	hotline reconcile [--date YYYY-MM-DD]       tickets of a day vs delivered to the work-order system
 //	hotline version
 //
 // Without --config it uses ./configs/hotline.yaml when present, else the copy
@@ -12,6 +13,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	_ "time/tzdata" // day boundaries in Asia/Shanghai even in a scratch container
 
@@ -29,6 +32,7 @@ import (
 	"github.com/hotline12348/hotline/internal/config"
 	"github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/store"
+	"github.com/hotline12348/hotline/internal/ticket"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -41,6 +45,8 @@ const usage = `usage:
   hotline check-config [--config FILE] [--print]
   hotline user add [--config FILE] --name NAME --role operator|manager|admin [--seat ID] [--replace]
       (the password is read from standard input)
+  hotline reconcile [--config FILE] [--date YYYY-MM-DD]
+      (a day's tickets against what reached the work-order system)
   hotline version
 `
 
@@ -60,6 +66,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return userAdd(args[1:], stdin, stdout, stderr)
+	case "reconcile":
+		return reconcile(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hotline", version)
 		return 0
@@ -207,5 +215,48 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "user %s (%s) saved in %s\n", *name, *role, app.DBPath(cfg))
+	return 0
+}
+
+func reconcile(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file")
+	date := fs.String("date", "", "the day, YYYY-MM-DD (default today)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
+		return 1
+	}
+	loc := app.Location(cfg)
+	day := time.Now().In(loc)
+	if *date != "" {
+		d, err := time.ParseInLocation("2006-01-02", *date, loc)
+		if err != nil {
+			fmt.Fprintln(stderr, "hotline reconcile: --date: want YYYY-MM-DD")
+			return 2
+		}
+		day = d
+	}
+	ctx := context.Background()
+	db, err := store.Open(ctx, app.DBPath(cfg))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer db.Close()
+	rep, err := ticket.NewStore(db, cfg.NodeID, loc, nil).Reconcile(ctx, day)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(rep)
+	if rep.TicketsDelivered < rep.Tickets {
+		return 3 // something of that day has not reached the work-order system (yet)
+	}
 	return 0
 }

@@ -80,17 +80,24 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	defer db.Close()
 	loc := Location(cfg)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	tickets := ticket.NewStore(db, cfg.NodeID, loc, nil)
 	users := auth.NewStore(db, nil)
 	if err := closeInterrupted(ctx, tickets, log); err != nil {
 		return err
 	}
+	outbox, err := newOutbox(cfg, tickets, log, reg)
+	if err != nil {
+		return err
+	}
+	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	outboxDone := make(chan struct{})
+	go func() { defer close(outboxDone); outbox.run(outboxCtx) }()
+	defer func() { stopOutbox(); <-outboxDone }()
 	if n, err := users.Count(ctx); err == nil && n == 0 {
 		log.Warn("no console users yet: create one with `hotline user add --name NAME --role admin` (password on stdin)")
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	menu, promptFS, err := loadIVR(cfg)
 	if err != nil {
@@ -220,7 +227,9 @@ func Run(ctx context.Context, opt Options) error {
 		RecordingPath: func(t *ticket.Ticket) string {
 			return recordings.Path(recRoot, t.ID, t.OpenedAt.In(loc))
 		},
-		Floor: floor,
+		Floor:           floor,
+		WorkorderSecret: []byte(cfg.Workorder.Secret),
+		WakeOutbox:      outbox.wake,
 		Ready: func() bool {
 			select {
 			case <-drainingFlag:
@@ -273,7 +282,14 @@ func Run(ctx context.Context, opt Options) error {
 	if err := sipSrv.Close(); err != nil {
 		log.Debug("sip close", "error", err)
 	}
-	log.Info("hotline stopped")
+	// Flush the outbox: the last revisions of the calls just ended, and
+	// anything waiting on a backoff, get one more try (SPEC §2).
+	stopOutbox()
+	<-outboxDone
+	fctx, fcancel := context.WithTimeout(context.Background(), outboxFlushTimeout)
+	left := outbox.flush(fctx)
+	fcancel()
+	log.Info("hotline stopped", "outbox_pending", left)
 	return nil
 }
 
