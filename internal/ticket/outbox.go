@@ -55,6 +55,18 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int, ignoreBackoff
 	return out, rows.Err()
 }
 
+// StillDue reports whether revision is still the ticket's lowest pending
+// one: a list of due rows read before another worker finished the same
+// row must not send it a second time (or after a later revision).
+func (s *Store) StillDue(ctx context.Context, id ID, revision int) (bool, error) {
+	var low sql.NullInt64
+	err := s.db.R.QueryRowContext(ctx, `SELECT min(revision) FROM outbox WHERE ticket_id=? AND state='pending'`, id).Scan(&low)
+	if err != nil {
+		return false, fmt.Errorf("ticket: outbox: %w", err)
+	}
+	return low.Valid && int(low.Int64) == revision, nil
+}
+
 // NextDue is when the earliest pending row becomes due (zero: none pending).
 func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
 	var ms sql.NullInt64

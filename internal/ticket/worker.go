@@ -241,6 +241,11 @@ func (w *Worker) dispatch(ctx context.Context, wg *sync.WaitGroup, sem chan stru
 // deliver makes one attempt and records its result.
 func (w *Worker) deliver(ctx context.Context, r OutboxRow) {
 	log := w.log.With("ticket_id", r.TicketID, "revision", r.Revision)
+	// The row was read before we held the ticket: another push may have
+	// finished it meanwhile.
+	if ok, err := w.store.StillDue(ctx, r.TicketID, r.Revision); err != nil || !ok {
+		return
+	}
 	start := time.Now()
 	retryable, err := w.push.Push(ctx, r)
 	w.latency.Observe(time.Since(start).Seconds())

@@ -376,3 +376,27 @@ func TestFeedbackStoredOnceAndShown(t *testing.T) {
 		t.Fatal("feedback not shown in lists")
 	}
 }
+
+// A receiver that accepts everything gets every revision exactly once: the
+// worker never pushes a row another push already finished.
+func TestNoDuplicatePushes(t *testing.T) {
+	s := newTestStore(t)
+	rcv, srv := newReceiver(t, "k")
+	ids := makeTickets(t, s, 30)
+	w, _ := newTestWorker(t, s, srv.URL, "k", WorkerConfig{Workers: 4})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	waitDelivered(t, s, 20*time.Second)
+	cancel()
+	<-done
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for _, id := range ids {
+		for rev := 1; rev <= 4; rev++ {
+			if n := rcv.seen[fmt.Sprintf("%s/%d", id, rev)]; n != 1 {
+				t.Errorf("%s/%d pushed %d times", id, rev, n)
+			}
+		}
+	}
+}
