@@ -105,7 +105,9 @@ func writeTickets(ctx context.Context, s *ticket.Store, n int) {
 		for _, f := range []func(*ticket.Ticket){
 			func(t *ticket.Ticket) { t.Category, t.IVRPath, t.QueuedAt = "consult", "1", ticket.TimePtr(now) },
 			func(t *ticket.Ticket) { t.AnsweredAt, t.SeatID = ticket.TimePtr(now), "8001" },
-			func(t *ticket.Ticket) { t.Status, t.Outcome, t.EndedAt = ticket.StatusClosed, ticket.OutcomeAnswered, ticket.TimePtr(now) },
+			func(t *ticket.Ticket) {
+				t.Status, t.Outcome, t.EndedAt = ticket.StatusClosed, ticket.OutcomeAnswered, ticket.TimePtr(now)
+			},
 		} {
 			_, err := s.Update(ctx, tk.ID, func(t *ticket.Ticket) error { f(t); return nil })
 			must(err)
