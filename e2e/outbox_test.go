@@ -149,7 +149,15 @@ func TestOutboxSurvivesCrashAndOutage(t *testing.T) {
 		Dir: dir, PauseMS: 3500, Calls: 5, Rate: "5", Limit: 5}.Run(t, 40*time.Second)
 	expectSIPpOK(t, short)
 	long := siptest.SIPp{Scenario: "caller_waits_for_bye.xml", Target: h.Ready.SIPUDP, Service: "12348", Caller: "13522220000", Dir: dir}.Start(t, 60*time.Second)
-	waitActive(t, h, 1)
+	// The long call is in progress (its ticket is open) before the crash.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if ts := ticketsOf(t, h, "13522220000"); len(ts) == 1 && ts[0].Status == "open" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the long call never opened its ticket")
+		}
+	}
 	if p := outboxPending(t, h); p == "0" {
 		t.Fatal("nothing pending while the work-order system is down")
 	}

@@ -15,6 +15,7 @@ declare -A pkg=(
   [sipp]=sip-tester
   [tcpdump]=tcpdump
   [baresip]=baresip-core
+  [promtool]=prometheus
 )
 missing=()
 for cmd in "${!pkg[@]}"; do

@@ -69,6 +69,7 @@ type Server struct {
 	addrs    map[string]netip.AddrPort
 	conns    []interface{ Close() error }
 	draining atomic.Bool
+	closed   bool // behind mu: Close has begun
 	active   sync.WaitGroup
 
 	m metrics
@@ -266,7 +267,11 @@ func (s *Server) contactHeader(transport, user string) *sip.ContactHeader {
 
 // Drain stops taking new calls: INVITEs get 503 with Retry-After and
 // OPTIONS gets 503, so the SBC sends new calls to another node.
-func (s *Server) Drain() { s.draining.Store(true) }
+func (s *Server) Drain() {
+	s.mu.Lock()
+	s.draining.Store(true)
+	s.mu.Unlock()
+}
 
 // ActiveCalls is the number of calls whose handler has not returned.
 func (s *Server) ActiveCalls() int {
@@ -290,6 +295,9 @@ func (s *Server) Wait(ctx context.Context) error {
 // Close cancels every call's context, waits briefly for handlers, and closes
 // the listeners.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -365,10 +373,17 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := newInboundCall(s, req, tx, sess, ip, log)
 	s.mu.Lock()
+	if s.closed || s.draining.Load() {
+		// Drain or Close came since the check above and may be waiting for
+		// the calls: a new one may not join (WaitGroup.Add must not race Wait).
+		s.mu.Unlock()
+		_ = c.Reject(sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
 	s.dialogs[sess.ID] = c
 	s.inbound++
-	s.mu.Unlock()
 	s.active.Add(1)
+	s.mu.Unlock()
 	defer func() {
 		c.finish()
 		s.mu.Lock()
