@@ -53,9 +53,11 @@ type callRun struct {
 	t       *ticket.Ticket
 	media   Media
 
-	stage    string // where an abandon would count: ivr, queue
-	queue    string // the category queue, once known
-	queuedAt time.Time
+	stage string // where an abandon would count: ivr, queue
+	queue string // the category queue, once known
+	// offeredCounted: hotline_calls_offered_total has this call.
+	offeredCounted bool
+	queuedAt       time.Time
 
 	mu        sync.Mutex
 	endReason string
@@ -168,7 +170,7 @@ func (c *callRun) run(ctx context.Context) {
 	c.queue = string(res.Category)
 	c.queuedAt = c.s.Now()
 	c.stage = ticket.StageQueue
-	c.s.Metrics.offered(c.queue)
+	c.countOffered(c.queue)
 	c.update(ctx, func(t *ticket.Ticket) {
 		t.Category, t.Priority, t.IVRPath = string(res.Category), string(res.Priority), res.Path
 		t.QueuedAt = ticket.TimePtr(c.queuedAt)
@@ -265,6 +267,21 @@ func (c *callRun) finish(ctx context.Context, outcome string, also func(t *ticke
 	c.close(ctx, outcome, also)
 }
 
+func (c *callRun) queueOrGeneral() string {
+	if c.queue == "" {
+		return string(c.s.Menu.General.Category)
+	}
+	return c.queue
+}
+
+// countOffered counts the call in hotline_calls_offered_total once.
+func (c *callRun) countOffered(queue string) {
+	if !c.offeredCounted {
+		c.offeredCounted = true
+		c.s.Metrics.offered(queue)
+	}
+}
+
 // close writes the final revision of the ticket.
 func (c *callRun) close(ctx context.Context, outcome string, also func(t *ticket.Ticket)) {
 	now := c.s.Now()
@@ -274,15 +291,11 @@ func (c *callRun) close(ctx context.Context, outcome string, also func(t *ticket
 		if stage == "" {
 			stage = ticket.StageIVR
 		}
-		queue := c.queue
-		if queue == "" {
-			queue = string(c.s.Menu.General.Category)
-		}
-		if c.stage == ticket.StageIVR || c.stage == "" {
-			c.s.Metrics.offered(queue) // an IVR abandon is offered to the general queue
-		}
-		c.s.Metrics.abandoned(queue, stage)
+		c.s.Metrics.abandoned(c.queueOrGeneral(), stage)
 	}
+	// Every call that is not rejected is offered (SPEC §9: offered counts
+	// the tickets); one that never chose a queue counts in the general one.
+	c.countOffered(c.queueOrGeneral())
 	c.s.Metrics.ended(outcome)
 	c.update(ctx, func(t *ticket.Ticket) {
 		t.Status = ticket.StatusClosed

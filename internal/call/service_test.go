@@ -394,6 +394,10 @@ func TestShutdownInterruptsHonestly(t *testing.T) {
 		if str(tk.Outcome) != ticket.OutcomeInterrupted || str(tk.EndReason) != EndShutdown || r.in.hangups != 1 {
 			t.Fatalf("shutdown: ticket %+v hangups %d", tk, r.in.hangups)
 		}
+		// offered counts every ticket that is not rejected (SPEC §9).
+		if v := r.counter(t, "hotline_calls_offered_total", "queue", "consult"); v != 1 {
+			t.Fatalf("offered{consult} = %v for a call cut in the IVR", v)
+		}
 	})
 }
 
