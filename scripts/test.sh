@@ -16,12 +16,15 @@ declare -A pkg=(
   [tcpdump]=tcpdump
   [baresip]=baresip-core
   [promtool]=prometheus
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg[$cmd]}")
 done
 [ -f /usr/share/sip-tester/dtmf_2833_1.pcap ] || missing+=(sip-tester)
+# Chinese glyphs for the console's screenshots in headless Chromium.
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing test peers: ${missing[*]}"
   if ! command -v apt-get >/dev/null 2>&1; then

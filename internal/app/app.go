@@ -28,6 +28,7 @@ import (
 	"github.com/hotline12348/hotline/internal/config"
 	"github.com/hotline12348/hotline/internal/media"
 	"github.com/hotline12348/hotline/internal/sip"
+	"github.com/hotline12348/hotline/internal/stats"
 	"github.com/hotline12348/hotline/internal/store"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/internal/web"
@@ -221,6 +222,8 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	var draining sync.Once
 	drainingFlag := make(chan struct{})
+	// The console's live events (GET /api/events), fed by the ACD and the tickets.
+	events := web.NewHub(web.HubOptions{Changes: floor.Subscribe, Floor: floor, Tickets: tickets, Log: log.With("component", "events")})
 	webSrv := web.New(web.Options{
 		SessionTTL:   cfg.HTTP.SessionTTL.D(),
 		SecureCookie: cfg.HTTP.SecureCookie,
@@ -228,8 +231,11 @@ func Run(ctx context.Context, opt Options) error {
 			return recordings.Path(recRoot, t.ID, t.OpenedAt.In(loc))
 		},
 		Floor:           floor,
+		Events:          events,
 		WorkorderSecret: []byte(cfg.Workorder.Secret),
 		WakeOutbox:      outbox.wake,
+		Stats: stats.New(db, stats.Config{Location: loc, ServiceLevelSeconds: cfg.ACD.ServiceLevelSeconds, ShortAbandonSeconds: cfg.ACD.ShortAbandonSeconds,
+			WrapUp: cfg.ACD.WrapUp.D(), Seats: len(cfg.Seats), Queues: queues, GeneralQueue: string(menu.General.Category)}),
 		Ready: func() bool {
 			select {
 			case <-drainingFlag:
@@ -242,7 +248,8 @@ func Run(ctx context.Context, opt Options) error {
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- web.Serve(httpCtx, ln, webSrv, log) }()
-	defer func() { stopHTTP(); <-httpDone }()
+	// The live streams never go idle: end them before the HTTP server waits for idle connections.
+	defer func() { events.Close(); stopHTTP(); <-httpDone }()
 
 	addrs := sipSrv.Addrs()
 	ready := Ready{HTTP: ln.Addr().String(), PID: os.Getpid()}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/stats"
 	"github.com/hotline12348/hotline/internal/ticket"
 )
 
@@ -37,10 +38,14 @@ type Options struct {
 	Ready func() bool
 	// Floor is the ACD (seats, queue); nil shows an empty floor.
 	Floor Floor
+	// Events is the live-event hub of GET /api/events; nil: 503 there.
+	Events *Hub
 	// WorkorderSecret verifies the work-order system's feedback (SPEC §7).
 	WorkorderSecret []byte
 	// WakeOutbox makes the outbox worker look at once (after a redeliver).
 	WakeOutbox func()
+	// Stats computes the numbers of /api/stats/*; nil: 503 there.
+	Stats *stats.Service
 }
 
 // Server is the HTTP handler set.
@@ -78,7 +83,9 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/seats", s.authed(s.listSeats))
 	s.mux.Handle("POST /api/seats/{id}/state", s.authed(s.setSeatState))
 	s.mux.Handle("GET /api/queue", s.authed(s.listQueue))
+	s.consoleRoutes() // /, /console/*, /api/events, PATCH /api/tickets/{id}, /api/console/options
 	s.workorderRoutes()
+	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {

@@ -200,3 +200,55 @@ func TestTicketsAndRecordingAccess(t *testing.T) {
 		t.Fatalf("ticket without recording: %d", code)
 	}
 }
+
+// Operators get caller numbers masked from the API (personal data), except
+// on tickets to call back; managers see them whole. A playback fetched in
+// ranges is one audit line.
+func TestCallerMaskedForOperators(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	plain := &ticket.Ticket{CallID: "c1", Caller: "13812345678", Called: "12348"}
+	cb := &ticket.Ticket{CallID: "c2", Caller: "13987654321", Called: "12348", Callback: true}
+	for _, tk := range []*ticket.Ticket{plain, cb} {
+		if err := e.tickets.Open(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op, boss := e.login(t, "op"), e.login(t, "boss")
+	_, b := e.do(t, "GET", "/api/tickets/"+plain.ID, op, "")
+	if strings.Contains(string(b), "13812345678") || !strings.Contains(string(b), "138****5678") {
+		t.Fatalf("operator sees %s", b)
+	}
+	_, b = e.do(t, "GET", "/api/tickets?caller=13812345678", op, "")
+	if strings.Contains(string(b), "13812345678") || !strings.Contains(string(b), "138****5678") {
+		t.Fatalf("operator's list shows %s", b)
+	}
+	if _, b = e.do(t, "GET", "/api/tickets/"+cb.ID, op, ""); !strings.Contains(string(b), "13987654321") {
+		t.Fatalf("a callback ticket must show the number to dial: %s", b)
+	}
+	if _, b = e.do(t, "GET", "/api/tickets/"+plain.ID, boss, ""); !strings.Contains(string(b), "13812345678") {
+		t.Fatalf("manager sees %s", b)
+	}
+
+	url := "/api/tickets/" + plain.ID + "/recording"
+	if _, err := e.tickets.Update(ctx, plain.ID, func(t *ticket.Ticket) error { t.Recording = &url; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.recDir, plain.ID+".wav"), make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, rng := range []string{"bytes=0-", "bytes=2048-", "bytes=3000-3999"} {
+		req, _ := http.NewRequest("GET", e.srv.URL+url, nil)
+		req.Header.Set("Authorization", "Bearer "+boss)
+		req.Header.Set("Range", rng)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 206 {
+			t.Fatalf("range %s: %v %v", rng, err, res.StatusCode)
+		}
+		res.Body.Close()
+	}
+	var n int
+	if err := e.db.R.QueryRow(`SELECT count(*) FROM audit_log WHERE action='recording.download'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d audit lines for one playback (%v)", n, err)
+	}
+}

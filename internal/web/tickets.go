@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/auth"
@@ -44,6 +45,9 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request, u auth.User
 	if list == nil {
 		list = []*ticket.Ticket{}
 	}
+	for i, t := range list {
+		list[i] = forUser(u, t)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"tickets": list})
 }
 
@@ -77,7 +81,17 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request, u auth.User) 
 		writeError(w, http.StatusInternalServerError, "could not read ticket")
 		return
 	}
-	writeJSON(w, http.StatusOK, t)
+	writeJSON(w, http.StatusOK, forUser(u, t))
+}
+
+// forUser is the ticket as user u may see it: operators get the caller's
+// number masked (138****0000, personal data), except on a ticket marked for
+// callback, whose number they must dial. Managers see it whole.
+func forUser(u auth.User, t *ticket.Ticket) *ticket.Ticket {
+	if u.CanManage() || t.Callback {
+		return t
+	}
+	return maskTicket(t)
 }
 
 // recording serves a ticket's WAV to managers only; every download is
@@ -113,6 +127,13 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 	st, err := f.Stat()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "recording unreadable")
+		return
+	}
+	// One audit line per playback or download: an <audio> element fetches
+	// in ranges, and only the request from the start is a new listen.
+	if rng := r.Header.Get("Range"); rng != "" && !strings.HasPrefix(rng, "bytes=0-") {
+		w.Header().Set("Content-Type", "audio/wav")
+		http.ServeContent(w, r, t.ID+".wav", st.ModTime(), f)
 		return
 	}
 	if err := s.users.Audit(r.Context(), u.Name, "recording.download", t.ID, remoteIP(r)); err != nil {

@@ -1,0 +1,235 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hotline12348/hotline/agent"
+	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/ticket"
+	"github.com/hotline12348/hotline/ivr"
+)
+
+// Choice is one value of a closed list with its console label.
+type Choice struct {
+	Value string `json:"value"`
+	Label string `json:"label"`
+}
+
+// The ticket form's closed lists. Values are what the ticket (and the
+// work-order push) carries; labels are the console's Chinese.
+var (
+	categoryChoices = []Choice{
+		{string(ivr.Consult), "法律咨询"},
+		{string(ivr.LegalAid), "法律援助"},
+		{string(ivr.Mediation), "人民调解"},
+		{string(ivr.Notary), "公证与司法鉴定"},
+		{string(ivr.Complaint), "投诉与建议"},
+	}
+	// legalDomainChoices: the field of law the question is about.
+	legalDomainChoices = []Choice{
+		{"marriage_family", "婚姻家庭"},
+		{"inheritance", "继承"},
+		{"labor", "劳动争议"},
+		{"wage_arrears", "拖欠工资"},
+		{"social_insurance", "社会保险"},
+		{"contract", "合同纠纷"},
+		{"debt", "借贷债务"},
+		{"property", "房产物业"},
+		{"land", "土地与征收"},
+		{"traffic", "交通事故"},
+		{"consumer", "消费者权益"},
+		{"medical", "医疗纠纷"},
+		{"neighbor", "邻里纠纷"},
+		{"tort", "人身损害"},
+		{"criminal", "刑事"},
+		{"administrative", "行政"},
+		{"other", "其他"},
+	}
+	// dispositionChoices: what the operator did about it.
+	dispositionChoices = []Choice{
+		{"answered", "已解答"},
+		{"legal_aid_referral", "转法律援助"},
+		{"mediation_referral", "转人民调解"},
+		{"notary_referral", "转公证/鉴定机构"},
+		{"lawyer_referral", "建议委托律师"},
+		{"other_agency", "转其他部门"},
+		{"complaint_forwarded", "投诉已转办"},
+		{"callback", "需回访"},
+		{"invalid", "无效来电"},
+		{"other", "其他"},
+	}
+	// notReadyReasons: the reasons an operator picks on the desk; the ACD
+	// adds no_answer by itself (RONA).
+	notReadyReasons = []Choice{
+		{"break", "小休"},
+		{"meeting", "会议"},
+		{"training", "培训"},
+		{"meal", "就餐"},
+		{"callback", "回访外呼"},
+		{"other", "其他"},
+	}
+)
+
+func inChoices(list []Choice, v string) bool {
+	for _, c := range list {
+		if c.Value == v {
+			return true
+		}
+	}
+	return false
+}
+
+// maxSummaryRunes bounds the summary (characters, not bytes).
+const maxSummaryRunes = 2000
+
+// ticketPatch is the body of PATCH /api/tickets/{id}: the ticket form. A
+// field left out is not changed.
+type ticketPatch struct {
+	Summary     *string `json:"summary"`
+	Category    *string `json:"category"`
+	LegalDomain *string `json:"legal_domain"`
+	Disposition *string `json:"disposition"`
+}
+
+// validate checks the patch and normalizes the summary; it returns every
+// problem at once.
+func (p *ticketPatch) validate() error {
+	var errs []string
+	if p.Summary == nil && p.Category == nil && p.LegalDomain == nil && p.Disposition == nil {
+		return errors.New("nothing to change: send summary, category, legal_domain or disposition")
+	}
+	if p.Summary != nil {
+		s := strings.TrimSpace(strings.ReplaceAll(*p.Summary, "\r\n", "\n"))
+		switch {
+		case !utf8.ValidString(s):
+			errs = append(errs, "summary: must be UTF-8")
+		case utf8.RuneCountInString(s) > maxSummaryRunes:
+			errs = append(errs, fmt.Sprintf("summary: at most %d characters", maxSummaryRunes))
+		case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }):
+			errs = append(errs, "summary: control characters are not allowed")
+		}
+		p.Summary = &s
+	}
+	if p.Category != nil && !inChoices(categoryChoices, *p.Category) {
+		errs = append(errs, "category: must be one of consult, legal_aid, mediation, notary, complaint")
+	}
+	if p.LegalDomain != nil && *p.LegalDomain != "" && !inChoices(legalDomainChoices, *p.LegalDomain) {
+		errs = append(errs, "legal_domain: unknown value (GET /api/console/options lists them)")
+	}
+	if p.Disposition != nil && *p.Disposition != "" && !inChoices(dispositionChoices, *p.Disposition) {
+		errs = append(errs, "disposition: unknown value (GET /api/console/options lists them)")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+var errNotYours = errors.New("not your ticket")
+
+// mayEdit says whether u may write the form of ticket t. Managers and admins
+// may edit any ticket. An operator may edit:
+//   - the tickets their seat answered (seat_id is their seat), open or
+//     closed: the form is written while talking and during wrap-up, and
+//     corrected later;
+//   - the ticket of the call their seat is ringing for or holds now (the
+//     screen-pop comes on offer, before seat_id is set at answer);
+//   - a closed ticket no seat answered (voicemail, abandoned, rejected):
+//     whoever calls the citizen back writes it up.
+//
+// Open tickets of calls still in the IVR or the queue, and tickets another
+// seat answered, are not theirs.
+func (s *Server) mayEdit(u auth.User, t *ticket.Ticket) bool {
+	if u.CanManage() {
+		return true
+	}
+	if u.SeatID != "" {
+		if string(t.SeatID) == u.SeatID {
+			return true
+		}
+		if s.opt.Floor != nil {
+			for _, seat := range s.opt.Floor.Seats() {
+				if seat.ID == agent.SeatID(u.SeatID) && seat.CallID == t.ID {
+					return true
+				}
+			}
+		}
+	}
+	return t.SeatID == "" && t.Status == ticket.StatusClosed
+}
+
+// patchTicket: PATCH /api/tickets/{id} with the ticket form (summary,
+// category, legal_domain, disposition). Only those fields; unknown fields,
+// bad values or an empty body are 400 with every problem listed; a ticket
+// the user may not edit is 403; an unknown one 404. A save that changes
+// something is a new revision (and so a work-order push "updated"); a save
+// that changes nothing makes none. Answers 200 with the ticket.
+func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request, u auth.User) {
+	id := r.PathValue("id")
+	var p ticketPatch
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		writeError(w, http.StatusBadRequest, `body must be a JSON object with summary, category, legal_domain and/or disposition: `+err.Error())
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "body must be one JSON object")
+		return
+	}
+	if err := p.validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	before := 0
+	t, err := s.tickets.Update(r.Context(), id, func(t *ticket.Ticket) error {
+		// Checked on the row being updated, inside its transaction.
+		if !s.mayEdit(u, t) {
+			return errNotYours
+		}
+		before = t.Revision
+		if p.Summary != nil {
+			t.Summary = *p.Summary
+		}
+		if p.Category != nil {
+			t.Category = *p.Category
+		}
+		if p.LegalDomain != nil {
+			t.LegalDomain = *p.LegalDomain
+		}
+		if p.Disposition != nil {
+			t.Disposition = *p.Disposition
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, ticket.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no such ticket")
+		return
+	case errors.Is(err, errNotYours):
+		writeError(w, http.StatusForbidden, "operators edit the tickets of their own seat, and unanswered closed tickets (callbacks)")
+		return
+	case err != nil:
+		s.log.Error("patch ticket", "ticket_id", id, "error", err)
+		writeError(w, http.StatusInternalServerError, "could not save the ticket")
+		return
+	}
+	var fields []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"summary", p.Summary != nil}, {"category", p.Category != nil}, {"legal_domain", p.LegalDomain != nil}, {"disposition", p.Disposition != nil}} {
+		if f.set {
+			fields = append(fields, f.name)
+		}
+	}
+	s.log.Info("ticket form saved", "ticket_id", id, "by", u.Name, "fields", strings.Join(fields, ","),
+		"revision", t.Revision, "new_revision", t.Revision != before)
+	writeJSON(w, http.StatusOK, forUser(u, t))
+}
