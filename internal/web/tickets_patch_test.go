@@ -96,9 +96,12 @@ func TestPatchTicketMakesARevision(t *testing.T) {
 		got.Category != "legal_aid" || got.LegalDomain != "wage_arrears" || got.Disposition != "legal_aid_referral" {
 		t.Fatalf("after patch: %+v", got)
 	}
-	// What the call flow wrote is untouched.
-	if got.Status != ticket.StatusClosed || got.Outcome != ticket.OutcomeAnswered || got.SeatID != "8001" || got.Caller != "13800000002" {
+	// What the call flow wrote is untouched (the operator sees the number masked).
+	if got.Status != ticket.StatusClosed || got.Outcome != ticket.OutcomeAnswered || got.SeatID != "8001" || got.Caller != "138****0002" {
 		t.Fatalf("patch touched other fields: %+v", got)
+	}
+	if stored, err := le.tickets.Get(context.Background(), tk.ID); err != nil || stored.Caller != "13800000002" {
+		t.Fatalf("stored caller changed: %v %v", stored, err)
 	}
 	// The revision went to the outbox as an "updated" push.
 	var event string
