@@ -171,6 +171,13 @@ func Run(ctx context.Context, opt Options) error {
 	dialer := &seatDialer{reg: registrar, fullID: cfg.ACD.CallerID == "full", menu: menu, greenNote: "[绿色通道]"}
 
 	recRoot := RecordingsDir(cfg)
+	retentionCtx, stopRetention := context.WithCancel(context.WithoutCancel(ctx))
+	retentionDone := make(chan struct{})
+	go func() {
+		defer close(retentionDone)
+		runRetention(retentionCtx, tickets, recRoot, cfg.Recordings.RetentionDays, log)
+	}()
+	defer func() { stopRetention(); <-retentionDone }()
 	svc := &call.Service{
 		Tickets:        tickets,
 		Media:          &mediaFactory{engine: engine, codecs: codecs, prompts: prompts, advertise: advertise, log: log},

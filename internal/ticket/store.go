@@ -309,3 +309,14 @@ func normalize(t *Ticket, loc *time.Location) {
 		}
 	}
 }
+
+// RecordingsBefore returns up to limit tickets opened before cutoff that
+// still have a recording (the retention sweep's work list), oldest first.
+func (s *Store) RecordingsBefore(ctx context.Context, cutoff time.Time, limit int) ([]*Ticket, error) {
+	out, err := s.query(ctx, "SELECT "+ticketColumns+" FROM tickets WHERE recording IS NOT NULL AND opened_at < ? ORDER BY opened_at LIMIT ?",
+		store.Millis(cutoff), limit)
+	if err != nil {
+		return nil, fmt.Errorf("ticket: recordings before %s: %w", cutoff.Format(time.DateOnly), err)
+	}
+	return out, nil
+}
