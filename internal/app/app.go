@@ -73,6 +73,11 @@ func Location(cfg *config.Config) *time.Location {
 // calls, calls in progress finish (bounded by shutdown.grace), exit.
 func Run(ctx context.Context, opt Options) error {
 	cfg, log := opt.Config, opt.Logger
+	if cfg.ACD.Backend != "memory" {
+		// Refuse rather than quietly run one node's ACD where several nodes
+		// were meant to share one (SPEC §11).
+		return fmt.Errorf("app: acd.backend: %q is not available in this version; use memory (one node)", cfg.ACD.Backend)
+	}
 	warnDefaults(cfg, log)
 
 	db, err := store.Open(ctx, DBPath(cfg))

@@ -1,6 +1,9 @@
 package app
 
 import (
+	"context"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/hotline12348/hotline/configs"
@@ -30,5 +33,18 @@ func TestSeatDisplayLabelFollowsTheKey(t *testing.T) {
 				t.Fatalf("path %q: label %q, want %q", tc.path, got, tc.want)
 			}
 		}
+	}
+}
+
+// A multi-node backend this version does not have is refused at start,
+// naming the key, rather than quietly replaced by a one-node ACD.
+func TestRedisBackendRefused(t *testing.T) {
+	cfg, err := config.Parse([]byte("data_dir: "+t.TempDir()+"\nacd: { backend: redis, redis_url: \"redis://127.0.0.1:6379/0\" }\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "acd.backend") {
+		t.Fatalf("Run with acd.backend redis: %v", err)
 	}
 }
