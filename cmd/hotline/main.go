@@ -4,6 +4,7 @@
 //	hotline check-config [--config FILE]     validate, list every problem by key
 //	hotline user add --name N --role R [--seat ID] [--replace]   password on stdin
 //	hotline reconcile [--date YYYY-MM-DD]       tickets of a day vs delivered to the work-order system
+//	hotline demo [--config FILE] [--calls-per-minute N] [--seats N]   serve plus simulated callers and seats
 //	hotline version
 //
 // Without --config it uses ./configs/hotline.yaml when present, else the copy
@@ -30,6 +31,7 @@ import (
 	"github.com/hotline12348/hotline/internal/app"
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/config"
+	"github.com/hotline12348/hotline/internal/demo"
 	"github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/store"
 	"github.com/hotline12348/hotline/internal/ticket"
@@ -47,6 +49,9 @@ const usage = `usage:
       (the password is read from standard input)
   hotline reconcile [--config FILE] [--date YYYY-MM-DD]
       (a day's tickets against what reached the work-order system)
+  hotline demo [--config FILE] [--calls-per-minute 6] [--seats 6] [--ready-file FILE]
+      (serve plus simulated callers and seat phones on 127.0.0.1; data in ./data-demo
+       unless --config says otherwise; the log says how to log in to the console)
   hotline version
 `
 
@@ -68,6 +73,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return userAdd(args[1:], stdin, stdout, stderr)
 	case "reconcile":
 		return reconcile(args, stdout, stderr)
+	case "demo":
+		return runDemo(args, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hotline", version)
 		return 0
@@ -131,6 +138,60 @@ func serve(args []string, stderr io.Writer) int {
 	defer stop()
 	if err := app.Run(ctx, app.Options{Config: cfg, Logger: log, ReadyFile: *ready}); err != nil {
 		log.Error("hotline failed", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// runDemo is `hotline demo`: serve as `hotline serve` does, plus simulated
+// callers, seats and a shift manager (internal/demo), so that a newcomer
+// sees calls on the console without a softphone.
+func runDemo(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (default ./configs/hotline.yaml, else the built-in one; data then goes to "+demo.DefaultDataDir+")")
+	ready := fs.String("ready-file", "", "write the bound addresses as JSON to this file once serving")
+	perMinute := fs.Float64("calls-per-minute", 6, "simulated calls per minute on average (Poisson arrivals); 0 for none")
+	seats := fs.Int("seats", 6, "how many of the configured seats get a simulated phone")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hotline demo: unexpected argument %q\n%s", fs.Arg(0), usage)
+		return 2
+	}
+	if *perMinute < 0 || *perMinute > 600 {
+		fmt.Fprintln(stderr, "hotline demo: --calls-per-minute: want 0 to 600")
+		return 2
+	}
+	if *seats < 0 {
+		fmt.Fprintln(stderr, "hotline demo: --seats: want 0 or more")
+		return 2
+	}
+	cfg, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
+		return 1
+	}
+	dataNote := "data_dir from --config: simulated calls, tickets and recordings are stored there"
+	resetHint := fmt.Sprintf("hotline user add --config %s --name %s --role manager --seat %s --replace (new password on stdin)", *cfgPath, demo.DemoUser, demo.DemoSeat)
+	if *cfgPath == "" {
+		// A demo never mixes simulated tickets with real ones in ./data.
+		cfg.DataDir = demo.DefaultDataDir
+		dataNote = "simulated calls, tickets and recordings go to " + demo.DefaultDataDir + ", never to the real data_dir; delete it to start afresh"
+		resetHint = "stop the demo, delete " + demo.DefaultDataDir + " and start it again (a new password is printed)"
+	}
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(sip.RedactingLogger(log.With("component", "sipgo")))
+	log.Info("hotline demo: the hotline plus simulated callers and seats", "data_dir", cfg.DataDir, "note", dataNote)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C ends the process at once
+	}()
+	err := demo.Run(ctx, demo.Options{Config: cfg, Logger: log, ReadyFile: *ready, CallsPerMinute: *perMinute, Seats: *seats, ResetHint: resetHint})
+	if err != nil {
+		log.Error("hotline demo failed", "error", err)
 		return 1
 	}
 	return 0
