@@ -109,7 +109,7 @@ func Run(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
-	prompts, err := loadPrompts(promptFS, menu)
+	prompts, err := loadPrompts(promptFS)
 	if err != nil {
 		return err
 	}
@@ -393,18 +393,14 @@ func loadIVR(cfg *config.Config) (*ivr.Menu, fs.FS, error) {
 		_, err := fs.Stat(pfs, name+".wav")
 		return err == nil
 	}
-	var errs []error
-	for _, e := range menu.Validate(has) {
-		errs = append(errs, e)
-	}
-	if len(errs) > 0 {
+	if errs := menu.Validate(has); len(errs) > 0 {
 		return nil, nil, fmt.Errorf("app: ivr menu: %w", errors.Join(errs...))
 	}
 	return menu, pfs, nil
 }
 
 // loadPrompts decodes and pre-encodes every prompt once, at start.
-func loadPrompts(pfs fs.FS, menu *ivr.Menu) (map[string]*media.Prompt, error) {
+func loadPrompts(pfs fs.FS) (map[string]*media.Prompt, error) {
 	out := map[string]*media.Prompt{}
 	entries, err := fs.ReadDir(pfs, ".")
 	if err != nil {
@@ -451,10 +447,10 @@ func newEngine(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) 
 // CheckIVR loads the menu and prompts the configuration names, as serve
 // would, for check-config.
 func CheckIVR(cfg *config.Config) error {
-	menu, pfs, err := loadIVR(cfg)
+	_, pfs, err := loadIVR(cfg)
 	if err != nil {
 		return err
 	}
-	_, err = loadPrompts(pfs, menu)
+	_, err = loadPrompts(pfs)
 	return err
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotline12348/hotline/configs"
 	"github.com/hotline12348/hotline/internal/config"
+	"github.com/hotline12348/hotline/internal/metrictest"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/ivr"
 )
@@ -237,35 +238,7 @@ func newRig(t *testing.T) *rig {
 
 func (r *rig) counter(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := r.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			if m.Counter != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("metric %s%v not found", name, labels)
-	return 0
+	return metrictest.Value(t, r.reg, name, labels...)
 }
 
 func str(o ticket.Optional) string { return string(o) }

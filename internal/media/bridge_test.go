@@ -49,7 +49,6 @@ func (c *streamChecker) check(r rcvd) {
 type phone struct {
 	*peer
 	mu      sync.Mutex
-	to      []byte
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	pattern byte

@@ -209,12 +209,3 @@ func FuzzRFC4733(f *testing.F) {
 		}
 	})
 }
-
-func containsRune(s string, r rune) bool {
-	for _, c := range s {
-		if c == r {
-			return true
-		}
-	}
-	return false
-}

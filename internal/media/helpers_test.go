@@ -90,7 +90,6 @@ func newTestEngine(t testing.TB, cfg Config) (*Engine, *prometheus.Registry) {
 type peer struct {
 	t    testing.TB
 	conn *net.UDPConn
-	hdr  rtp.Header
 	seq  uint16
 	ts   uint32
 	ssrc uint32

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hotline12348/hotline/internal/metrictest"
 )
 
 func silent(payload []byte, b byte) bool {
@@ -570,37 +572,7 @@ func TestEngineCloseEndsEverything(t *testing.T) {
 
 func gaugeValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := true
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				match = match && found
-			}
-			if match {
-				switch {
-				case m.Gauge != nil:
-					return m.Gauge.GetValue()
-				case m.Counter != nil:
-					return m.Counter.GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("metric %s%v not found", name, labels)
-	return 0
+	return metrictest.Value(t, reg, name, labels...)
 }
 
 func TestMetrics(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/icholy/digest"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hotline12348/hotline/internal/metrictest"
 	"github.com/hotline12348/hotline/internal/siptest"
 )
 
@@ -117,35 +118,7 @@ func (f *regFixture) expectNoChange(t *testing.T) {
 
 func (f *regFixture) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := f.prom.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("metric %s%v not found", name, labels)
-	return 0
+	return metrictest.Value(t, f.prom, name, labels...)
 }
 
 // regMsg is one REGISTER written by hand.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hotline12348/hotline/internal/metrictest"
 )
 
 // receiver is a work-order system for tests: a real HTTP server that
@@ -202,20 +204,8 @@ func TestDeliveryRetriesUntilAccepted(t *testing.T) {
 	if tk.Workorder.State != DeliveryDelivered {
 		t.Errorf("ticket workorder state %q after delivery", tk.Workorder.State)
 	}
-	mfs, _ := reg.Gather()
-	var retries, delivered float64
-	for _, mf := range mfs {
-		if mf.GetName() == "hotline_workorder_deliveries_total" {
-			for _, m := range mf.GetMetric() {
-				switch m.GetLabel()[0].GetValue() {
-				case "retry":
-					retries = m.GetCounter().GetValue()
-				case "delivered":
-					delivered = m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
+	retries := metrictest.Value(t, reg, "hotline_workorder_deliveries_total", "result", "retry")
+	delivered := metrictest.Value(t, reg, "hotline_workorder_deliveries_total", "result", "delivered")
 	if retries < 16 || delivered < 20 {
 		t.Errorf("metrics: %v retries, %v delivered; want ≥16 and ≥20", retries, delivered)
 	}
