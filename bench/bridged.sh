@@ -24,14 +24,7 @@ hz=$(getconf CLK_TCK)
 sip_port=25160
 http_port=28180
 seat_port=25170
-# CPU ticks of a process and its children (SIPp runs under timeout(1)).
-cputicks() {
-  local total=0 p
-  for p in "$1" $(pgrep -P "$1"); do
-    total=$(( total + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
-  done
-  echo "$total"
-}
+. bench/lib.sh
 metric() { curl -s "http://127.0.0.1:$http_port/metrics" | awk -v m="$1" '$1==m {print $2}'; }
 
 echo "| bridged calls | hotline CPU (cores) | CPU per call (ms/s) | RSS MB | seats busy | SIPp callers CPU | SIPp seats CPU | calls ok/failed |"
@@ -70,7 +63,7 @@ shutdown: { grace: 5s }
 YAML
   "$out/hotline" serve --config "$dir/hotline.yaml" --ready-file "$dir/ready.json" 2>"$out/bridged-hotline-$n.log" &
   hpid=$!
-  for _ in $(seq 100); do [ -s "$dir/ready.json" ] && break; sleep 0.1; done
+  wait_ready "$dir/ready.json"
   timeout 60 sipp -sf bench/sipp/seats_register_csv.xml -inf "$dir/seats.csv" -key domain 12348.local \
     -i 127.0.0.1 -p $seat_port -m "$n" -r 50 -nostdin -timeout 50s "127.0.0.1:$sip_port" >"$out/bridged-register-$n.out" 2>&1
   cp "$out/seat.pcap" "$dir/seat.pcap"
@@ -92,7 +85,7 @@ YAML
   h0=$(cputicks $hpid); c0=$(cputicks $cpid); s0=$(cputicks $seatpid); t0=$(date +%s.%N)
   sleep 10
   h1=$(cputicks $hpid); c1=$(cputicks $cpid); s1=$(cputicks $seatpid); t1=$(date +%s.%N)
-  rss=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$hpid/status")
+  rss=$(rss_mb $hpid)
   set +e; wait $cpid; wait $seatpid; set -e
   ok=$(tail -1 "$out/bridged-callers-$n.csv" | awk -F';' '{print $16}')
   failed=$(tail -1 "$out/bridged-callers-$n.csv" | awk -F';' '{print $18}')

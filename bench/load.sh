@@ -22,15 +22,7 @@ hz=$(getconf CLK_TCK)
 sip_port=25060
 http_port=28080
 
-# CPU ticks of a process and its children (SIPp runs under timeout(1)).
-cputicks() {
-  local total=0 p
-  for p in "$1" $(pgrep -P "$1"); do
-    total=$(( total + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
-  done
-  echo "$total"
-}
-rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+. bench/lib.sh
 
 echo "| calls | ramp/s | hotline CPU (cores) | CPU per call (ms/s) | RSS MB | SIPp CPU (cores) | probe RTP: max gap ms | gaps >40 ms | jitter ms | calls ok/failed |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -58,7 +50,7 @@ shutdown: { grace: 5s }
 YAML
   "$out/hotline" serve --config "$dir/hotline.yaml" --ready-file "$dir/ready.json" 2>"$out/hotline-$n.log" &
   hpid=$!
-  for _ in $(seq 100); do [ -s "$dir/ready.json" ] && break; sleep 0.1; done
+  wait_ready "$dir/ready.json"
   rate=$(( n / 10 )); [ $rate -gt 100 ] && rate=100; [ $rate -lt 10 ] && rate=10
   ramp=$(( (n + rate - 1) / rate ))
   hold_ms=$(( (ramp + 25) * 1000 ))
