@@ -21,9 +21,7 @@ func TestSIGTERMDrainsThenExits(t *testing.T) {
 	h := siptest.StartHotline(t, siptest.Config{Grace: "60s"})
 	h.Login(t)
 	const caller, late = "13200007777", "13200008888"
-	dir := t.TempDir()
-	noise := siptest.NewStream(sippAddr, farEnd, 0, 101, 0x6666).Audio(siptest.Tone(12*time.Second, 0.02, 200))
-	siptest.WritePCAPFile(t, dir, "audio.pcap", noise.Packets())
+	dir := quietCaller(t, 12*time.Second)
 	inCall := siptest.SIPp{
 		Scenario: "caller_hangs_up.xml", Target: h.Ready.SIPUDP, Service: "12348", Caller: caller,
 		Dir: dir, PauseMS: 6000,
@@ -70,9 +68,7 @@ func TestSIGTERMGraceRunsOut(t *testing.T) {
 	h := siptest.StartHotline(t, siptest.Config{Grace: "2s"})
 	h.Login(t)
 	const caller = "13100009999"
-	dir := t.TempDir()
-	noise := siptest.NewStream(sippAddr, farEnd, 0, 101, 0x7777).Audio(siptest.Tone(30*time.Second, 0.02, 200))
-	siptest.WritePCAPFile(t, dir, "audio.pcap", noise.Packets())
+	dir := quietCaller(t, 30*time.Second)
 	run := siptest.SIPp{Scenario: "caller_waits_for_bye.xml", Target: h.Ready.SIPUDP, Service: "12348", Caller: caller, Dir: dir}.Start(t, 40*time.Second)
 	waitActive(t, h, 1)
 	if err := h.Signal(syscall.SIGTERM); err != nil {
@@ -102,9 +98,7 @@ func TestCrashLeavesNoOpenTicket(t *testing.T) {
 	h := siptest.StartHotline(t, siptest.Config{})
 	h.Login(t)
 	const caller = "13000001234"
-	dir := t.TempDir()
-	noise := siptest.NewStream(sippAddr, farEnd, 0, 101, 0x8888).Audio(siptest.Tone(20*time.Second, 0.02, 200))
-	siptest.WritePCAPFile(t, dir, "audio.pcap", noise.Packets())
+	dir := quietCaller(t, 20*time.Second)
 	run := siptest.SIPp{Scenario: "caller_waits_for_bye.xml", Target: h.Ready.SIPUDP, Service: "12348", Caller: caller, Dir: dir}.Start(t, 30*time.Second)
 	waitActive(t, h, 1)
 	if ts := ticketsOf(t, h, caller); len(ts) != 1 || ts[0].Status != "open" {

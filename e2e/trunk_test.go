@@ -103,6 +103,17 @@ var (
 	farEnd   = netip.MustParseAddrPort("127.0.0.1:9")
 )
 
+// quietCaller returns a directory holding audio.pcap: d of a caller's quiet
+// line noise (phones keep sending RTP while the caller listens), for the
+// scenarios that play it.
+func quietCaller(t *testing.T, d time.Duration) string {
+	t.Helper()
+	dir := t.TempDir()
+	noise := siptest.NewStream(sippAddr, farEnd, 0, 101, 0x4444).Audio(siptest.Tone(d, 0.02, 200))
+	siptest.WritePCAPFile(t, dir, "audio.pcap", noise.Packets())
+	return dir
+}
+
 func expectSIPpOK(t *testing.T, r siptest.SIPpResult) {
 	t.Helper()
 	if r.ExitCode != 0 {
@@ -245,9 +256,7 @@ func TestHangupInIVRIsAbandoned(t *testing.T) {
 	h := siptest.StartHotline(t, siptest.Config{})
 	h.Login(t)
 	const caller = "13600002222"
-	dir := t.TempDir()
-	noise := siptest.NewStream(sippAddr, farEnd, 0, 101, 0x4444).Audio(siptest.Tone(5*time.Second, 0.02, 200))
-	siptest.WritePCAPFile(t, dir, "audio.pcap", noise.Packets())
+	dir := quietCaller(t, 5*time.Second)
 	r := siptest.SIPp{
 		Scenario: "caller_hangs_up.xml", Target: h.Ready.SIPTCP, Transport: "t1", Service: "12348", Caller: caller,
 		Dir: dir, PauseMS: 3000,
