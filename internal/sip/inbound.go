@@ -122,9 +122,6 @@ func (c *InboundCall) Offer() []byte {
 	return c.req.Body()
 }
 
-// Transport is the transport the INVITE came over ("UDP", "TCP").
-func (c *InboundCall) Transport() string { return c.req.Transport() }
-
 // Context is done when the dialog has ended (BYE either way, CANCEL).
 func (c *InboundCall) Context() context.Context { return c.sess.Context() }
 

@@ -48,9 +48,6 @@ func NewStore(db *store.DB, nodeID string, loc *time.Location, now func() time.T
 	return &Store{db: db, nodeID: nodeID, loc: loc, now: now}
 }
 
-// DB returns the underlying database.
-func (s *Store) DB() *store.DB { return s.db }
-
 // Location is the time zone tickets are shown and counted in.
 func (s *Store) Location() *time.Location { return s.loc }
 
