@@ -26,6 +26,11 @@ type Config struct {
 	// not only one with its skill; 0: at once (skilled seats are still tried
 	// first).
 	SkillFallback time.Duration
+	// DeclinePause: a seat that declined a call (486/603) is not offered
+	// that call again sooner than this, even when it is the only seat that
+	// could take it — a phone on do-not-disturb would otherwise get the
+	// same INVITE again at once, forever. 0: no pause.
+	DeclinePause time.Duration
 	// Logger receives errors of the timer goroutine, which has no caller to
 	// return them to; nil: discarded.
 	Logger *slog.Logger
@@ -99,8 +104,10 @@ type ACD struct {
 	subs   map[*subscriber]struct{}
 	timer  *time.Timer
 	due    time.Time // when timer fires; zero: stopped
-	stop   chan struct{}
-	done   chan struct{}
+	// wakes are the ends of decline pauses still to come (Config.DeclinePause).
+	wakes []time.Time
+	stop  chan struct{}
+	done  chan struct{}
 	// Scratch buffers reused under mu, so that a step does not allocate.
 	seatBuf  []agent.Seat
 	queueBuf []QueueLen
@@ -337,8 +344,9 @@ func (a *ACD) expire(now time.Time) error {
 }
 
 // rearm sets the timer for the next deadline after now: the earliest wrap-up
-// end, the oldest waiting call's MaxWait and, while a seat is ready, the
-// next call to reach SkillFallback (a seat without its skill may then take it).
+// end, the end of a decline pause, the oldest waiting call's MaxWait and,
+// while a seat is ready, the next call to reach SkillFallback (a seat
+// without its skill may then take it).
 func (a *ACD) rearm(now time.Time, seats []agent.Seat) error {
 	var next time.Time
 	consider := func(t time.Time) {
@@ -346,6 +354,14 @@ func (a *ACD) rearm(now time.Time, seats []agent.Seat) error {
 			next = t
 		}
 	}
+	kept := a.wakes[:0]
+	for _, w := range a.wakes {
+		if w.After(now) {
+			consider(w)
+			kept = append(kept, w)
+		}
+	}
+	a.wakes = kept
 	anyReady := false
 	for i := range seats {
 		switch seats[i].State {

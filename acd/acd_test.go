@@ -700,3 +700,37 @@ func TestLastSeatLogsOutSendsWaitingToVoicemail(t *testing.T) {
 		}
 	})
 }
+
+// The only seat declines: it is offered the call again, but not before
+// DeclinePause — a phone on do-not-disturb is not hammered with INVITEs.
+func TestDeclinePauseWithOneSeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, err := New(Config{RingTimeout: 15 * time.Second, MaxWait: 10 * time.Minute, SkillFallback: time.Minute, DeclinePause: 5 * time.Second},
+			[]agent.Seat{agent.New("8001", "a", []string{"consult"})}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if err := a.SeatRegistered("8001"); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := a.Enqueue(Call{ID: "c1", Skill: "consult", Priority: "normal"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := <-ev; e.Kind != Offer || e.Seat != "8001" {
+			t.Fatalf("first event %+v", e)
+		}
+		if err := a.Declined("c1", "8001"); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		e := <-ev
+		if e.Kind != Offer || e.Seat != "8001" {
+			t.Fatalf("after the decline: %+v", e)
+		}
+		if waited := time.Since(start); waited != 5*time.Second {
+			t.Fatalf("re-offered after %s, want the 5 s DeclinePause", waited)
+		}
+	})
+}

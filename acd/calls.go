@@ -125,9 +125,8 @@ func (a *ACD) NoAnswer(callID string, seat agent.SeatID) error {
 // seat goes back to ready with IdleSince unchanged (or not_ready if its
 // operator asked meanwhile); the call waits again at its place and is not
 // offered to that seat again while another seat could take it. With nobody
-// else, the decliner is offered it again at once: a phone that rejects
-// every call (do-not-disturb) must be set not_ready, or the call layer must
-// pace its retries. If the call has meanwhile waited MaxWait, it gets MaxWait
+// else, the decliner is offered it again once Config.DeclinePause has
+// passed (a phone on do-not-disturb is not hammered). If the call has meanwhile waited MaxWait, it gets MaxWait
 // now. ErrNotOffered if the call is not offered to that seat.
 func (a *ACD) Declined(callID string, seat agent.SeatID) error {
 	return a.do("declined", callID, func(now time.Time) error {
@@ -177,8 +176,14 @@ func (a *ACD) offerFailed(callID string, seat agent.Seat, kind ChangeKind, now t
 		return err
 	}
 	e.Seat = ""
-	if kind == CallDeclined && !slices.Contains(e.Declined, seat.ID) {
-		e.Declined = append(slices.Clip(e.Declined), seat.ID)
+	if kind == CallDeclined {
+		if !slices.Contains(e.Declined, seat.ID) {
+			e.Declined = append(slices.Clip(e.Declined), seat.ID)
+		}
+		e.DeclinedAt = now
+		if a.cfg.DeclinePause > 0 {
+			a.wakes = append(a.wakes, now.Add(a.cfg.DeclinePause))
+		}
 	}
 	if err := a.store.PutEntry(e); err != nil {
 		return err

@@ -87,8 +87,9 @@ func idleLonger(a, b *agent.Seat) bool {
 //  2. once e has waited SkillFallback, the longest-idle ready seat that has
 //     not declined it;
 //  3. a seat that declined e, only if no other seat could take it (one
-//     eligible by 1 or 2 that is registered and not not_ready); else e waits
-//     for that seat and the calls behind it are served meanwhile.
+//     eligible by 1 or 2 that is registered and not not_ready) and
+//     Config.DeclinePause has passed since the decline; else e waits and the
+//     calls behind it are served meanwhile.
 func (a *ACD) pick(e *Entry, seats []agent.Seat, ready []int, now time.Time) (seat int, more bool) {
 	past := now.Sub(e.EnqueuedAt) >= a.cfg.SkillFallback
 	anyOther := -1
@@ -117,6 +118,9 @@ func (a *ACD) pick(e *Entry, seats []agent.Seat, ready []int, now time.Time) (se
 		if s := &seats[i]; s.Available() && eligible(s) && !slices.Contains(e.Declined, s.ID) {
 			return -1, true // another seat will take e: wait for it
 		}
+	}
+	if now.Before(e.DeclinedAt.Add(a.cfg.DeclinePause)) {
+		return -1, true // only decliners left: not again so soon (rearm wakes us)
 	}
 	for _, i := range ready {
 		if seats[i].HasSkill(e.Skill) {

@@ -134,6 +134,7 @@ func (m *MemoryStore) PutEntry(n Entry) error {
 		q.offered = deleteEntry(q.offered, e)
 	}
 	e.Seat = n.Seat
+	e.DeclinedAt = n.DeclinedAt
 	if !slices.Equal(e.Declined, n.Declined) {
 		e.Declined = slices.Clone(n.Declined)
 	}

@@ -2,6 +2,7 @@ package acd
 
 import (
 	"cmp"
+	"time"
 
 	"github.com/hotline12348/hotline/agent"
 )
@@ -37,6 +38,8 @@ type Entry struct {
 	Seat agent.SeatID
 	// Declined lists the seats that refused this call (486/603); read-only.
 	Declined []agent.SeatID
+	// DeclinedAt is when the last of them refused it (Config.DeclinePause).
+	DeclinedAt time.Time
 }
 
 // Offered reports whether the call is being offered to a seat.

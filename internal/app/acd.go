@@ -48,6 +48,10 @@ func (d distributor) Hangup(id, seat string) {
 	d.note("hangup", id, d.a.Hangup(id, agent.SeatID(seat)))
 }
 
+// declinePause: a seat that declined a call gets it offered again no
+// sooner than this when it is the only seat for it.
+const declinePause = 5 * time.Second
+
 // newACD builds the distributor over the configured seats.
 func newACD(cfg *config.Config) (*acd.ACD, error) {
 	seats := make([]agent.Seat, 0, len(cfg.Seats))
@@ -59,6 +63,7 @@ func newACD(cfg *config.Config) (*acd.ACD, error) {
 		WrapUp:        cfg.ACD.WrapUp.D(),
 		MaxWait:       cfg.ACD.MaxWait.D(),
 		SkillFallback: cfg.ACD.SkillFallback.D(),
+		DeclinePause:  declinePause,
 	}, seats, acd.NewMemoryStore())
 }
 

@@ -42,7 +42,6 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 	// Events that arrived while a seat rang (the ACD may offer the next
 	// seat the moment it withdraws one) are handled before new ones.
 	var pending []acd.Event
-	declined := map[string]time.Time{}
 	next := func() <-chan acd.Event {
 		if len(pending) == 0 {
 			return events
@@ -71,13 +70,7 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 				c.voicemail(ctx, cctx, ch)
 				return
 			case acd.Offer:
-				if !c.paceRedial(cctx, declined[string(ev.Seat)]) {
-					continue // the caller hung up: the next loop turn sees it
-				}
 				outcome, more := c.ring(ctx, cctx, ch, string(ev.Seat), events, ann)
-				if outcome == ringDeclined {
-					declined[string(ev.Seat)] = c.s.Now()
-				}
 				switch outcome {
 				case ringConnected, ringCallerGone:
 					leaveQueue()
@@ -90,31 +83,6 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 				// A withdrawal outside ring() is stale: nothing to do.
 			}
 		}
-	}
-}
-
-// declinePause: a seat that declined this call is not rung again for it
-// sooner than this — with one seat logged in the ACD offers it at once
-// again, and a phone on do-not-disturb would be hammered with INVITEs.
-const declinePause = 5 * time.Second
-
-// paceRedial waits until declinePause has passed since the seat declined
-// (zero: never); false if the caller hung up meanwhile.
-func (c *callRun) paceRedial(cctx context.Context, declinedAt time.Time) bool {
-	if declinedAt.IsZero() {
-		return true
-	}
-	wait := declinePause - c.s.Now().Sub(declinedAt)
-	if wait <= 0 {
-		return true
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-cctx.Done():
-		return false
 	}
 }
 
@@ -147,7 +115,6 @@ type ringOutcome int
 
 const (
 	ringNotAnswered ringOutcome = iota // back to the queue
-	ringDeclined                       // the seat said 486/603: back to the queue
 	ringConnected                      // talked; the call is over
 	ringCallerGone                     // the caller hung up while the seat rang
 )
@@ -282,8 +249,8 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 		return ringNotAnswered, pending
 	case err == nil && (ans.Code == 486 || ans.Code == 600 || ans.Code == 603):
 		log.Info("seat declined", "code", ans.Code)
-		c.s.ACD.Declined(c.t.ID, seat)
-		return ringDeclined, pending
+		c.s.ACD.Declined(c.t.ID, seat) // the ACD paces re-offering it (acd.Config.DeclinePause)
+		return ringNotAnswered, pending
 	default:
 		// Ring timeout (487 to our CANCEL), or the phone failed or never
 		// answered at all: RONA, the seat goes not_ready (no_answer).
