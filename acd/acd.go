@@ -78,6 +78,11 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind EventKind
 	Seat agent.SeatID // Offer, Withdrawn
+	// Token is the offer's fencing token (Offer, Withdrawn): the call layer
+	// passes it back with every report about that offer (Answered,
+	// NoAnswer, Declined, Hangup), and a report whose token is not the
+	// seat's current one is refused with ErrNotOffered (SPEC §11).
+	Token uint64
 }
 
 const (
@@ -106,6 +111,8 @@ type ACD struct {
 	due    time.Time // when timer fires; zero: stopped
 	// wakes are the ends of decline pauses still to come (Config.DeclinePause).
 	wakes []time.Time
+	// fence numbers the offers: each gets the next value as its token.
+	fence uint64
 	stop  chan struct{}
 	done  chan struct{}
 	// Scratch buffers reused under mu, so that a step does not allocate.

@@ -75,7 +75,7 @@ func TestLongestIdleSeat(t *testing.T) {
 			e.ok(e.a.SetState("8003", agent.NotReady, "break"))
 			e.enqueue("c0", "consult", "")
 			e.offered("c0", "8001")
-			e.ok(e.a.Declined("c0", "8001"))
+			e.ok(e.declined("c0", "8001"))
 			e.offered("c0", "8001") // nobody else could take it
 			e.ok(e.a.Abandon("c0"))
 			e.ok(e.a.SetState("8002", agent.Ready, ""))
@@ -130,9 +130,9 @@ func TestSkillFallback(t *testing.T) {
 			t.Errorf("offered after %v, want %v", got, cfg.SkillFallback)
 		}
 		// Past the fallback, a skilled seat is still preferred.
-		e.ok(e.a.NoAnswer("n1", "8003"))
+		e.ok(e.noAnswer("n1", "8003"))
 		e.ok(e.a.SetState("8003", agent.Ready, ""))
-		e.ok(e.a.NoAnswer("n2", "8001"))
+		e.ok(e.noAnswer("n2", "8001"))
 		e.offered("n2", "8003")
 		e.offered("n1", "8002")
 	})
@@ -154,20 +154,20 @@ func TestRONA(t *testing.T) {
 		e.enqueue("c3", "consult", "")
 		e.quiet("c3")
 		e.sleep(cfg.RingTimeout - 2*s) // the call layer's ring timer for c1
-		e.ok(e.a.NoAnswer("c1", "8001"))
+		e.ok(e.noAnswer("c1", "8001"))
 		e.seat("8001", agent.NotReady, agent.ReasonNoAnswer)
 		e.wantQueue("c1:waiting:1", "c2:offered:0", "c3:waiting:2") // c1 back at its place, ahead of c3
 		e.register("8003")
 		e.offered("c1", "8003") // offered again before c3
 		e.quiet("c3")
-		e.ok(e.a.Answered("c2", "8002"))
-		e.ok(e.a.NoAnswer("c1", "8003"))
+		e.ok(e.answered("c2", "8002"))
+		e.ok(e.noAnswer("c1", "8003"))
 		e.ok(e.a.SetState("8001", agent.Ready, ""))
 		e.offered("c1", "8001")
 		e.quiet("c3")
-		isErr(t, e.a.NoAnswer("c1", "8002"), ErrNotOffered)
-		isErr(t, e.a.NoAnswer("nope", "8001"), ErrUnknownCall)
-		isErr(t, e.a.Answered("nope", "8001"), ErrNotOffered)
+		isErr(t, e.noAnswer("c1", "8002"), ErrNotOffered)
+		isErr(t, e.noAnswer("nope", "8001"), ErrUnknownCall)
+		isErr(t, e.answered("nope", "8001"), ErrNotOffered)
 	})
 }
 
@@ -181,12 +181,12 @@ func TestDecline(t *testing.T) {
 			}
 			e.enqueue("c1", "consult", "")
 			e.offered("c1", "8001")
-			e.ok(e.a.Declined("c1", "8001"))
+			e.ok(e.declined("c1", "8001"))
 			before := e.seat("8001", agent.Ready, "")
 			e.offered("c1", "8002")
-			e.ok(e.a.Declined("c1", "8002"))
+			e.ok(e.declined("c1", "8002"))
 			e.offered("c1", "8003")
-			e.ok(e.a.Declined("c1", "8003"))
+			e.ok(e.declined("c1", "8003"))
 			// Everyone declined and nobody else could take it: back to the longest idle.
 			e.offered("c1", "8001")
 			if st := e.seat("8001", agent.Ringing, ""); !st.IdleSince.Equal(before.IdleSince) {
@@ -200,15 +200,15 @@ func TestDecline(t *testing.T) {
 			e.register("8001", "8002")
 			e.enqueue("c0", "consult", "")
 			e.offered("c0", "8001")
-			e.ok(e.a.Answered("c0", "8001")) // 8001 busy
+			e.ok(e.answered("c0", "8001")) // 8001 busy
 			e.enqueue("c1", "consult", "")
 			e.offered("c1", "8002")
 			e.enqueue("c2", "consult", "")
-			e.ok(e.a.Declined("c1", "8002"))
+			e.ok(e.declined("c1", "8002"))
 			e.offered("c2", "8002") // c1 waits for 8001
 			e.wantQueue("c1:waiting:1", "c2:offered:0")
-			e.ok(e.a.Answered("c2", "8002"))
-			e.ok(e.a.Hangup("c0", "8001"))
+			e.ok(e.answered("c2", "8002"))
+			e.ok(e.hangup("c0", "8001"))
 			e.offered("c1", "8001")
 		})
 	})
@@ -218,10 +218,10 @@ func TestDecline(t *testing.T) {
 			e.register("8001", "8002")
 			e.enqueue("c0", "consult", "")
 			e.offered("c0", "8001")
-			e.ok(e.a.Answered("c0", "8001"))
+			e.ok(e.answered("c0", "8001"))
 			e.enqueue("c1", "consult", "")
 			e.offered("c1", "8002")
-			e.ok(e.a.Declined("c1", "8002"))
+			e.ok(e.declined("c1", "8002"))
 			e.quiet("c1")
 			e.ok(e.a.SeatUnregistered("8001"))
 			e.offered("c1", "8002")
@@ -238,9 +238,9 @@ func TestTwoCallersOneSeat(t *testing.T) {
 		e.offered("c1", "8001")
 		e.quiet("c2")
 		e.wantQueue("c1:offered:0", "c2:waiting:1")
-		e.ok(e.a.Answered("c1", "8001"))
+		e.ok(e.answered("c1", "8001"))
 		e.sleep(2 * time.Minute)
-		e.ok(e.a.Hangup("c1", "8001"))
+		e.ok(e.hangup("c1", "8001"))
 		e.seat("8001", agent.WrapUp, "")
 		e.sleep(cfg.WrapUp - time.Nanosecond)
 		e.quiet("c2")
@@ -289,7 +289,7 @@ func TestUnregisterWhileRinging(t *testing.T) {
 		e.register("8001", "8002")
 		e.enqueue("c0", "consult", "")
 		e.offered("c0", "8001")
-		e.ok(e.a.Answered("c0", "8001"))
+		e.ok(e.answered("c0", "8001"))
 		e.enqueue("c1", "consult", "")
 		e.offered("c1", "8002")
 		e.sleep(s)
@@ -298,14 +298,14 @@ func TestUnregisterWhileRinging(t *testing.T) {
 		e.expect("c1", Event{Kind: Withdrawn, Seat: "8002"})
 		e.seat("8002", agent.Offline, "")
 		e.wantQueue("c1:waiting:1", "c2:waiting:2")
-		isErr(t, e.a.Answered("c1", "8002"), ErrNotOffered) // answered anyway: too late
-		e.ok(e.a.Hangup("c0", "8001"))
+		isErr(t, e.answered("c1", "8002"), ErrNotOffered) // answered anyway: too late
+		e.ok(e.hangup("c0", "8001"))
 		e.offered("c1", "8001") // from the head
 		e.quiet("c2")
 		// A connected seat that goes away: its call's hangup is accepted.
-		e.ok(e.a.Answered("c1", "8001"))
+		e.ok(e.answered("c1", "8001"))
 		e.ok(e.a.SeatUnregistered("8001"))
-		e.ok(e.a.Hangup("c1", "8001"))
+		e.ok(e.hangup("c1", "8001"))
 		e.seat("8001", agent.Offline, "")
 	})
 }
@@ -316,7 +316,7 @@ func TestGreenOvertakesNormal(t *testing.T) {
 		e.register("8001")
 		e.enqueue("c0", "consult", "")
 		e.offered("c0", "8001")
-		e.ok(e.a.Answered("c0", "8001"))
+		e.ok(e.answered("c0", "8001"))
 		for _, id := range []string{"n1", "n2", "n3"} {
 			e.enqueue(id, "consult", "normal")
 			e.sleep(s)
@@ -327,7 +327,7 @@ func TestGreenOvertakesNormal(t *testing.T) {
 				t.Errorf("Position(%s) = %d, want %d", id, got, want)
 			}
 		}
-		e.ok(e.a.Hangup("c0", "8001"))
+		e.ok(e.hangup("c0", "8001"))
 		e.serve("g1", "8001")
 		e.serve("n1", "8001")
 	})
@@ -369,14 +369,14 @@ func TestWrapUp(t *testing.T) {
 				e.register("8001")
 				e.enqueue("c1", "consult", "")
 				e.offered("c1", "8001")
-				e.ok(e.a.Answered("c1", "8001"))
+				e.ok(e.answered("c1", "8001"))
 				e.enqueue("c2", "consult", "")
 				if tt.during != nil {
 					tt.during(e)
 				}
-				e.ok(e.a.Hangup("c1", "8001"))
+				e.ok(e.hangup("c1", "8001"))
 				hungUp := time.Now()
-				isErr(t, e.a.Hangup("c1", "8001"), ErrNotConnected)
+				isErr(t, e.hangup("c1", "8001"), ErrNotConnected)
 				e.sleep(10 * s)
 				if tt.afterCall != nil {
 					tt.afterCall(e)
@@ -415,7 +415,7 @@ func TestOperatorNotReadySurvivesReRegistration(t *testing.T) {
 		// A seat sent not_ready by the ACD (no answer) comes back ready.
 		e.enqueue("c1", "consult", "")
 		e.offered("c1", "8002")
-		e.ok(e.a.NoAnswer("c1", "8002"))
+		e.ok(e.noAnswer("c1", "8002"))
 		e.seat("8002", agent.NotReady, agent.ReasonNoAnswer)
 		e.ok(e.a.SeatUnregistered("8002"))
 		e.register("8002")
@@ -473,7 +473,7 @@ func TestMaxWait(t *testing.T) {
 			e.sleep(10 * s) // past MaxWait, ringing
 			e.quiet("c1")
 			e.ok(e.a.SetState("8002", agent.Ready, ""))
-			e.ok(e.a.NoAnswer("c1", "8001"))
+			e.ok(e.noAnswer("c1", "8001"))
 			e.expect("c1", Event{Kind: MaxWait}) // not offered to 8002
 			e.closed("c1")
 			e.seat("8002", agent.Ready, "")
@@ -508,7 +508,8 @@ func TestPosition(t *testing.T) {
 		e.register("8001", "8002")
 		e.enqueue("busy1", "consult", "")
 		e.enqueue("busy2", "notary", "")
-		e.ok(e.a.Answered("busy1", "8001"))
+		e.offered("busy1", "8001")
+		e.ok(e.answered("busy1", "8001"))
 		e.offered("busy2", "8002") // left ringing
 		arrivals := []struct{ id, skill, prio string }{
 			{"a", "consult", "normal"}, {"b", "notary", "normal"}, {"c", "legal_aid", "green"},
@@ -526,7 +527,7 @@ func TestPosition(t *testing.T) {
 		}
 		e.wantQueue("c:waiting:1", "e:waiting:2", "busy2:offered:0", "a:waiting:3", "b:waiting:4", "d:waiting:5", "f:waiting:6")
 		e.ok(e.a.Abandon("e"))
-		e.ok(e.a.NoAnswer("busy2", "8002")) // back at its place: first of the normal ones
+		e.ok(e.noAnswer("busy2", "8002")) // back at its place: first of the normal ones
 		e.wantQueue("c:waiting:1", "busy2:waiting:2", "a:waiting:3", "b:waiting:4", "d:waiting:5", "f:waiting:6")
 	})
 }
@@ -563,7 +564,8 @@ func TestSubscribe(t *testing.T) {
 		defer cancelSlow()
 		e.register("8001")
 		e.enqueue("c1", "consult", "green")
-		e.ok(e.a.Answered("c1", "8001"))
+		e.offered("c1", "8001")
+		e.ok(e.answered("c1", "8001"))
 		var got []string
 		for range 5 {
 			c := <-ch
@@ -639,7 +641,7 @@ func TestCloseAndDroppedCall(t *testing.T) {
 		e.ok(e.a.Close())
 		e.closed("c2")
 		e.closed("c3")
-		isErr(t, e.a.Answered("c2", "8001"), ErrClosed)
+		isErr(t, e.answered("c2", "8001"), ErrClosed)
 		_, err := e.a.Enqueue(Call{ID: "c4", Skill: "consult"})
 		isErr(t, err, ErrClosed)
 		ch, cancel := e.a.Subscribe()
@@ -718,10 +720,11 @@ func TestDeclinePauseWithOneSeat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e := <-ev; e.Kind != Offer || e.Seat != "8001" {
-			t.Fatalf("first event %+v", e)
+		first := <-ev
+		if first.Kind != Offer || first.Seat != "8001" {
+			t.Fatalf("first event %+v", first)
 		}
-		if err := a.Declined("c1", "8001"); err != nil {
+		if err := a.Declined("c1", "8001", first.Token); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
@@ -732,5 +735,35 @@ func TestDeclinePauseWithOneSeat(t *testing.T) {
 		if waited := time.Since(start); waited != 5*time.Second {
 			t.Fatalf("re-offered after %s, want the 5 s DeclinePause", waited)
 		}
+	})
+}
+
+// TestStaleTokenRefused: a report about an older offer of the same call to
+// the same seat (a late 200 or a late ring timeout from the first INVITE)
+// is refused, and the current offer stands (SPEC §11 fencing tokens).
+func TestStaleTokenRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := start(t, Config{RingTimeout: 15 * s, MaxWait: 10 * time.Minute, DeclinePause: 5 * s}, "8001")
+		e.register("8001")
+		e.enqueue("c1", "consult", "")
+		e.offered("c1", "8001")
+		first := e.tokens["c1"]
+		e.ok(e.declined("c1", "8001"))
+		e.sleep(5 * s)
+		e.offered("c1", "8001")
+		second := e.tokens["c1"]
+		if second <= first {
+			t.Fatalf("tokens %d then %d: must grow", first, second)
+		}
+		isErr(t, e.a.Answered("c1", "8001", first), ErrNotOffered)
+		isErr(t, e.a.NoAnswer("c1", "8001", first), ErrNotOffered)
+		isErr(t, e.a.Declined("c1", "8001", first), ErrNotOffered)
+		st := e.seat("8001", agent.Ringing, "")
+		if st.Token != second || st.CallID != "c1" {
+			t.Fatalf("seat %+v, want ringing for c1 with token %d", st, second)
+		}
+		e.ok(e.answered("c1", "8001"))
+		isErr(t, e.a.Hangup("c1", "8001", first), ErrNotConnected)
+		e.ok(e.hangup("c1", "8001"))
 	})
 }

@@ -76,8 +76,9 @@ func BenchmarkSeatReady(b *testing.B) {
 			if head == "" {
 				b.Fatal("nothing offered")
 			}
+			token := func() uint64 { st, _ := a.Seat("8001"); return st.Token }
 			ch := a.calls[head]
-			if err := a.NoAnswer(head, "8001"); err != nil {
+			if err := a.NoAnswer(head, "8001", token()); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
@@ -86,7 +87,7 @@ func BenchmarkSeatReady(b *testing.B) {
 				if err := a.SetState("8001", agent.Ready, ""); err != nil {
 					b.Fatal(err)
 				}
-				if err := a.NoAnswer(head, "8001"); err != nil {
+				if err := a.NoAnswer(head, "8001", token()); err != nil {
 					b.Fatal(err)
 				}
 				<-ch

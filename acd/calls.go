@@ -85,9 +85,9 @@ func (a *ACD) Abandon(callID string) error {
 // call leaves the queue (its channel is closed). ErrNotOffered if the call is
 // not (any more) offered to that seat — withdrawn, or even gone from the
 // queue (then also ErrUnknownCall): hang up that seat's leg.
-func (a *ACD) Answered(callID string, seat agent.SeatID) error {
+func (a *ACD) Answered(callID string, seat agent.SeatID, token uint64) error {
 	return a.do("answered", callID, func(now time.Time) error {
-		e, s, err := a.ringing(callID, seat)
+		e, s, err := a.ringing(callID, seat, token)
 		if err != nil {
 			return err
 		}
@@ -105,9 +105,9 @@ func (a *ACD) Answered(callID string, seat agent.SeatID) error {
 // no_answer, and the call waits again at its place and is offered to the
 // next seat. If the call has meanwhile waited MaxWait, it gets MaxWait now.
 // ErrNotOffered if the call is not offered to that seat.
-func (a *ACD) NoAnswer(callID string, seat agent.SeatID) error {
+func (a *ACD) NoAnswer(callID string, seat agent.SeatID, token uint64) error {
 	return a.do("no answer", callID, func(now time.Time) error {
-		_, s, err := a.ringing(callID, seat)
+		_, s, err := a.ringing(callID, seat, token)
 		if err != nil {
 			return err
 		}
@@ -128,9 +128,9 @@ func (a *ACD) NoAnswer(callID string, seat agent.SeatID) error {
 // else, the decliner is offered it again once Config.DeclinePause has
 // passed (a phone on do-not-disturb is not hammered). If the call has meanwhile waited MaxWait, it gets MaxWait
 // now. ErrNotOffered if the call is not offered to that seat.
-func (a *ACD) Declined(callID string, seat agent.SeatID) error {
+func (a *ACD) Declined(callID string, seat agent.SeatID, token uint64) error {
 	return a.do("declined", callID, func(now time.Time) error {
-		_, s, err := a.ringing(callID, seat)
+		_, s, err := a.ringing(callID, seat, token)
 		if err != nil {
 			return err
 		}
@@ -148,8 +148,8 @@ func (a *ACD) Declined(callID string, seat agent.SeatID) error {
 // Config.WrapUp, then goes ready (or not_ready, if its operator asked during
 // the call or the wrap-up). If the seat went offline during the call there is
 // nothing left to end: nil. ErrNotConnected if the seat is on another call
-// or none.
-func (a *ACD) Hangup(callID string, seat agent.SeatID) error {
+// or none, or connected to it by another offer than token.
+func (a *ACD) Hangup(callID string, seat agent.SeatID, token uint64) error {
 	return a.do("hangup", callID, func(now time.Time) error {
 		s, err := a.store.Seat(seat)
 		if err != nil {
@@ -158,8 +158,8 @@ func (a *ACD) Hangup(callID string, seat agent.SeatID) error {
 		if s.State == agent.Offline {
 			return nil
 		}
-		if s.State != agent.Busy || s.CallID != callID {
-			return fmt.Errorf("seat %s (%s %s): %w", seat, s.State, s.CallID, ErrNotConnected)
+		if s.State != agent.Busy || s.CallID != callID || s.Token != token {
+			return fmt.Errorf("seat %s (%s %s #%d): %w", seat, s.State, s.CallID, s.Token, ErrNotConnected)
 		}
 		if err := s.Hangup(callID, now.Add(max(a.cfg.WrapUp, 0)), now); err != nil {
 			return err
@@ -175,7 +175,8 @@ func (a *ACD) offerFailed(callID string, seat agent.Seat, kind ChangeKind, now t
 	if err != nil {
 		return err
 	}
-	e.Seat = ""
+	token := e.Token
+	e.Seat, e.Token = "", 0
 	if kind == CallDeclined {
 		if !slices.Contains(e.Declined, seat.ID) {
 			e.Declined = append(slices.Clip(e.Declined), seat.ID)
@@ -188,7 +189,7 @@ func (a *ACD) offerFailed(callID string, seat agent.Seat, kind ChangeKind, now t
 	if err := a.store.PutEntry(e); err != nil {
 		return err
 	}
-	if kind == CallWithdrawn && !a.send(callID, Event{Kind: Withdrawn, Seat: seat.ID}) {
+	if kind == CallWithdrawn && !a.send(callID, Event{Kind: Withdrawn, Seat: seat.ID, Token: token}) {
 		return a.finish(e, nil, CallDropped, seat, now)
 	}
 	pos, err := a.store.Position(callID)

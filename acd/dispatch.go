@@ -141,10 +141,11 @@ func (a *ACD) offer(e Entry, s *agent.Seat, now time.Time) error {
 		return a.finish(e, nil, CallDropped, agent.Seat{}, now)
 	}
 	n := *s
-	if err := n.Offer(e.ID, now); err != nil {
+	a.fence++
+	if err := n.Offer(e.ID, a.fence, now); err != nil {
 		return err
 	}
-	e.Seat = n.ID
+	e.Seat, e.Token = n.ID, a.fence
 	if err := a.store.PutEntry(e); err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ func (a *ACD) offer(e Entry, s *agent.Seat, now time.Time) error {
 		return err
 	}
 	*s = n
-	a.send(e.ID, Event{Kind: Offer, Seat: n.ID}) // room checked above; only the ACD sends
+	a.send(e.ID, Event{Kind: Offer, Seat: n.ID, Token: e.Token}) // room checked above; only the ACD sends
 	a.publish(Change{Kind: CallOffered, At: now, Seat: n, Call: view(e, 0, now)})
 	return nil
 }

@@ -24,3 +24,9 @@ var (
 	// by priority, enqueue time and sequence).
 	ErrPlaceChanged = errors.New("acd: store: entry place cannot change")
 )
+
+// ErrUnavailable: the shared state (Redis, SPEC §11) cannot be reached; the
+// step was not taken. The call layer goes on with what it holds: a new
+// caller goes to voicemail, a seat that answered stays connected (the node
+// re-asserts it once the state is back).
+var ErrUnavailable = errors.New("acd: shared state unavailable")

@@ -133,7 +133,7 @@ func (m *MemoryStore) PutEntry(n Entry) error {
 	case e.Offered() && !n.Offered():
 		q.offered = deleteEntry(q.offered, e)
 	}
-	e.Seat = n.Seat
+	e.Seat, e.Token = n.Seat, n.Token
 	e.DeclinedAt = n.DeclinedAt
 	if !slices.Equal(e.Declined, n.Declined) {
 		e.Declined = slices.Clone(n.Declined)

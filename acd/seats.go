@@ -122,9 +122,11 @@ func sameSeat(a, b *agent.Seat) bool {
 		a.OperatorNotReady == b.OperatorNotReady && a.OperatorReason == b.OperatorReason
 }
 
-// ringing returns the call's entry and the seat it is offered to, or
-// ErrNotOffered (also ErrUnknownCall if the call has left the queue).
-func (a *ACD) ringing(callID string, id agent.SeatID) (Entry, agent.Seat, error) {
+// ringing returns the call's entry and the seat it is offered to by the
+// offer token, or ErrNotOffered (also ErrUnknownCall if the call has left
+// the queue): a report about an offer that was withdrawn, or that is older
+// than the current one, changes nothing.
+func (a *ACD) ringing(callID string, id agent.SeatID, token uint64) (Entry, agent.Seat, error) {
 	e, err := a.store.Entry(callID)
 	if errors.Is(err, ErrUnknownCall) {
 		// Gone meanwhile (timed out after a withdrawal): not offered either.
@@ -133,8 +135,8 @@ func (a *ACD) ringing(callID string, id agent.SeatID) (Entry, agent.Seat, error)
 	if err != nil {
 		return Entry{}, agent.Seat{}, err
 	}
-	if e.Seat != id {
-		return Entry{}, agent.Seat{}, fmt.Errorf("seat %s: %w", id, ErrNotOffered)
+	if e.Seat != id || e.Token != token {
+		return Entry{}, agent.Seat{}, fmt.Errorf("seat %s offer #%d (current: %s #%d): %w", id, token, e.Seat, e.Token, ErrNotOffered)
 	}
 	s, err := a.store.Seat(id)
 	if err != nil {

@@ -36,6 +36,8 @@ type Entry struct {
 	// offered entry keeps its place: if the offer fails it waits again where
 	// it was, ahead of everyone who came after it.
 	Seat agent.SeatID
+	// Token is the fencing token of the offer to Seat; 0 while it waits.
+	Token uint64
 	// Declined lists the seats that refused this call (486/603); read-only.
 	Declined []agent.SeatID
 	// DeclinedAt is when the last of them refused it (Config.DeclinePause).

@@ -180,22 +180,22 @@ func caller(a *ACD, r *rand.Rand, id string, ch <-chan Event, stop <-chan struct
 			time.Sleep(time.Duration(r.Int64N(int64(time.Millisecond)))) // ringing
 			switch n := r.IntN(10); {
 			case n < 4:
-				err := a.Answered(id, ev.Seat)
+				err := a.Answered(id, ev.Seat, ev.Token)
 				if err != nil {
 					tolerate(err, ErrNotOffered, ErrClosed)
 					continue // withdrawn: its event follows
 				}
 				time.Sleep(time.Duration(r.Int64N(int64(15 * time.Millisecond)))) // talking
-				tolerate(a.Hangup(id, ev.Seat), ErrNotConnected, ErrClosed)
+				tolerate(a.Hangup(id, ev.Seat, ev.Token), ErrNotConnected, ErrClosed)
 				return "answered"
 			case n < 6:
-				if err := a.NoAnswer(id, ev.Seat); err == nil {
+				if err := a.NoAnswer(id, ev.Seat, ev.Token); err == nil {
 					count("no_answer")
 				} else {
 					tolerate(err, ErrNotOffered, ErrClosed)
 				}
 			case n < 8:
-				if err := a.Declined(id, ev.Seat); err == nil {
+				if err := a.Declined(id, ev.Seat, ev.Token); err == nil {
 					count("declined")
 				} else {
 					tolerate(err, ErrNotOffered, ErrClosed)

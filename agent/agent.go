@@ -67,6 +67,11 @@ type Seat struct {
 	// CallID is the call the seat is ringing for (ringing), talking to (busy)
 	// or writing up (wrap_up); empty otherwise.
 	CallID string `json:"call_id,omitempty"`
+	// Token is the fencing token of the offer that made the seat ring for
+	// CallID (it grows with every offer, SPEC §11): every later report about
+	// that offer — answered, no answer, declined, hung up — must carry it,
+	// so a late report about an older offer is refused. Kept with CallID.
+	Token uint64 `json:"token,omitempty"`
 	// WrapUpUntil is when the wrap-up ends by itself; zero outside wrap_up.
 	// It is state, not a timer, so whoever holds the seat can end it.
 	WrapUpUntil time.Time `json:"wrap_up_until,omitzero"`
@@ -76,6 +81,9 @@ type Seat struct {
 	// back not_ready). Choosing ready clears it.
 	OperatorNotReady bool   `json:"operator_not_ready"`
 	OperatorReason   string `json:"operator_reason,omitempty"`
+	// Via is the node whose SIP socket holds the seat's registration, in a
+	// cluster (SPEC §11); empty on a single node.
+	Via string `json:"via,omitempty"`
 }
 
 // New returns a configured seat, offline until its phone registers.

@@ -49,7 +49,7 @@ func (s *Seat) move(action string, to State, now time.Time) error {
 		s.Reason = ""
 	}
 	if to == Offline || to == Ready || to == NotReady {
-		s.CallID = ""
+		s.CallID, s.Token = "", 0
 	}
 	if to != WrapUp {
 		s.WrapUpUntil = time.Time{}
@@ -156,15 +156,16 @@ func (s *Seat) Set(state State, reason string, now time.Time) error {
 	return fmt.Errorf("agent: seat %s: set %q: %w", s.ID, state, ErrBadState)
 }
 
-// Offer is a call being offered to the seat: ready → ringing.
-func (s *Seat) Offer(callID string, now time.Time) error {
+// Offer is a call being offered to the seat: ready → ringing. token is the
+// offer's fencing token (Seat.Token).
+func (s *Seat) Offer(callID string, token uint64, now time.Time) error {
 	if s.State != Ready {
 		return fmt.Errorf("agent: seat %s: offer of call %q: %s → %s: %w", s.ID, callID, s.State, Ringing, ErrIllegalTransition)
 	}
 	if err := s.move("offer", Ringing, now); err != nil {
 		return err
 	}
-	s.CallID = callID
+	s.CallID, s.Token = callID, token
 	return nil
 }
 

@@ -12,11 +12,13 @@ import (
 	"github.com/hotline12348/hotline/internal/config"
 )
 
-// distributor adapts acd.ACD to call.Distributor. The call layer reports
-// facts; an ACD error here means the ACD already moved on (a withdrawn
-// offer, a call it dropped), which is logged, not fatal.
+// distributor adapts an acd.Floor to call.Distributor. The call layer
+// reports facts; an ACD error here means the ACD already moved on (a
+// withdrawn offer, a call it dropped), which is logged, not fatal — except
+// for Answered, whose refusal the call layer acts on (a stale offer's leg is
+// hung up).
 type distributor struct {
-	a   *acd.ACD
+	a   acd.Floor
 	log *slog.Logger
 }
 
@@ -35,17 +37,17 @@ func (d distributor) note(op, id string, err error) {
 }
 
 func (d distributor) Abandon(id string) { d.note("abandon", id, d.a.Abandon(id)) }
-func (d distributor) Answered(id, seat string) {
-	d.note("answered", id, d.a.Answered(id, agent.SeatID(seat)))
+func (d distributor) Answered(id, seat string, token uint64) error {
+	return d.a.Answered(id, agent.SeatID(seat), token)
 }
-func (d distributor) NoAnswer(id, seat string) {
-	d.note("no answer", id, d.a.NoAnswer(id, agent.SeatID(seat)))
+func (d distributor) NoAnswer(id, seat string, token uint64) {
+	d.note("no answer", id, d.a.NoAnswer(id, agent.SeatID(seat), token))
 }
-func (d distributor) Declined(id, seat string) {
-	d.note("declined", id, d.a.Declined(id, agent.SeatID(seat)))
+func (d distributor) Declined(id, seat string, token uint64) {
+	d.note("declined", id, d.a.Declined(id, agent.SeatID(seat), token))
 }
-func (d distributor) Hangup(id, seat string) {
-	d.note("hangup", id, d.a.Hangup(id, agent.SeatID(seat)))
+func (d distributor) Hangup(id, seat string, token uint64) {
+	d.note("hangup", id, d.a.Hangup(id, agent.SeatID(seat), token))
 }
 
 // declinePause: a seat that declined a call gets it offered again no
@@ -70,11 +72,11 @@ func newACD(cfg *config.Config) (*acd.ACD, error) {
 // seatMetrics is hotline_seats{state}, read from the ACD at scrape time so
 // it can never drift from the ACD's own view; every state is always present.
 type seatMetrics struct {
-	a    *acd.ACD
+	a    acd.Floor
 	desc *prometheus.Desc
 }
 
-func newSeatMetrics(a *acd.ACD) *seatMetrics {
+func newSeatMetrics(a acd.Floor) *seatMetrics {
 	return &seatMetrics{a: a, desc: prometheus.NewDesc("hotline_seats", "Seats by state (offline, ready, not_ready, ringing, busy, wrap_up).", []string{"state"}, nil)}
 }
 

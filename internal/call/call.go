@@ -122,10 +122,16 @@ type Distributor interface {
 	// Position is the 1-based place in the queue, 0 when not waiting.
 	Position(callID string) int
 	Abandon(callID string)
-	Answered(callID, seat string)
-	NoAnswer(callID, seat string)
-	Declined(callID, seat string)
-	Hangup(callID, seat string)
+	// Answered reports that the seat answered the offer token. An error
+	// wrapping acd.ErrNotOffered means the offer is stale (withdrawn, or
+	// the call or seat went to someone else meanwhile): the seat's leg must
+	// be hung up. acd.ErrUnavailable means the shared state cannot be
+	// reached: the answer is real, the call goes on (the ACD layer
+	// re-asserts it later).
+	Answered(callID, seat string, token uint64) error
+	NoAnswer(callID, seat string, token uint64)
+	Declined(callID, seat string, token uint64)
+	Hangup(callID, seat string, token uint64)
 }
 
 // SeatDialer rings seats.

@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -70,7 +71,7 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 				c.voicemail(ctx, cctx, ch)
 				return
 			case acd.Offer:
-				outcome, more := c.ring(ctx, cctx, ch, string(ev.Seat), events, ann)
+				outcome, more := c.ring(ctx, cctx, ch, offer{seat: string(ev.Seat), token: ev.Token}, events, ann)
 				switch outcome {
 				case ringConnected, ringCallerGone:
 					leaveQueue()
@@ -127,12 +128,20 @@ const (
 	cancelWithdrawn
 )
 
+// offer is one offer of the call to a seat: the seat and the offer's
+// fencing token, which every report about it carries back to the ACD.
+type offer struct {
+	seat  string
+	token uint64
+}
+
 // ring offers the call to one seat: INVITE with the caller's codec, ringback
 // for the caller on 180, ring_timeout, and the outcome reported to the ACD.
 //
-// Events for the call that arrive meanwhile and are not about this seat are
-// returned, in order, for the queue loop.
-func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, events <-chan acd.Event, ann *announcer) (outcome ringOutcome, pending []acd.Event) {
+// Events for the call that arrive meanwhile and are not about this offer
+// are returned, in order, for the queue loop.
+func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <-chan acd.Event, ann *announcer) (outcome ringOutcome, pending []acd.Event) {
+	seat := o.seat
 	log := c.log.With("seat", seat)
 	c.stage = ticket.StageRinging
 	defer func() {
@@ -143,7 +152,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 	seatMedia, offer, err := c.s.Media.Offer(c.media, log)
 	if err != nil {
 		log.Error("no media for the seat leg", "error", err)
-		c.s.ACD.NoAnswer(c.t.ID, seat)
+		c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
 		return ringNotAnswered, nil
 	}
 	keepMedia := false
@@ -155,7 +164,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 	sc, err := c.s.Dialer.Dial(ctx, seat, offer, seatMedia.Reoffer, c.t, log)
 	if err != nil {
 		log.Warn("cannot ring seat", "error", err)
-		c.s.ACD.NoAnswer(c.t.ID, seat)
+		c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
 		return ringNotAnswered, nil
 	}
 	defer sc.Close()
@@ -199,7 +208,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 				ann.stop()
 				ringback = c.loopPrompt(cctx, ch, Ringback)
 			case ev := <-events:
-				if ev.Kind == acd.Withdrawn && string(ev.Seat) == seat {
+				if ev.Kind == acd.Withdrawn && string(ev.Seat) == seat && ev.Token == o.token {
 					giveUp(cancelWithdrawn)
 				} else {
 					mu.Lock()
@@ -228,17 +237,28 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 			c.abandonedRinging(ctx)
 			return ringCallerGone, pending
 		}
-		if ans.Late {
-			log.Info("seat answered as its ring timed out: connecting anyway")
-		}
 		if err := seatMedia.ApplyAnswer(ans.SDP); err != nil {
 			log.Warn("seat's SDP answer unusable", "error", err)
 			_ = sc.Hangup(context.WithoutCancel(ctx))
-			c.s.ACD.NoAnswer(c.t.ID, seat)
+			c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
 			return ringNotAnswered, pending
 		}
+		if err := c.s.ACD.Answered(c.t.ID, seat, o.token); err != nil {
+			if !errors.Is(err, acd.ErrUnavailable) {
+				// A stale offer: withdrawn while the 200 was on its way, or
+				// given to someone else by a node that reaped ours (SPEC §11).
+				// The 200 was ACKed; BYE it. The call waits on.
+				log.Warn("seat answered an offer that is no longer ours: hanging up its leg", "error", err)
+				_ = sc.Hangup(context.WithoutCancel(ctx))
+				return ringNotAnswered, pending
+			}
+			log.Warn("seat answered while the shared ACD state is unreachable: connecting; the node re-asserts it", "error", err)
+		}
+		if ans.Late {
+			log.Info("seat answered as its ring timed out: connecting anyway")
+		}
 		keepMedia = true
-		c.connected(ctx, cctx, ch, seat, sc, seatMedia)
+		c.connected(ctx, cctx, ch, o, sc, seatMedia)
 		return ringConnected, pending
 	case reason() == cancelCallerGone || cctx.Err() != nil:
 		c.s.ACD.Abandon(c.t.ID)
@@ -249,13 +269,13 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, seat string, even
 		return ringNotAnswered, pending
 	case err == nil && (ans.Code == 486 || ans.Code == 600 || ans.Code == 603):
 		log.Info("seat declined", "code", ans.Code)
-		c.s.ACD.Declined(c.t.ID, seat) // the ACD paces re-offering it (acd.Config.DeclinePause)
+		c.s.ACD.Declined(c.t.ID, seat, o.token) // the ACD paces re-offering it (acd.Config.DeclinePause)
 		return ringNotAnswered, pending
 	default:
 		// Ring timeout (487 to our CANCEL), or the phone failed or never
 		// answered at all: RONA, the seat goes not_ready (no_answer).
 		log.Info("seat did not answer", "code", ans.Code, "error", err)
-		c.s.ACD.NoAnswer(c.t.ID, seat)
+		c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
 		return ringNotAnswered, pending
 	}
 }
@@ -295,12 +315,12 @@ func (c *callRun) loopPrompt(cctx context.Context, ch *channel, name string) *an
 
 // connected bridges caller and seat until one hangs up; when the seat hangs
 // up first, the caller is asked for the satisfaction survey.
-func (c *callRun) connected(ctx, cctx context.Context, ch *channel, seat string, sc SeatCall, seatMedia Media) {
+func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc SeatCall, seatMedia Media) {
+	seat := o.seat
 	log := c.log.With("seat", seat)
 	answeredAt := c.s.Now()
 	wait := answeredAt.Sub(c.queuedAt)
 	c.stage = ""
-	c.s.ACD.Answered(c.t.ID, seat)
 	c.s.Metrics.answered(c.queue)
 	c.s.Metrics.waited(ticket.OutcomeAnswered, wait)
 	c.update(ctx, func(t *ticket.Ticket) {
@@ -356,7 +376,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, seat string,
 	seatMedia.Close()
 	endedAt := c.s.Now()
 	talk := endedAt.Sub(answeredAt)
-	c.s.ACD.Hangup(c.t.ID, seat)
+	c.s.ACD.Hangup(c.t.ID, seat, o.token)
 	c.s.Metrics.handled(talk)
 	log.Info("talk ended", "talk_seconds", talk.Seconds(), "seat_hung_up", seatHungUp)
 

@@ -21,6 +21,8 @@ type fakeACD struct {
 	loggedIn int
 	events   chan acd.Event
 	log      []string
+	// answerErr is what Answered returns (a stale offer, Redis down).
+	answerErr error
 }
 
 func (a *fakeACD) note(format string, args ...any) {
@@ -38,12 +40,17 @@ func (a *fakeACD) Enqueue(id, skill, prio string, at time.Time) (<-chan acd.Even
 	a.note("enqueue %s %s", skill, prio)
 	return a.events, nil
 }
-func (a *fakeACD) Position(string) int      { return 3 }
-func (a *fakeACD) Abandon(id string)        { a.note("abandon") }
-func (a *fakeACD) Answered(id, seat string) { a.note("answered %s", seat) }
-func (a *fakeACD) NoAnswer(id, seat string) { a.note("noanswer %s", seat) }
-func (a *fakeACD) Declined(id, seat string) { a.note("declined %s", seat) }
-func (a *fakeACD) Hangup(id, seat string)   { a.note("hangup %s", seat) }
+func (a *fakeACD) Position(string) int { return 3 }
+func (a *fakeACD) Abandon(id string)   { a.note("abandon") }
+func (a *fakeACD) Answered(id, seat string, _ uint64) error {
+	a.note("answered %s", seat)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.answerErr
+}
+func (a *fakeACD) NoAnswer(id, seat string, _ uint64) { a.note("noanswer %s", seat) }
+func (a *fakeACD) Declined(id, seat string, _ uint64) { a.note("declined %s", seat) }
+func (a *fakeACD) Hangup(id, seat string, _ uint64)   { a.note("hangup %s", seat) }
 
 // seatScript says how a fake seat phone behaves.
 type seatScript struct {
@@ -341,6 +348,38 @@ func TestNobodyLoggedInSkipsTheQueue(t *testing.T) {
 		}
 		if tk := r.tickets.get(); str(tk.Outcome) != ticket.OutcomeVoicemail {
 			t.Fatalf("outcome %s", str(tk.Outcome))
+		}
+	})
+}
+
+// TestStaleAnswerIsHungUp: the ACD refuses the answer of an offer that is
+// no longer ours (ErrNotOffered): the seat's leg is hung up at once and the
+// call waits on for the next offer (SPEC §11: a late 200 for a stale offer
+// gets ACK + BYE). With the shared state unreachable instead
+// (ErrUnavailable), the answer is real and the call is connected.
+func TestStaleAnswerIsHungUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, a, d := newQueueRig(t, map[string]seatScript{"8001": {answerAfter: time.Second}, "8002": {answerAfter: time.Second}})
+		a.answerErr = fmt.Errorf("stale: %w", acd.ErrNotOffered)
+		done := r.start(context.Background())
+		a.events <- QueueOffer1("8001")
+		time.Sleep(3 * time.Second)
+		if !d.call("8001").wasHungUp() {
+			t.Fatal("the stale answer's leg was not hung up")
+		}
+		a.mu.Lock()
+		a.answerErr = fmt.Errorf("redis down: %w", acd.ErrUnavailable)
+		a.mu.Unlock()
+		a.events <- QueueOffer1("8002")
+		time.Sleep(5 * time.Second)
+		if d.call("8002").wasHungUp() {
+			t.Fatal("connected call's seat leg hung up while the shared state was unreachable")
+		}
+		r.in.events <- Event{Kind: EventHangup}
+		<-done
+		expectACD(t, a, "enqueue consult normal", "answered 8001", "answered 8002", "hangup 8002")
+		if tk := r.tickets.get(); str(tk.Outcome) != ticket.OutcomeAnswered || str(tk.SeatID) != "8002" {
+			t.Fatalf("ticket %+v", tk)
 		}
 	})
 }
