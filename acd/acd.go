@@ -34,6 +34,10 @@ type Config struct {
 	// Logger receives errors of the timer goroutine, which has no caller to
 	// return them to; nil: discarded.
 	Logger *slog.Logger
+	// Now is the clock; nil: time.Now (tests use testing/synctest). A test
+	// that moves a clock of its own calls Settle after each move: the timer
+	// goroutine waits in real time.
+	Now func() time.Time
 }
 
 // Call is what the call layer queues.
@@ -206,7 +210,7 @@ func New(cfg Config, seats []agent.Seat, store Store) (*ACD, error) {
 	}
 	a.timer.Stop()
 	a.mu.Lock()
-	err := a.settle(time.Now())
+	err := a.settle(a.now())
 	a.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("acd: new: %w", err)
@@ -256,15 +260,29 @@ func (a *ACD) run() {
 }
 
 func (a *ACD) tick() {
+	if err := a.Settle(); err != nil && !errors.Is(err, ErrClosed) {
+		a.log.Error("acd: timer", "err", err)
+	}
+}
+
+// Settle brings the state up to now: the wrap-ups, waits and pauses that
+// are due end, and waiting calls are offered. The timer goroutine does
+// this at every deadline; only a test with its own Config.Now calls it.
+func (a *ACD) Settle() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return
+		return fmt.Errorf("acd: settle: %w", ErrClosed)
 	}
 	a.due = time.Time{}
-	if err := a.settle(time.Now()); err != nil {
-		a.log.Error("acd: timer", "err", err)
+	return a.settle(a.now())
+}
+
+func (a *ACD) now() time.Time {
+	if a.cfg.Now != nil {
+		return a.cfg.Now()
 	}
+	return time.Now()
 }
 
 // do runs one change as one atomic step: under the lock, then settle. Errors
@@ -275,7 +293,7 @@ func (a *ACD) do(op, subject string, change func(now time.Time) error) error {
 	if a.closed {
 		return fmt.Errorf("acd: %s %s: %w", op, subject, ErrClosed)
 	}
-	now := time.Now()
+	now := a.now()
 	if err := change(now); err != nil {
 		return fmt.Errorf("acd: %s %s: %w", op, subject, err)
 	}

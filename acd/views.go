@@ -25,6 +25,7 @@ type QueueEntry struct {
 	// 0 when offered (or, in a Change, once the call has left).
 	Position   int           `json:"position"`
 	Seat       agent.SeatID  `json:"seat,omitempty"` // the seat ringing for it
+	Node       string        `json:"node,omitempty"` // the node carrying the call (cluster)
 	EnqueuedAt time.Time     `json:"enqueued_at"`
 	Wait       time.Duration `json:"-"` // since EnqueuedAt; in JSON as wait_seconds
 }
@@ -196,7 +197,7 @@ func (a *ACD) Queue() []QueueEntry {
 		a.log.Error("acd: queue", "err", err)
 		return nil
 	}
-	now := time.Now()
+	now := a.now()
 	out := make([]QueueEntry, len(entries))
 	pos := 0
 	for i, e := range entries {

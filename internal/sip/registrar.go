@@ -34,6 +34,10 @@ type Binding struct {
 	Expires   time.Time
 	CallID    string // RFC 3261 §10.3 step 7: orders REGISTERs of one Call-ID
 	CSeq      uint32
+	// Node is the cluster node whose socket received the REGISTER and
+	// holds the seat's flow (SPEC §11); a call on another node reaches the
+	// seat through it. Empty on a single node.
+	Node string
 }
 
 // Bindings stores the seats' bindings. The in-memory store serves one node;
@@ -136,6 +140,8 @@ type RegistrarConfig struct {
 	SweepInterval time.Duration
 	// Bindings is the store (default: a new MemoryBindings).
 	Bindings Bindings
+	// Node is this node's id, written into the bindings it makes (cluster).
+	Node string
 	// OnChange is called when a seat goes from no binding to a binding
 	// (registered) and back (unregistered, expired). Calls come one at a
 	// time, in order, from the registrar's own goroutine, never from a
@@ -642,7 +648,7 @@ func (r *Registrar) register(req *sip.Request, seat string, src netip.AddrPort, 
 		}
 		next, present = Binding{
 			Seat: seat, Contact: c.uri.String(), Source: src, Transport: req.Transport(), UserAgent: ua,
-			Expires: now.Add(c.expires), CallID: callID, CSeq: seq,
+			Expires: now.Add(c.expires), CallID: callID, CSeq: seq, Node: r.cfg.Node,
 		}, true
 	}
 	switch {
