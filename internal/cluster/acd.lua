@@ -601,7 +601,8 @@ end
 local function checkNode()
   local v = nodeOf(NODE)
   if redis.call('EXISTS', KEYS[1]) == 0 then fail('LOST', 'the shared state is gone (Redis restarted empty?)') end
-  if (v[1] or '') ~= BOOT then fail('SUPERSEDED', 'node ' .. NODE .. ' runs as boot ' .. (v[1] or 'none')) end
+  if not v[1] then fail('LOST', 'node ' .. NODE .. ' is not in the shared state') end
+  if v[1] ~= BOOT then fail('SUPERSEDED', 'node ' .. NODE .. ' runs as boot ' .. v[1]) end
   if v[3] == 'dead' then fail('REAPED', 'node ' .. NODE .. ' was found dead') end
 end
 
@@ -619,7 +620,12 @@ function ops.join()
   local fresh = false
   if redis.call('SETNX', KEYS[1], j.gen) == 1 then fresh = true end
   local v = nodeOf(NODE)
-  if v[1] and v[1] ~= BOOT and v[3] ~= 'dead' then reap(NODE, v[1], BOOT) end
+  if v[1] and v[1] ~= BOOT and v[3] ~= 'dead' then
+    -- Only a starting process replaces an older boot; one that rejoins
+    -- after an outage must not take the node id back from a newer one.
+    if j.rejoin then fail('SUPERSEDED', 'node ' .. NODE .. ' runs as boot ' .. v[1]) end
+    reap(NODE, v[1], BOOT)
+  end
   redis.call('HSET', k('node', NODE), 'boot', BOOT, 'hb', now, 'state', 'alive', 'sip', j.sip, 'http', j.http,
     'started', now)
   redis.call('HDEL', k('node', NODE), 'deadat')

@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/hotline12348/hotline/acd"
 	"github.com/hotline12348/hotline/agent"
+	"github.com/hotline12348/hotline/internal/redistest"
 )
 
 // TestOneCallAcrossTwoNodes: a call queued on node A is offered to a seat
@@ -94,5 +96,161 @@ func TestNoSeatsAndPositions(t *testing.T) {
 		if p := b.Position(e.CallID); p != i+1 {
 			t.Fatalf("Position(%s) = %d", e.CallID, p)
 		}
+	}
+}
+
+// TestRedisRestartedEmpty: Redis comes back with nothing; each node
+// re-asserts what it holds — the registrations through it, its waiting
+// calls at their place, its offers and connected calls — and dispatch goes
+// on without repeating a token.
+func TestRedisRestartedEmpty(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb, err := NewClient(RedisConfig{URL: srv.URL()})
+	ok(t, err)
+	defer rdb.Close()
+	clk := newClock()
+	seats := seatSpecs("8001", "8002")
+	a := manualNode(t, rdb, "a", clk, testACD, seats)
+	b := manualNode(t, rdb, "b", clk, testACD, seats)
+	bind(t, a, clk, "8001")
+	bind(t, b, clk, "8002")
+	ok(t, b.SetState("8002", agent.NotReady, "meeting"))
+	ch1, err := a.Enqueue(acd.Call{ID: "c1", Skill: "consult"})
+	ok(t, err)
+	ch2, err := b.Enqueue(acd.Call{ID: "c2", Skill: "consult"})
+	ok(t, err)
+	ch3, err := a.Enqueue(acd.Call{ID: "c3", Skill: "consult"})
+	ok(t, err)
+	pump(t, a, b)
+	offer := next(t, ch1)
+	if offer.Kind != acd.Offer || offer.Seat != "8001" {
+		t.Fatalf("c1: %+v", offer)
+	}
+	ok(t, a.Answered("c1", "8001", offer.Token))
+	noEvent(t, ch2)
+	noEvent(t, ch3)
+
+	srv.Restart() // empty
+	ctx := context.Background()
+	for _, n := range []*Node{a, b} {
+		err := n.Heartbeat(ctx)
+		if err != nil && !errors.Is(err, acd.ErrUnavailable) {
+			t.Fatal(err)
+		}
+	}
+	elapse(t, clk, 2*time.Second, a, b)
+	if s := seatState(t, b, "8001"); s.State != agent.Busy || s.CallID != "c1" || s.Token != offer.Token {
+		t.Fatalf("8001 after the restart: %s #%d", describe(s), s.Token)
+	}
+	if s := seatState(t, a, "8002"); s.State != agent.NotReady || s.Reason != "meeting" {
+		t.Fatalf("8002 after the restart: %s", describe(s))
+	}
+	q := a.Queue()
+	if len(q) != 2 || q[0].CallID != "c2" || q[1].CallID != "c3" {
+		t.Fatalf("queue after the restart: %+v", q)
+	}
+	// Dispatch resumes: the operator of 8002 comes back and takes c2 with a
+	// token above every one issued before.
+	elapse(t, clk, 3*time.Second, a, b) // past the freeze
+	ok(t, b.SetState("8002", agent.Ready, ""))
+	pump(t, a, b)
+	ev := next(t, ch2)
+	if ev.Kind != acd.Offer || ev.Seat != "8002" || ev.Token <= offer.Token {
+		t.Fatalf("c2 after the restart: %+v (c1 had #%d)", ev, offer.Token)
+	}
+	ok(t, b.Answered("c2", "8002", ev.Token))
+	ok(t, a.Hangup("c1", "8001", offer.Token))
+}
+
+// TestRedisDownThenBack: while Redis is unreachable, steps fail fast with
+// ErrUnavailable (new callers: voicemail), an answer stands, reports are
+// kept; when it is back they are replayed in order and the node
+// re-asserts.
+func TestRedisDownThenBack(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb, err := NewClient(RedisConfig{URL: srv.URL()})
+	ok(t, err)
+	defer rdb.Close()
+	clk := newClock()
+	a := manualNode(t, rdb, "a", clk, testACD, seatSpecs("8001", "8002"))
+	bind(t, a, clk, "8001")
+	ch, err := a.Enqueue(acd.Call{ID: "c1", Skill: "consult"})
+	ok(t, err)
+	pump(t, a)
+	offer := next(t, ch)
+	srv.Kill()
+	ctx := context.Background()
+	if err := a.Heartbeat(ctx); !errors.Is(err, acd.ErrUnavailable) {
+		t.Fatalf("heartbeat with redis down: %v", err)
+	}
+	if a.Degraded() == "" || a.LoggedIn() != 0 {
+		t.Fatalf("degraded %q, logged in %d", a.Degraded(), a.LoggedIn())
+	}
+	start := time.Now()
+	if _, err := a.Enqueue(acd.Call{ID: "c2", Skill: "consult"}); !errors.Is(err, acd.ErrUnavailable) {
+		t.Fatalf("enqueue with redis down: %v", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("enqueue took %v to fail: must be at once", d)
+	}
+	// The seat answers meanwhile: the call is connected all the same.
+	if err := a.Answered("c1", "8001", offer.Token); !errors.Is(err, acd.ErrUnavailable) {
+		t.Fatalf("answer with redis down: %v", err)
+	}
+	// A registration comes in: kept.
+	bind(t, a, clk, "8002")
+	srv.Restart()
+	elapse(t, clk, time.Second, a)
+	if a.Degraded() != "" {
+		t.Fatalf("still degraded: %s", a.Degraded())
+	}
+	if s := seatState(t, a, "8001"); s.State != agent.Busy || s.CallID != "c1" {
+		t.Fatalf("8001 after redis is back: %s", describe(s))
+	}
+	if s := seatState(t, a, "8002"); s.State != agent.Ready {
+		t.Fatalf("8002 after redis is back: %s", describe(s))
+	}
+	ok(t, a.Hangup("c1", "8001", offer.Token))
+	if s := seatState(t, a, "8001"); s.State != agent.WrapUp {
+		t.Fatalf("8001 after the hangup: %s", describe(s))
+	}
+}
+
+// TestReapedNodeReasserts: a node paused past node_timeout is reaped by
+// the others (its offer released, the seat given to another call); when it
+// resumes, its late answer is refused as stale, and its call is back in
+// the queue at its old place.
+func TestReapedNodeReasserts(t *testing.T) {
+	rdb := newRedis(t)
+	clk := newClock()
+	seats := seatSpecs("8001")
+	a := manualNode(t, rdb, "a", clk, testACD, seats)
+	b := manualNode(t, rdb, "b", clk, testACD, seats)
+	bind(t, b, clk, "8001")
+	chA, err := a.Enqueue(acd.Call{ID: "ca", Skill: "consult"})
+	ok(t, err)
+	chB, err := b.Enqueue(acd.Call{ID: "cb", Skill: "consult"})
+	ok(t, err)
+	pump(t, a, b)
+	offerA := next(t, chA)
+	// a is paused (SIGSTOP) past node_timeout; b reaps it and gives the
+	// seat to its own caller.
+	elapse(t, clk, 6*time.Second, b)
+	pump(t, b)
+	offerB := next(t, chB)
+	if offerB.Kind != acd.Offer || offerB.Seat != "8001" || offerB.Token <= offerA.Token {
+		t.Fatalf("cb after a was reaped: %+v", offerB)
+	}
+	// a resumes: the seat's 200 for the old offer arrives.
+	err = a.Answered("ca", "8001", offerA.Token)
+	if !errors.Is(err, acd.ErrNotOffered) {
+		t.Fatalf("stale answer after the reap: %v", err)
+	}
+	if s := seatState(t, a, "8001"); s.State != agent.Ringing || s.CallID != "cb" {
+		t.Fatalf("seat: %s", describe(s))
+	}
+	q := a.Queue()
+	if len(q) != 2 || q[0].CallID != "ca" || q[0].State != acd.EntryWaiting || q[0].Position != 1 {
+		t.Fatalf("queue after a re-asserted: %+v", q)
 	}
 }

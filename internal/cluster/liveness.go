@@ -176,18 +176,22 @@ func (n *Node) reassert(ctx context.Context) error {
 		n.setUp(false, err)
 		return fmt.Errorf("cluster: re-assert: %w: %w", acd.ErrUnavailable, err)
 	}
-	// A lost shared state has no generation key: make one and the seats.
-	var gen string
-	if err := n.rdb.Get(ctx, n.keys[0]).Scan(&gen); err != nil || gen == "" {
-		if err := n.join(ctx); err != nil {
-			n.requeue(pending)
-			return err
-		}
-		n.mu.Lock()
+	// Join again first: a lost shared state has no generation, no seats
+	// and no record of this node (join makes them; on a state that has
+	// them it changes nothing but this node's record).
+	n.mu.Lock()
+	oldGen := n.gen
+	n.mu.Unlock()
+	if err := n.join(ctx); err != nil {
+		n.requeue(pending)
+		return err
+	}
+	n.mu.Lock()
+	if n.gen != oldGen {
 		n.lastID, n.lastTick = "0-0", "0-0" // a new stream: read it whole
 		n.missedLocked()
-		n.mu.Unlock()
 	}
+	n.mu.Unlock()
 	for i, r := range pending {
 		err := n.runOnce(ctx, r.op, nil, r.args...)
 		if errors.Is(err, acd.ErrUnavailable) {

@@ -320,10 +320,7 @@ func (n *Node) run(ctx context.Context, op string, out any, args ...any) error {
 			}
 			continue
 		case "SUPERSEDED":
-			n.mu.Lock()
-			n.dead = true
-			n.mu.Unlock()
-			n.log.Error("cluster: another process has joined with this node_id: this one stops taking queue work; give every node its own node_id", "detail", se.msg)
+			n.supersede(se)
 			return fmt.Errorf("cluster: %w: %w", acd.ErrUnavailable, err)
 		}
 		return err
@@ -411,6 +408,15 @@ func (n *Node) runWait(ctx context.Context, argv []any) (string, error) {
 	}
 }
 
+// supersede: another process runs as this node id now. This one takes no
+// more queue work (its calls in progress finish without the ACD).
+func (n *Node) supersede(se *scriptError) {
+	n.mu.Lock()
+	n.dead = true
+	n.mu.Unlock()
+	n.log.Error("cluster: another process has joined with this node_id: this one stops taking queue work; give every node its own node_id", "detail", se.msg)
+}
+
 // setUp records whether Redis answers, and says so once per change.
 func (n *Node) setUp(up bool, err error) {
 	n.mu.Lock()
@@ -480,10 +486,11 @@ func (n *Node) Settle(ctx context.Context) error {
 }
 
 type joinArgs struct {
-	SIP   string     `json:"sip"`
-	HTTP  string     `json:"http"`
-	Gen   string     `json:"gen"`
-	Seats []seatConf `json:"seats"`
+	Rejoin bool       `json:"rejoin"`
+	SIP    string     `json:"sip"`
+	HTTP   string     `json:"http"`
+	Gen    string     `json:"gen"`
+	Seats  []seatConf `json:"seats"`
 }
 
 type seatConf struct {
@@ -497,7 +504,10 @@ type seatConf struct {
 func (n *Node) join(ctx context.Context) error {
 	g := make([]byte, 8)
 	_, _ = rand.Read(g)
-	j := joinArgs{SIP: n.opt.AdvertiseSIP, HTTP: n.opt.AdvertiseHTTP, Gen: hex.EncodeToString(g)}
+	n.mu.Lock()
+	rejoin := n.joined || n.gen != ""
+	n.mu.Unlock()
+	j := joinArgs{Rejoin: rejoin, SIP: n.opt.AdvertiseSIP, HTTP: n.opt.AdvertiseHTTP, Gen: hex.EncodeToString(g)}
 	for _, s := range n.opt.Seats {
 		skills := s.Skills
 		if skills == nil {
@@ -511,6 +521,11 @@ func (n *Node) join(ctx context.Context) error {
 		Fresh bool   `json:"fresh"`
 	}
 	if err := n.runOnce(ctx, "join", &res, string(b)); err != nil {
+		var se *scriptError
+		if errors.As(err, &se) && se.code == "SUPERSEDED" {
+			n.supersede(se)
+			return fmt.Errorf("cluster: %w: %w", acd.ErrUnavailable, err)
+		}
 		return err
 	}
 	n.mu.Lock()
