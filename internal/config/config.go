@@ -22,6 +22,7 @@ type Config struct {
 	Media      Media      `yaml:"media"`
 	HTTP       HTTP       `yaml:"http"`
 	ACD        ACD        `yaml:"acd"`
+	Cluster    Cluster    `yaml:"cluster"`
 	Seats      []Seat     `yaml:"seats"`
 	IVR        IVR        `yaml:"ivr"`
 	Workorder  Workorder  `yaml:"workorder"`
@@ -87,17 +88,45 @@ type HTTP struct {
 
 // ACD is the automatic call distributor (SPEC §6).
 type ACD struct {
-	Backend             string   `yaml:"backend"`   // memory | redis
-	RedisURL            string   `yaml:"redis_url"` // redis://host:6379/0 when backend is redis
-	ServiceLevelSeconds int      `yaml:"service_level_seconds"`
-	ShortAbandonSeconds int      `yaml:"short_abandon_seconds"`
-	RingTimeout         Duration `yaml:"ring_timeout"`
-	WrapUp              Duration `yaml:"wrap_up"`
-	MaxWait             Duration `yaml:"max_wait"`
-	SkillFallback       Duration `yaml:"skill_fallback"`
-	PositionEvery       Duration `yaml:"position_every"` // announce the queue position this often (default 30s)
+	Backend  string `yaml:"backend"`   // memory | redis
+	RedisURL string `yaml:"redis_url"` // redis://host:6379/0 when backend is redis
+	// RedisSentinel is the alternative to RedisURL for a Redis that must
+	// survive its own failure: the master's name and the sentinels.
+	RedisSentinel       RedisSentinel `yaml:"redis_sentinel"`
+	ServiceLevelSeconds int           `yaml:"service_level_seconds"`
+	ShortAbandonSeconds int           `yaml:"short_abandon_seconds"`
+	RingTimeout         Duration      `yaml:"ring_timeout"`
+	WrapUp              Duration      `yaml:"wrap_up"`
+	MaxWait             Duration      `yaml:"max_wait"`
+	SkillFallback       Duration      `yaml:"skill_fallback"`
+	PositionEvery       Duration      `yaml:"position_every"` // announce the queue position this often (default 30s)
 	// CallerID is what a ringing seat sees of the caller: "masked" (138****0000) or "full".
 	CallerID string `yaml:"caller_id"`
+}
+
+// RedisSentinel is acd.redis_sentinel (SPEC §11).
+type RedisSentinel struct {
+	Master   string   `yaml:"master"`   // the name the sentinels monitor
+	Addrs    []string `yaml:"addrs"`    // host:port of the sentinels
+	Password string   `yaml:"password"` // the Redis servers' password, if any
+	DB       int      `yaml:"db"`
+}
+
+// Cluster is how the nodes of one call centre find and trust each other
+// (SPEC §11, acd.backend: redis).
+type Cluster struct {
+	// AdvertiseSIP is this node's SIP URI as the other nodes reach it: a
+	// call on another node reaches the seats registered here through it
+	// (sip:10.0.0.11:5060;transport=tcp).
+	AdvertiseSIP string `yaml:"advertise_sip"`
+	// AdvertiseHTTP is this node's HTTP base URL for the other nodes
+	// (ticket search, recordings): http://10.0.0.11:8080.
+	AdvertiseHTTP string `yaml:"advertise_http"`
+	// Secret is the HMAC key of node-to-node requests (HTTP, and the SIP
+	// flow tokens); the same on every node, at least 16 characters.
+	Secret      string   `yaml:"secret"`
+	Heartbeat   Duration `yaml:"heartbeat"`    // default 1s
+	NodeTimeout Duration `yaml:"node_timeout"` // silent this long: dead (default 5s)
 }
 
 // Seat is one operator position (SPEC §3 seats[]).

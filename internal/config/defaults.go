@@ -74,6 +74,8 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	dur("acd.skill_fallback", &c.ACD.SkillFallback, 60*time.Second)
 	dur("acd.position_every", &c.ACD.PositionEvery, 30*time.Second)
 	str("acd.caller_id", &c.ACD.CallerID, "masked")
+	dur("cluster.heartbeat", &c.Cluster.Heartbeat, time.Second)
+	dur("cluster.node_timeout", &c.Cluster.NodeTimeout, 5*time.Second)
 
 	for i := range c.Seats {
 		s := &c.Seats[i]

@@ -24,6 +24,8 @@ func (c *Config) MaskedSecrets() *Config {
 	m.Workorder.Secret = mask(m.Workorder.Secret)
 	m.Workorder.URL = redactURL(m.Workorder.URL)
 	m.ACD.RedisURL = redactURL(m.ACD.RedisURL)
+	m.ACD.RedisSentinel.Password = mask(m.ACD.RedisSentinel.Password)
+	m.Cluster.Secret = mask(m.Cluster.Secret)
 	return &m
 }
 

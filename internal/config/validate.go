@@ -138,11 +138,7 @@ func (c *Config) problems() Errors {
 
 	// acd
 	oneOf(&p, "acd.backend", c.ACD.Backend, "memory", "redis")
-	if c.ACD.Backend == "redis" || c.ACD.RedisURL != "" {
-		if err := checkRedisURL(c.ACD.RedisURL); err != nil {
-			p.add("acd.redis_url", "%v", err)
-		}
-	}
+	c.clusterProblems(&p)
 	if c.ACD.ServiceLevelSeconds < 1 {
 		p.add("acd.service_level_seconds", "must be at least 1")
 	}
@@ -277,6 +273,82 @@ func checkHostPort(hp string) error {
 	}
 	if host != "" && !isHost(host) {
 		return fmt.Errorf("%q is not a host name or IP address", host)
+	}
+	return nil
+}
+
+// clusterProblems checks acd.redis_url / acd.redis_sentinel and cluster.*
+// (SPEC §11): required with acd.backend redis, checked whenever given.
+func (c *Config) clusterProblems(p *Errors) {
+	redis := c.ACD.Backend == "redis"
+	sent := c.ACD.RedisSentinel
+	useSentinel := sent.Master != "" || len(sent.Addrs) > 0
+	switch {
+	case useSentinel && c.ACD.RedisURL != "":
+		p.add("acd.redis_url", "give acd.redis_url or acd.redis_sentinel, not both")
+	case useSentinel:
+		if sent.Master == "" {
+			p.add("acd.redis_sentinel.master", "must name the master the sentinels monitor")
+		}
+		if len(sent.Addrs) == 0 {
+			p.add("acd.redis_sentinel.addrs", "must list the sentinels (host:port)")
+		}
+		for i, a := range sent.Addrs {
+			if err := checkHostPort(a); err != nil || strings.HasPrefix(a, ":") {
+				p.add(joinIndex("acd.redis_sentinel.addrs", i), "%q: want host:port", a)
+			}
+		}
+		if sent.DB < 0 {
+			p.add("acd.redis_sentinel.db", "must not be negative")
+		}
+	case redis || c.ACD.RedisURL != "":
+		if err := checkRedisURL(c.ACD.RedisURL); err != nil {
+			p.add("acd.redis_url", "%v", err)
+		}
+	}
+	if !redis {
+		return
+	}
+	cl := c.Cluster
+	if cl.AdvertiseSIP == "" {
+		p.add("cluster.advertise_sip", "required when acd.backend is redis: this node's SIP URI as the other nodes reach it (e.g. sip:10.0.0.11:5060;transport=tcp)")
+	} else if err := checkSIPURI(cl.AdvertiseSIP); err != nil {
+		p.add("cluster.advertise_sip", "%q: %v", cl.AdvertiseSIP, err)
+	}
+	if cl.AdvertiseHTTP == "" {
+		p.add("cluster.advertise_http", "required when acd.backend is redis: this node's HTTP base URL for the other nodes (e.g. http://10.0.0.11:8080)")
+	} else if u, err := url.Parse(cl.AdvertiseHTTP); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		p.add("cluster.advertise_http", "%q: want http://host:port or https://host:port", cl.AdvertiseHTTP)
+	}
+	if len(cl.Secret) < 16 {
+		p.add("cluster.secret", "required when acd.backend is redis: at least 16 characters, the same on every node")
+	}
+	positive(p, "cluster.heartbeat", cl.Heartbeat)
+	if cl.Heartbeat > 0 && cl.NodeTimeout < 2*cl.Heartbeat {
+		p.add("cluster.node_timeout", "%s: must be at least twice cluster.heartbeat (%s)", cl.NodeTimeout.D(), cl.Heartbeat.D())
+	}
+}
+
+// checkSIPURI accepts sip:host:port with an optional ;transport=udp|tcp.
+func checkSIPURI(s string) error {
+	rest, ok := strings.CutPrefix(s, "sip:")
+	if !ok {
+		return fmt.Errorf("want sip:host:port[;transport=udp|tcp]")
+	}
+	hp, params, _ := strings.Cut(rest, ";")
+	if strings.Contains(hp, "@") {
+		return fmt.Errorf("no user part: want sip:host:port")
+	}
+	if err := checkHostPort(hp); err != nil {
+		return err
+	}
+	if host, port, _ := net.SplitHostPort(hp); host == "" || port == "0" {
+		return fmt.Errorf("want a host and a port other nodes can reach")
+	}
+	if params != "" {
+		if params != "transport=udp" && params != "transport=tcp" {
+			return fmt.Errorf("only ;transport=udp or ;transport=tcp may follow")
+		}
 	}
 	return nil
 }

@@ -9,6 +9,10 @@ import (
 // A seat that passes validation, for cases that need one.
 const okSeat = `{id: "8001", password: p, skills: [consult]}`
 
+// okCluster completes a cluster configuration (appended to a flow mapping
+// of acd: turned into a document of two keys).
+const okCluster = "\ncluster: {advertise_sip: \"sip:10.0.0.11:5060;transport=tcp\", advertise_http: \"http://10.0.0.11:8080\", secret: \"0123456789abcdef\"}"
+
 func TestValidationProblems(t *testing.T) {
 	tests := []struct {
 		name string
@@ -59,10 +63,19 @@ func TestValidationProblems(t *testing.T) {
 		{"session ttl", `http: {session_ttl: 0s}`, []string{"http.session_ttl: must be positive"}},
 
 		{"acd backend", `acd: {backend: mongo}`, []string{"acd.backend: \"mongo\" is not one of memory, redis"}},
-		{"redis without url", `acd: {backend: redis}`, []string{"acd.redis_url: required when acd.backend is redis"}},
-		{"redis bad scheme", `acd: {backend: redis, redis_url: "http://127.0.0.1:6379"}`, []string{"acd.redis_url: \"http://127.0.0.1:6379\": want redis://"}},
-		{"redis bad db, password not echoed", `acd: {backend: redis, redis_url: "redis://:hunter2@127.0.0.1:6379/x"}`, []string{"acd.redis_url: \"redis://:********@127.0.0.1:6379/x\": database \"x\""}},
-		{"redis ok", `acd: {backend: redis, redis_url: "rediss://user:pw@redis.example:6380/2"}`, nil},
+		{"redis without url", `acd: {backend: redis}` + okCluster, []string{"acd.redis_url: required when acd.backend is redis"}},
+		{"redis bad scheme", `acd: {backend: redis, redis_url: "http://127.0.0.1:6379"}` + okCluster, []string{"acd.redis_url: \"http://127.0.0.1:6379\": want redis://"}},
+		{"redis bad db, password not echoed", `acd: {backend: redis, redis_url: "redis://:hunter2@127.0.0.1:6379/x"}` + okCluster, []string{"acd.redis_url: \"redis://:********@127.0.0.1:6379/x\": database \"x\""}},
+		{"redis ok", `acd: {backend: redis, redis_url: "rediss://user:pw@redis.example:6380/2"}` + okCluster, nil},
+		{"redis url unchecked for memory", `acd: {backend: memory}`, nil},
+		{"sentinel ok", `acd: {backend: redis, redis_sentinel: {master: hotline, addrs: ["10.0.0.5:26379", "10.0.0.6:26379"], password: pw}}` + okCluster, nil},
+		{"sentinel and url", `acd: {backend: redis, redis_url: "redis://127.0.0.1:6379", redis_sentinel: {master: m, addrs: ["127.0.0.1:26379"]}}` + okCluster, []string{"acd.redis_url: give acd.redis_url or acd.redis_sentinel, not both"}},
+		{"sentinel incomplete", `acd: {backend: redis, redis_sentinel: {addrs: ["127.0.0.1", ":26379"]}}` + okCluster, []string{"acd.redis_sentinel.master: must name", "acd.redis_sentinel.addrs[0]: \"127.0.0.1\": want host:port", "acd.redis_sentinel.addrs[1]: \":26379\": want host:port"}},
+		{"cluster keys required with redis", `acd: {backend: redis, redis_url: "redis://127.0.0.1:6379"}`, []string{"cluster.advertise_sip: required", "cluster.advertise_http: required", "cluster.secret: required"}},
+		{"cluster keys checked", "acd: {backend: redis, redis_url: \"redis://127.0.0.1:6379\"}\ncluster: {advertise_sip: \"sip:8001@10.0.0.1:5060\", advertise_http: \"ftp://10.0.0.1\", secret: short, heartbeat: 2s, node_timeout: 3s}",
+			[]string{"cluster.advertise_sip: \"sip:8001@10.0.0.1:5060\": no user part", "cluster.advertise_http: \"ftp://10.0.0.1\": want http://", "cluster.secret: required", "cluster.node_timeout: 3s: must be at least twice cluster.heartbeat (2s)"}},
+		{"cluster sip transport", "acd: {backend: redis, redis_url: \"redis://127.0.0.1:6379\"}\ncluster: {advertise_sip: \"sip:10.0.0.1:5060;transport=sctp\", advertise_http: \"http://10.0.0.1:8080\", secret: \"0123456789abcdef\"}",
+			[]string{"cluster.advertise_sip: \"sip:10.0.0.1:5060;transport=sctp\": only ;transport=udp or ;transport=tcp"}},
 		{"acd numbers", `acd: {service_level_seconds: 0, short_abandon_seconds: -1}`, []string{"acd.service_level_seconds: must be at least 1", "acd.short_abandon_seconds: must not be negative"}},
 		{"acd durations", `acd: {ring_timeout: 0s, wrap_up: -1s, max_wait: 0s, skill_fallback: -1s, position_every: 0s}`, []string{
 			"acd.ring_timeout: must be positive", "acd.wrap_up: must not be negative", "acd.max_wait: must be positive",
