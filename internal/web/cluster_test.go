@@ -504,8 +504,8 @@ func TestNodeSignature(t *testing.T) {
 		t.Errorf("tampered user: %d", got)
 	}
 	req = signedRequest(t, b.srv.URL, "GET", path, boss, testClusterSecret, "", "", now)
-	req.Method = "DELETE"
-	if got := status(t, req); got != 401 && got != 405 {
+	req.Method = "HEAD" // served by the GET route
+	if got := status(t, req); got != 401 {
 		t.Errorf("tampered method: %d", got)
 	}
 	// A bad signature falls back to the session.
@@ -702,4 +702,48 @@ func TestClusterScreenPopAndRemoteRevisions(t *testing.T) {
 	own.Revision += 5
 	a.hub.RemoteRevision(&own, ticket.EventUpdated)
 	boss.none(t, EventTicket, 150*time.Millisecond)
+}
+
+func TestTicketNode(t *testing.T) {
+	for id, want := range map[string]string{
+		"20261126-083015-km-1-0042":      "km-1",
+		"20261126-083015-a-0001":         "a",
+		"20261126-083015-prov-km-2-0042": "prov-km-2",
+		"20261126-083015-km-1-12345":     "km-1",
+		"20261126-083015--0042":          "",
+		"20261126-083015-km-1-042":       "",
+		"20261126-083015-km-1-00x2":      "",
+		"2026112-083015-km-1-0042":       "",
+		"20261126_083015-km-1-0042":      "",
+		"nope":                           "",
+		"":                               "",
+	} {
+		if got := TicketNode(id); got != want {
+			t.Errorf("TicketNode(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
+
+// A peer's answer is read up to PeerClient.MaxBody, never more.
+func TestPeerClientBoundsAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(HeaderSignature) == "" || r.Header.Get(HeaderNode) != "km-1" {
+			w.WriteHeader(401)
+			return
+		}
+		w.Write([]byte(`{"tickets":[` + strings.Repeat(`{},`, 1000) + `{}]}`))
+	}))
+	t.Cleanup(srv.Close)
+	c := NewPeerClient("km-1", []byte(testClusterSecret))
+	var v ticketsReply
+	if err := c.GetJSON(context.Background(), srv.URL, "/api/tickets", auth.User{Name: "boss", Role: auth.RoleManager}, &v); err != nil || len(v.Tickets) != 1001 {
+		t.Fatalf("answer within bounds: %v %d", err, len(v.Tickets))
+	}
+	c.MaxBody = 100
+	if err := c.GetJSON(context.Background(), srv.URL, "/api/tickets", auth.User{Name: "boss", Role: auth.RoleManager}, &v); err == nil {
+		t.Fatal("an answer over MaxBody was read")
+	}
+	if err := c.GetJSON(context.Background(), "ftp://x", "/api/tickets", auth.User{Name: "boss", Role: auth.RoleManager}, &v); err == nil {
+		t.Fatal("a non-http peer address was used")
+	}
 }
