@@ -2,7 +2,9 @@
 //
 // Passwords are hashed with Argon2id (RFC 9106) and stored in the PHC string
 // format; session tokens are 256-bit random values of which only the SHA-256
-// is stored, so a copy of the database grants no session. It imports
+// is stored, so a copy of the database grants no session. In a cluster
+// (SPEC §11) a Shared store carries users and sessions between the nodes
+// (see shared.go), so that a console login works on every node. It imports
 // internal/store and nothing else of this module.
 package auth
 
@@ -13,8 +15,11 @@ import (
 	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +60,11 @@ type Store struct {
 	// dummy is a hash verified when the user does not exist, so that a
 	// login's timing does not tell which user names exist.
 	dummy string
+
+	// shared carries users and sessions between the nodes of a cluster;
+	// nil on a single node. Set once, before use, by SetShared.
+	shared Shared
+	log    *slog.Logger
 }
 
 // NewStore returns a user store on db.
@@ -62,7 +72,7 @@ func NewStore(db *store.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now, dummy: HashPassword("not a real password")}
+	return &Store{db: db, now: now, dummy: HashPassword("not a real password"), log: slog.New(slog.DiscardHandler)}
 }
 
 // ValidRole reports whether r is a known role.
@@ -81,11 +91,13 @@ func (s *Store) AddUser(ctx context.Context, u User, password string, replace bo
 		return fmt.Errorf("auth: password must have at least 8 characters")
 	}
 	hash := HashPassword(password)
-	q := `INSERT INTO users(name, role, seat_id, pw_hash, created_at) VALUES (?,?,?,?,?)`
+	now := s.now().Truncate(time.Millisecond)
+	q := `INSERT INTO users(name, role, seat_id, pw_hash, created_at, updated_at) VALUES (?,?,?,?,?,?)`
 	if replace {
-		q += ` ON CONFLICT(name) DO UPDATE SET role=excluded.role, seat_id=excluded.seat_id, pw_hash=excluded.pw_hash`
+		q += ` ON CONFLICT(name) DO UPDATE SET role=excluded.role, seat_id=excluded.seat_id, pw_hash=excluded.pw_hash,
+			updated_at=max(excluded.updated_at, users.updated_at+1)`
 	}
-	_, err := s.db.W.ExecContext(ctx, q, u.Name, u.Role, u.SeatID, hash, store.Millis(s.now()))
+	_, err := s.db.W.ExecContext(ctx, q, u.Name, u.Role, u.SeatID, hash, store.Millis(now), store.Millis(now))
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
 			return fmt.Errorf("%w: %s", ErrUserExists, u.Name)
@@ -93,8 +105,16 @@ func (s *Store) AddUser(ctx context.Context, u User, password string, replace bo
 		return fmt.Errorf("auth: add user: %w", err)
 	}
 	if replace {
-		// A reset password ends the user's sessions.
+		// A reset password ends the user's sessions (on the other nodes too:
+		// a session older than its user's last change is refused there).
 		_, _ = s.db.W.ExecContext(ctx, `DELETE FROM sessions WHERE user_name = ?`, u.Name)
+	}
+	if s.shared != nil {
+		if rec, ok, err := s.localUser(ctx, u.Name); err == nil && ok {
+			if err := s.shared.PutUser(ctx, rec); err != nil {
+				s.log.Warn("auth: user not shared with the other nodes yet (SyncUsers will)", "user", u.Name, "error", err)
+			}
+		}
 	}
 	return nil
 }
@@ -107,59 +127,88 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 }
 
 // Login checks the credentials and opens a session, returning its token.
+// With a Shared store, a user this node does not know, or knows in an older
+// version, is taken from it (and kept locally), and the session is shared
+// so that the token works on every node; an error of the shared store is
+// logged and the login goes on with what this node knows.
 func (s *Store) Login(ctx context.Context, name, password string, ttl time.Duration) (string, User, error) {
-	var (
-		u    User
-		hash string
-	)
-	err := s.db.R.QueryRowContext(ctx, `SELECT name, role, seat_id, pw_hash FROM users WHERE name = ?`, name).Scan(&u.Name, &u.Role, &u.SeatID, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		VerifyPassword(s.dummy, password)
-		return "", User{}, ErrBadCredentials
-	}
+	rec, ok, err := s.localUser(ctx, name)
 	if err != nil {
 		return "", User{}, fmt.Errorf("auth: login: %w", err)
 	}
-	if !VerifyPassword(hash, password) {
+	if s.shared != nil {
+		rec, ok = s.newerShared(ctx, name, rec, ok)
+	}
+	if !ok {
+		VerifyPassword(s.dummy, password)
 		return "", User{}, ErrBadCredentials
 	}
+	if !VerifyPassword(rec.Hash, password) {
+		return "", User{}, ErrBadCredentials
+	}
+	u := rec.User
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", User{}, fmt.Errorf("auth: token: %w", err)
 	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
-	now := s.now()
+	now := s.now().Truncate(time.Millisecond)
+	// The token says when it was made: a node that meets it through the
+	// shared store refuses it if its user changed since (password reset).
+	// The creation time cannot be forged: the token is looked up by its hash.
+	token := base64.RawURLEncoding.EncodeToString(raw) + "." + strconv.FormatInt(store.Millis(now), 10)
 	sum := sha256.Sum256([]byte(token))
-	_, err = s.db.W.ExecContext(ctx, `INSERT INTO sessions(token_hash, user_name, created_at, expires_at) VALUES (?,?,?,?)`,
-		sum[:], u.Name, store.Millis(now), store.Millis(now.Add(ttl)))
+	expires := now.Add(ttl)
+	_, err = s.db.W.ExecContext(ctx, `INSERT INTO sessions(token_hash, user_name, created_at, expires_at, checked_at) VALUES (?,?,?,?,?)`,
+		sum[:], u.Name, store.Millis(now), store.Millis(expires), store.Millis(now))
 	if err != nil {
 		return "", User{}, fmt.Errorf("auth: session: %w", err)
+	}
+	if s.shared != nil {
+		s.shareSession(ctx, sum[:], u, expires)
 	}
 	return token, u, nil
 }
 
-// Session returns the user of a valid session token.
+// Session returns the user of a valid session token. With a Shared store, a
+// token this node does not know is looked up there (a login on another
+// node), and a local session is checked against it now and then (a logout
+// on another node ends it here too).
 func (s *Store) Session(ctx context.Context, token string) (User, error) {
 	if token == "" {
 		return User{}, ErrNoSession
 	}
 	sum := sha256.Sum256([]byte(token))
-	var u User
-	err := s.db.R.QueryRowContext(ctx, `SELECT u.name, u.role, u.seat_id FROM sessions s JOIN users u ON u.name = s.user_name
-		WHERE s.token_hash = ? AND s.expires_at > ?`, sum[:], store.Millis(s.now())).Scan(&u.Name, &u.Role, &u.SeatID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, ErrNoSession
-	}
-	if err != nil {
+	var (
+		u               User
+		shared          bool
+		checked, expiry int64
+	)
+	err := s.db.R.QueryRowContext(ctx, `SELECT u.name, u.role, u.seat_id, s.shared, s.checked_at, s.expires_at FROM sessions s JOIN users u ON u.name = s.user_name
+		WHERE s.token_hash = ? AND s.expires_at > ?`, sum[:], store.Millis(s.now())).Scan(&u.Name, &u.Role, &u.SeatID, &shared, &checked, &expiry)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if s.shared == nil {
+			return User{}, ErrNoSession
+		}
+		return s.sharedSession(ctx, token, sum[:])
+	case err != nil:
 		return User{}, fmt.Errorf("auth: session: %w", err)
+	}
+	if s.shared != nil {
+		return s.recheck(ctx, sum[:], u, shared, store.FromMillis(checked), store.FromMillis(expiry))
 	}
 	return u, nil
 }
 
-// Logout ends a session.
+// Logout ends a session, on every node when sessions are shared.
 func (s *Store) Logout(ctx context.Context, token string) error {
 	sum := sha256.Sum256([]byte(token))
 	_, err := s.db.W.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, sum[:])
+	if s.shared != nil {
+		if serr := s.shared.DeleteSession(ctx, hex.EncodeToString(sum[:])); serr != nil {
+			s.log.Warn("auth: logout not shared with the other nodes", "error", serr)
+		}
+	}
 	return err
 }
 

@@ -57,26 +57,64 @@ type StaffingHour struct {
 	ServiceLevelConfigured *float64 `json:"service_level_at_configured"`
 }
 
-// Staffing plans the day containing d.
-func (s *Service) Staffing(ctx context.Context, d time.Time) (*Staffing, error) {
+// StaffingPart is one node's share of a Staffing plan (GET
+// /api/stats/staffing?scope=node): when its first ticket arrived, and for
+// each day asked about, per hour, the offered calls and the talk time of
+// the answered ones. The parts of every node merge (MergeStaffing) into the
+// plan of the whole centre.
+type StaffingPart struct {
+	// FirstTicketAt is the arrival of the node's first ticket (null: none).
+	FirstTicketAt *time.Time `json:"first_ticket_at"`
+	// Days maps YYYY-MM-DD to its 24 hours.
+	Days map[string][]StaffingCounts `json:"days"`
+}
+
+// StaffingCounts is one hour of one day of a StaffingPart.
+type StaffingCounts struct {
+	Offered    int   `json:"offered"`
+	Talked     int   `json:"talked"`  // answered calls with a talk time
+	TalkMillis int64 `json:"talk_ms"` // the sum of their talk times
+}
+
+// ReferenceCandidates returns the days a plan of the day containing d may
+// average: the four same weekdays before it that are over (before today),
+// newest first. The plan uses those not before the first ticket's day
+// (MergeStaffing): a hotline younger than four weeks has fewer.
+func (s *Service) ReferenceCandidates(d time.Time) []time.Time {
 	day, _ := s.dayBounds(d)
-	out := &Staffing{
-		Date: day.Format(time.DateOnly), Weekday: day.Weekday().String(), Settings: s.settings(),
-		TargetServiceLevel: s.cfg.StaffingTarget, SeatsConfigured: s.cfg.Seats, ReferenceDays: []string{},
+	today := s.Today()
+	// A date far ahead: start at the weeks that can be over already.
+	w := 1
+	if days := civilDays(day) - civilDays(today); days > 7 {
+		w = days / 7
 	}
-	refs, err := s.referenceDays(ctx, day)
-	if err != nil {
-		return nil, err
+	var out []time.Time
+	for ; len(out) < referenceWeeks; w++ {
+		if ref := time.Date(day.Year(), day.Month(), day.Day()-7*w, 0, 0, 0, 0, s.cfg.Location); ref.Before(today) {
+			out = append(out, ref)
+		}
 	}
-	type acc struct {
-		offered, talked int
-		talkSum         float64
+	return out
+}
+
+// StaffingPart counts this database's tickets of the given days.
+func (s *Service) StaffingPart(ctx context.Context, days []time.Time) (*StaffingPart, error) {
+	p := &StaffingPart{Days: map[string][]StaffingCounts{}}
+	var first sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(opened_at) FROM tickets`).Scan(&first); err != nil {
+		return nil, fmt.Errorf("stats: first ticket: %w", err)
 	}
-	var hours [24]acc
-	var all acc
-	for _, ref := range refs {
-		out.ReferenceDays = append(out.ReferenceDays, ref.Format(time.DateOnly))
-		from, to := s.dayBounds(ref)
+	if !first.Valid {
+		return p, nil
+	}
+	p.FirstTicketAt = ptr(store.FromMillis(first.Int64).In(s.cfg.Location))
+	for _, d := range days {
+		from, to := s.dayBounds(d)
+		hours := make([]StaffingCounts, 24)
+		p.Days[from.Format(time.DateOnly)] = hours
+		if !to.After(*p.FirstTicketAt) {
+			continue // before the first ticket: nothing to read
+		}
 		rows, err := s.load(ctx, from, to)
 		if err != nil {
 			return nil, err
@@ -84,13 +122,75 @@ func (s *Service) Staffing(ctx context.Context, d time.Time) (*Staffing, error) 
 		for _, r := range rows {
 			h := &hours[store.FromMillis(r.openedAt).In(s.cfg.Location).Hour()]
 			if r.outcome != "rejected" {
-				h.offered++
+				h.Offered++
 			}
 			if r.answeredAt.Valid && r.talk.Valid {
-				h.talked++
-				h.talkSum += r.talk.Float64
-				all.talked++
-				all.talkSum += r.talk.Float64
+				h.Talked++
+				h.TalkMillis += millis(r.talk.Float64)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Staffing plans the day containing d.
+func (s *Service) Staffing(ctx context.Context, d time.Time) (*Staffing, error) {
+	p, err := s.StaffingPart(ctx, s.ReferenceCandidates(d))
+	if err != nil {
+		return nil, err
+	}
+	return s.MergeStaffing(d, p)
+}
+
+// MergeStaffing adds the parts (one per node, each with the days of
+// ReferenceCandidates(d)) and plans the day containing d. A part without
+// one of the days is an error.
+func (s *Service) MergeStaffing(d time.Time, parts ...*StaffingPart) (*Staffing, error) {
+	day, _ := s.dayBounds(d)
+	out := &Staffing{
+		Date: day.Format(time.DateOnly), Weekday: day.Weekday().String(), Settings: s.settings(),
+		TargetServiceLevel: s.cfg.StaffingTarget, SeatsConfigured: s.cfg.Seats, ReferenceDays: []string{},
+	}
+	// The reference days: the candidates not before the centre's first ticket.
+	var first *time.Time
+	for _, p := range parts {
+		if p.FirstTicketAt != nil && (first == nil || p.FirstTicketAt.Before(*first)) {
+			first = p.FirstTicketAt
+		}
+	}
+	var refs []string
+	if first != nil {
+		firstDay, _ := s.dayBounds(*first)
+		for _, ref := range s.ReferenceCandidates(day) {
+			if ref.Before(firstDay) {
+				break
+			}
+			refs = append(refs, ref.Format(time.DateOnly))
+		}
+	}
+	type acc struct {
+		offered, talked int
+		talkMillis      int64
+	}
+	var hours [24]acc
+	var all acc
+	for _, ref := range refs {
+		out.ReferenceDays = append(out.ReferenceDays, ref)
+		for _, p := range parts {
+			if p.FirstTicketAt == nil {
+				continue // a node without tickets has nothing to add
+			}
+			hs, ok := p.Days[ref]
+			if !ok || len(hs) != 24 {
+				return nil, fmt.Errorf("stats: merge staffing %s: a part lacks the day %s", out.Date, ref)
+			}
+			for hr, c := range hs {
+				h := &hours[hr]
+				h.offered += c.Offered
+				h.talked += c.Talked
+				h.talkMillis += c.TalkMillis
+				all.talked += c.Talked
+				all.talkMillis += c.TalkMillis
 			}
 		}
 	}
@@ -108,10 +208,10 @@ func (s *Service) Staffing(ctx context.Context, d time.Time) (*Staffing, error) 
 		var aht float64
 		switch {
 		case h.talked > 0:
-			aht = h.talkSum/float64(h.talked) + wrap
+			aht = float64(h.talkMillis)/1000/float64(h.talked) + wrap
 			sh.AHTSeconds, sh.AHTSource = &aht, ptr("hour")
 		case all.talked > 0:
-			aht = all.talkSum/float64(all.talked) + wrap
+			aht = float64(all.talkMillis)/1000/float64(all.talked) + wrap
 			sh.AHTSeconds, sh.AHTSource = &aht, ptr("days")
 		}
 		switch {
@@ -134,36 +234,6 @@ func (s *Service) Staffing(ctx context.Context, d time.Time) (*Staffing, error) 
 			out.PeakSeatsRequired = ptr(*sh.SeatsRequired)
 		}
 		out.Hours[hr] = sh
-	}
-	return out, nil
-}
-
-// referenceDays returns up to four same weekdays before day, newest first,
-// that ended before today and are not before the first ticket's day.
-func (s *Service) referenceDays(ctx context.Context, day time.Time) ([]time.Time, error) {
-	var first sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(opened_at) FROM tickets`).Scan(&first); err != nil {
-		return nil, fmt.Errorf("stats: first ticket: %w", err)
-	}
-	if !first.Valid {
-		return nil, nil
-	}
-	firstDay, _ := s.dayBounds(store.FromMillis(first.Int64))
-	today := s.Today()
-	// A date far ahead: start at the weeks that can be over already.
-	w := 1
-	if days := civilDays(day) - civilDays(today); days > 7 {
-		w = days / 7
-	}
-	var out []time.Time
-	for ; len(out) < referenceWeeks; w++ {
-		ref := time.Date(day.Year(), day.Month(), day.Day()-7*w, 0, 0, 0, 0, s.cfg.Location)
-		if ref.Before(firstDay) {
-			break
-		}
-		if ref.Before(today) {
-			out = append(out, ref)
-		}
 	}
 	return out, nil
 }

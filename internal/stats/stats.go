@@ -44,6 +44,17 @@
 //
 // A ratio whose denominator is 0 is null, never 0 or NaN.
 //
+// In a cluster (SPEC §11) every node keeps the tickets of the calls it
+// carried. Each node then answers with its part (DayPart, HourlyPart,
+// StaffingPart): counts, and the sums behind the means in whole
+// milliseconds, which add exactly, in any order; the asking node adds the
+// parts and computes every ratio once (MergeDay, MergeHourly,
+// MergeStaffing), so each ticket is counted once and the numbers are those
+// one database holding every ticket would give. Day, Hourly and Staffing
+// are the same merge over this database's part alone. The nodes must share
+// the settings the counts depend on (service_level_seconds,
+// short_abandon_seconds, the time zone); wrap_up only enters the ratios.
+//
 // Tickets without a category (a caller who hung up in the IVR, a rejected
 // call) are counted in the general queue, as hotline_calls_offered_total
 // counts them.
@@ -159,6 +170,58 @@ type Scores struct {
 	S3 int `json:"3"`
 }
 
+// Counts is the additive part of the numbers of one set of tickets: the
+// counts, and the sums behind the means in whole milliseconds (the stored
+// precision of wait_seconds and talk_seconds). Counts of disjoint sets of
+// tickets (one set per node of a cluster) add up exactly, in any order, to
+// the Counts of their union; the ratios of a Block are computed once, from
+// the sum (Service.Block).
+type Counts struct {
+	Offered          int    `json:"offered"`
+	Answered         int    `json:"answered"`
+	AnsweredInTarget int    `json:"answered_within_service_level"`
+	Abandoned        int    `json:"abandoned"`
+	ShortAbandoned   int    `json:"short_abandoned"`
+	AbandonedBy      Stages `json:"abandoned_by_stage"`
+	Voicemail        int    `json:"voicemail"`
+	Rejected         int    `json:"rejected"`
+	Interrupted      int    `json:"interrupted"`
+	InProgress       int    `json:"in_progress"`
+	Rated            int    `json:"rated"`
+	Satisfaction     Scores `json:"satisfaction"`
+	// WaitMillis is the sum of wait_seconds of the answered calls that have
+	// one (Waited of them), in milliseconds; TalkMillis and Talked the same
+	// for talk_seconds.
+	WaitMillis int64 `json:"wait_ms"`
+	Waited     int   `json:"waited"`
+	TalkMillis int64 `json:"talk_ms"`
+	Talked     int   `json:"talked"`
+}
+
+// Add adds o into c.
+func (c *Counts) Add(o Counts) {
+	c.Offered += o.Offered
+	c.Answered += o.Answered
+	c.AnsweredInTarget += o.AnsweredInTarget
+	c.Abandoned += o.Abandoned
+	c.ShortAbandoned += o.ShortAbandoned
+	c.AbandonedBy.IVR += o.AbandonedBy.IVR
+	c.AbandonedBy.Queue += o.AbandonedBy.Queue
+	c.AbandonedBy.Ringing += o.AbandonedBy.Ringing
+	c.Voicemail += o.Voicemail
+	c.Rejected += o.Rejected
+	c.Interrupted += o.Interrupted
+	c.InProgress += o.InProgress
+	c.Rated += o.Rated
+	c.Satisfaction.S1 += o.Satisfaction.S1
+	c.Satisfaction.S2 += o.Satisfaction.S2
+	c.Satisfaction.S3 += o.Satisfaction.S3
+	c.WaitMillis += o.WaitMillis
+	c.Waited += o.Waited
+	c.TalkMillis += o.TalkMillis
+	c.Talked += o.Talked
+}
+
 // Block is the set of numbers for one set of tickets (see the package doc).
 type Block struct {
 	Offered          int    `json:"offered"`
@@ -180,9 +243,6 @@ type Block struct {
 	TalkSeconds      *float64 `json:"talk_seconds"`
 	AHTSeconds       *float64 `json:"aht_seconds"`
 	SatisfactionRate *float64 `json:"satisfaction_rate"`
-
-	waitSum, talkSum float64
-	waited, talked   int
 }
 
 // row is what the numbers need of one ticket.
@@ -223,76 +283,86 @@ FROM tickets WHERE opened_at >= ? AND opened_at < ?`, store.Millis(from), store.
 	return out, nil
 }
 
-// add counts one ticket into b.
-func (s *Service) add(b *Block, r row) {
+// millis is a stored number of seconds in whole milliseconds, its stored
+// precision, whatever binary fraction REAL kept.
+func millis(v float64) int64 { return int64(math.Round(v * 1000)) }
+
+// add counts one ticket into c.
+func (s *Service) add(c *Counts, r row) {
 	if r.outcome == "rejected" {
-		b.Rejected++
+		c.Rejected++
 		return
 	}
-	b.Offered++
+	c.Offered++
 	if r.status == "open" {
-		b.InProgress++
+		c.InProgress++
 	}
 	if r.answeredAt.Valid {
-		b.Answered++
+		c.Answered++
 		if r.wait.Valid {
-			b.waitSum += r.wait.Float64
-			b.waited++
-			// Compare in whole milliseconds: 15.000 is within 15 s, 15.001
-			// is not, whatever binary fraction REAL stored.
-			if int64(math.Round(r.wait.Float64*1000)) <= int64(s.cfg.ServiceLevelSeconds)*1000 {
-				b.AnsweredInTarget++
+			w := millis(r.wait.Float64)
+			c.WaitMillis += w
+			c.Waited++
+			// Whole milliseconds: 15.000 is within 15 s, 15.001 is not.
+			if w <= int64(s.cfg.ServiceLevelSeconds)*1000 {
+				c.AnsweredInTarget++
 			}
 		}
 		if r.talk.Valid {
-			b.talkSum += r.talk.Float64
-			b.talked++
+			c.TalkMillis += millis(r.talk.Float64)
+			c.Talked++
 		}
 	}
 	switch r.outcome {
 	case "abandoned":
-		b.Abandoned++
+		c.Abandoned++
 		switch r.stage {
 		case "queue":
-			b.AbandonedBy.Queue++
+			c.AbandonedBy.Queue++
 		case "ringing":
-			b.AbandonedBy.Ringing++
+			c.AbandonedBy.Ringing++
 		default:
-			b.AbandonedBy.IVR++
+			c.AbandonedBy.IVR++
 		}
 		if r.endedAt.Valid && r.endedAt.Int64-r.openedAt < int64(s.cfg.ShortAbandonSeconds)*1000 {
-			b.ShortAbandoned++
+			c.ShortAbandoned++
 		}
 	case "voicemail":
-		b.Voicemail++
+		c.Voicemail++
 	case "interrupted":
-		b.Interrupted++
+		c.Interrupted++
 	}
 	if r.satisfaction.Valid {
-		b.Rated++
+		c.Rated++
 		switch r.satisfaction.Int64 {
 		case 1:
-			b.Satisfaction.S1++
+			c.Satisfaction.S1++
 		case 2:
-			b.Satisfaction.S2++
+			c.Satisfaction.S2++
 		case 3:
-			b.Satisfaction.S3++
+			c.Satisfaction.S3++
 		}
 	}
 }
 
-// finish computes the ratios from the counts.
-func (s *Service) finish(b *Block) {
-	base := b.Offered - b.ShortAbandoned
-	b.AnswerRate = ratio(float64(b.Answered), base)
-	b.ServiceLevel = ratio(float64(b.AnsweredInTarget), base)
-	b.ASASeconds = ratio(b.waitSum, b.waited)
-	b.TalkSeconds = ratio(b.talkSum, b.talked)
+// Block computes the numbers of c: its counts and the ratios (package doc).
+func (s *Service) Block(c Counts) Block {
+	b := Block{
+		Offered: c.Offered, Answered: c.Answered, AnsweredInTarget: c.AnsweredInTarget, Abandoned: c.Abandoned,
+		ShortAbandoned: c.ShortAbandoned, AbandonedBy: c.AbandonedBy, Voicemail: c.Voicemail, Rejected: c.Rejected,
+		Interrupted: c.Interrupted, InProgress: c.InProgress, Rated: c.Rated, Satisfaction: c.Satisfaction,
+	}
+	base := c.Offered - c.ShortAbandoned
+	b.AnswerRate = ratio(float64(c.Answered), base)
+	b.ServiceLevel = ratio(float64(c.AnsweredInTarget), base)
+	b.ASASeconds = ratio(float64(c.WaitMillis)/1000, c.Waited)
+	b.TalkSeconds = ratio(float64(c.TalkMillis)/1000, c.Talked)
 	if b.TalkSeconds != nil {
 		aht := *b.TalkSeconds + s.cfg.WrapUp.Seconds()
 		b.AHTSeconds = &aht
 	}
-	b.SatisfactionRate = ratio(float64(b.Satisfaction.S1+b.Satisfaction.S2), b.Rated)
+	b.SatisfactionRate = ratio(float64(c.Satisfaction.S1+c.Satisfaction.S2), c.Rated)
+	return b
 }
 
 func ratio(num float64, den int) *float64 {
@@ -316,43 +386,89 @@ type Day struct {
 	Queues map[string]*Block `json:"queues"`
 }
 
-// Day computes the numbers of the calendar day containing d.
-func (s *Service) Day(ctx context.Context, d time.Time) (*Day, error) {
+// DayPart is one node's share of a Day (GET /api/stats/today?scope=node):
+// the Counts of its tickets of that day. The DayParts of every node merge
+// (MergeDay) into the Day of the whole centre, each ticket counted once.
+type DayPart struct {
+	Date   string             `json:"date"`
+	Total  Counts             `json:"total"`
+	Green  Counts             `json:"green"`
+	Queues map[string]*Counts `json:"queues"`
+}
+
+// DayPart counts this database's tickets of the calendar day containing d.
+func (s *Service) DayPart(ctx context.Context, d time.Time) (*DayPart, error) {
 	from, to := s.dayBounds(d)
 	rows, err := s.load(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
-	out := &Day{
-		Date: from.Format(time.DateOnly), Settings: s.settings(), From: from, To: to,
-		GeneratedAt: s.cfg.Now().In(s.cfg.Location).Truncate(time.Millisecond),
-		Green:       &Block{}, Queues: map[string]*Block{},
-	}
-	for _, q := range s.cfg.Queues {
-		out.Queues[q] = &Block{}
-	}
+	p := &DayPart{Date: from.Format(time.DateOnly), Queues: map[string]*Counts{}}
 	for _, r := range rows {
-		s.add(&out.Block, r)
+		s.add(&p.Total, r)
 		if r.priority == "green" {
-			s.add(out.Green, r)
+			s.add(&p.Green, r)
 		}
 		q := r.category
 		if q == "" {
 			q = s.cfg.GeneralQueue
 		}
 		if q != "" {
-			if out.Queues[q] == nil {
-				out.Queues[q] = &Block{}
+			if p.Queues[q] == nil {
+				p.Queues[q] = &Counts{}
 			}
-			s.add(out.Queues[q], r)
+			s.add(p.Queues[q], r)
 		}
 	}
-	s.finish(&out.Block)
-	s.finish(out.Green)
-	for _, b := range out.Queues {
-		s.finish(b)
+	return p, nil
+}
+
+// MergeDay adds the parts (one per node, each of the day containing d) and
+// computes the Day: the ratios once, from the sums.
+func (s *Service) MergeDay(d time.Time, parts ...*DayPart) (*Day, error) {
+	from, to := s.dayBounds(d)
+	date := from.Format(time.DateOnly)
+	var total, green Counts
+	queues := map[string]*Counts{}
+	for _, q := range s.cfg.Queues {
+		queues[q] = &Counts{}
+	}
+	for _, p := range parts {
+		if p.Date != date {
+			return nil, fmt.Errorf("stats: merge day %s: a part is of %q", date, p.Date)
+		}
+		total.Add(p.Total)
+		green.Add(p.Green)
+		for q, c := range p.Queues {
+			if c == nil {
+				continue
+			}
+			if queues[q] == nil {
+				queues[q] = &Counts{}
+			}
+			queues[q].Add(*c)
+		}
+	}
+	g := s.Block(green)
+	out := &Day{
+		Date: date, Settings: s.settings(), From: from, To: to,
+		GeneratedAt: s.cfg.Now().In(s.cfg.Location).Truncate(time.Millisecond),
+		Block:       s.Block(total), Green: &g, Queues: map[string]*Block{},
+	}
+	for q, c := range queues {
+		b := s.Block(*c)
+		out.Queues[q] = &b
 	}
 	return out, nil
+}
+
+// Day computes the numbers of the calendar day containing d.
+func (s *Service) Day(ctx context.Context, d time.Time) (*Day, error) {
+	p, err := s.DayPart(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return s.MergeDay(d, p)
 }
 
 // Hour is one hour of GET /api/stats/hourly: the calls that arrived in it.
@@ -373,28 +489,66 @@ type Hourly struct {
 	Hours       []*Hour   `json:"hours"`
 }
 
-// Hourly computes the day containing d hour by hour.
-func (s *Service) Hourly(ctx context.Context, d time.Time) (*Hourly, error) {
+// HourlyPart is one node's share of an Hourly (GET /api/stats/hourly?scope=node):
+// 24 hours of Counts, all tickets and the green channel.
+type HourlyPart struct {
+	Date  string     `json:"date"`
+	Hours []HourPart `json:"hours"`
+}
+
+// HourPart is one hour of an HourlyPart.
+type HourPart struct {
+	Total Counts `json:"total"`
+	Green Counts `json:"green"`
+}
+
+// HourlyPart counts this database's tickets of the day containing d hour by hour.
+func (s *Service) HourlyPart(ctx context.Context, d time.Time) (*HourlyPart, error) {
 	from, to := s.dayBounds(d)
 	rows, err := s.load(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
-	out := &Hourly{Date: from.Format(time.DateOnly), Settings: s.settings(),
-		GeneratedAt: s.cfg.Now().In(s.cfg.Location).Truncate(time.Millisecond)}
-	for h := range 24 {
-		out.Hours = append(out.Hours, &Hour{Hour: h, From: time.Date(from.Year(), from.Month(), from.Day(), h, 0, 0, 0, s.cfg.Location), Green: &Block{}})
-	}
+	p := &HourlyPart{Date: from.Format(time.DateOnly), Hours: make([]HourPart, 24)}
 	for _, r := range rows {
-		h := out.Hours[store.FromMillis(r.openedAt).In(s.cfg.Location).Hour()]
-		s.add(&h.Block, r)
+		h := &p.Hours[store.FromMillis(r.openedAt).In(s.cfg.Location).Hour()]
+		s.add(&h.Total, r)
 		if r.priority == "green" {
-			s.add(h.Green, r)
+			s.add(&h.Green, r)
 		}
 	}
-	for _, h := range out.Hours {
-		s.finish(&h.Block)
-		s.finish(h.Green)
+	return p, nil
+}
+
+// MergeHourly adds the parts (one per node) and computes the Hourly.
+func (s *Service) MergeHourly(d time.Time, parts ...*HourlyPart) (*Hourly, error) {
+	from, _ := s.dayBounds(d)
+	date := from.Format(time.DateOnly)
+	var sum [24]HourPart
+	for _, p := range parts {
+		if p.Date != date || len(p.Hours) != 24 {
+			return nil, fmt.Errorf("stats: merge hourly %s: a part is of %q with %d hours", date, p.Date, len(p.Hours))
+		}
+		for h := range sum {
+			sum[h].Total.Add(p.Hours[h].Total)
+			sum[h].Green.Add(p.Hours[h].Green)
+		}
+	}
+	out := &Hourly{Date: date, Settings: s.settings(),
+		GeneratedAt: s.cfg.Now().In(s.cfg.Location).Truncate(time.Millisecond)}
+	for h := range 24 {
+		g := s.Block(sum[h].Green)
+		out.Hours = append(out.Hours, &Hour{Hour: h, From: time.Date(from.Year(), from.Month(), from.Day(), h, 0, 0, 0, s.cfg.Location),
+			Block: s.Block(sum[h].Total), Green: &g})
 	}
 	return out, nil
+}
+
+// Hourly computes the day containing d hour by hour.
+func (s *Service) Hourly(ctx context.Context, d time.Time) (*Hourly, error) {
+	p, err := s.HourlyPart(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return s.MergeHourly(d, p)
 }

@@ -107,4 +107,14 @@ CREATE TABLE ticket_feedback (
 CREATE INDEX ticket_feedback_ticket ON ticket_feedback(ticket_id, at);
 CREATE INDEX outbox_ticket_state ON outbox(ticket_id, state, revision);
 `,
+	// 3: logins on every node of a cluster (SPEC §11): when a user last
+	// changed (the newer copy wins between nodes), and whether a session is
+	// known to the shared store and when that was last checked.
+	`
+ALTER TABLE users ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+UPDATE users SET updated_at = created_at;
+ALTER TABLE sessions ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN checked_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX sessions_user ON sessions(user_name, created_at);
+`,
 }

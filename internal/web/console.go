@@ -55,7 +55,12 @@ func (s *Server) consoleRoutes() {
 	if s.opt.Events != nil && s.opt.Stats != nil {
 		// The wallboard's "stats" events: today's numbers, as GET /api/stats/today has them.
 		st := s.opt.Stats
-		s.opt.Events.useStats(func(ctx context.Context) (any, error) { return st.Day(ctx, st.Today()) })
+		if s.fan != nil {
+			sys := systemUser(s.opt.Cluster.Self())
+			s.opt.Events.useStats(func(ctx context.Context) (any, error) { return s.clusterDay(ctx, sys, st.Today()) })
+		} else {
+			s.opt.Events.useStats(func(ctx context.Context) (any, error) { return st.Day(ctx, st.Today()) })
+		}
 	}
 	assets := consoleAssets()
 	serve := func(name string) http.HandlerFunc {

@@ -11,7 +11,8 @@ package web
 //	        or "gone" {"stage","seat","ticket_id","reason","at"} when the
 //	        offer ended without an answer; only to the users bound to that seat
 //	ticket  a ticket revision, without the caller's number or the summary
-//	        (managers: every ticket; operators: their seat's)
+//	        (managers: every ticket; operators: their seat's); in a cluster
+//	        the other nodes' revisions too (Hub.RemoteRevision)
 //	stats   the body of GET /api/stats/today, at most once a second, to managers
 //
 // Every event has an id: line (one counter for the hub); there is no replay:
@@ -70,6 +71,13 @@ type HubOptions struct {
 	Floor Floor
 	// Tickets feeds the ticket events (Store.OnRevision) and the screen-pop.
 	Tickets *ticket.Store
+	// Lookup finds the screen-pop's ticket and the caller's earlier tickets;
+	// nil: in Tickets (one node). In a cluster: NewClusterLookup, which
+	// looks on every node.
+	Lookup TicketLookup
+	// Node is this node's id: RemoteRevision ignores revisions of this
+	// node's own tickets (they come from Tickets already).
+	Node string
 	// StatsToday returns today's numbers (the body of GET /api/stats/today)
 	// for the "stats" event; nil: no stats events.
 	StatsToday func(ctx context.Context) (any, error)
@@ -96,6 +104,10 @@ type Hub struct {
 	offers    chan offerJob
 	stop      chan struct{}
 	wg        sync.WaitGroup
+	// ctx ends with Close: the lookups and stats in flight (which may wait
+	// for other nodes) stop with it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu        sync.Mutex
 	clients   map[*sseClient]struct{}
@@ -106,6 +118,9 @@ type Hub struct {
 	statsFn   func(ctx context.Context) (any, error)
 	dropped   int // consoles dropped for lagging
 	lostRevs  int // ticket revisions not handed over
+	// remoteRevs is the last revision delivered of each other node's
+	// ticket: a late or repeated one is not delivered again.
+	remoteRevs map[string]int
 }
 
 type sseClient struct {
@@ -165,6 +180,12 @@ func NewHub(o HubOptions) *Hub {
 		stop:      make(chan struct{}),
 		clients:   map[*sseClient]struct{}{},
 		seatCalls: map[agent.SeatID]string{},
+
+		remoteRevs: map[string]int{},
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if o.Lookup == nil && o.Tickets != nil {
+		h.o.Lookup = LocalLookup{Tickets: o.Tickets}
 	}
 	if o.Changes != nil {
 		h.changes, h.unsub = o.Changes()
@@ -198,6 +219,7 @@ func (h *Hub) Close() {
 	h.mu.Unlock()
 	h.log.Info("live events stopped", "consoles_dropped_for_lagging", dropped, "ticket_revisions_not_sent", lost)
 	close(h.stop)
+	h.cancel()
 	h.unsub()
 	h.wg.Wait()
 }
@@ -219,6 +241,38 @@ func (h *Hub) ticketRevision(t *ticket.Ticket, event string) {
 		h.lostRevs++
 		h.mu.Unlock()
 	}
+}
+
+// maxRemoteRevs bounds Hub.remoteRevs; past it the memory starts afresh.
+const maxRemoteRevs = 20000
+
+// RemoteRevision delivers a revision of a ticket that another node keeps
+// (carried between the nodes by the app) to the consoles of this node,
+// exactly as this node's own revisions are delivered: the same "ticket"
+// event, to managers and to the operators of its seat or call. The ticket
+// need not carry the caller's number or the summary (the event has
+// neither). A revision of this node's own tickets, or one not newer than
+// the last delivered for that ticket, is ignored. It never blocks.
+func (h *Hub) RemoteRevision(t *ticket.Ticket, event string) {
+	if t == nil || t.ID == "" {
+		return
+	}
+	if h.o.Node != "" && (t.NodeID == h.o.Node || (t.NodeID == "" && TicketNode(t.ID) == h.o.Node)) {
+		return
+	}
+	h.mu.Lock()
+	if last, ok := h.remoteRevs[t.ID]; ok && t.Revision <= last {
+		h.mu.Unlock()
+		return
+	}
+	if len(h.remoteRevs) >= maxRemoteRevs {
+		clear(h.remoteRevs)
+	}
+	h.remoteRevs[t.ID] = t.Revision
+	h.mu.Unlock()
+	c := *t
+	c.Caller, c.Summary = "", ""
+	h.ticketRevision(&c, event)
 }
 
 func (h *Hub) seats() []agent.Seat {
@@ -377,6 +431,10 @@ func (h *Hub) run() {
 	stats := time.NewTicker(h.o.StatsEvery)
 	defer stats.Stop()
 	statsDirty := true
+	// The stats are computed beside the loop, one at a time: in a cluster
+	// they wait for the other nodes, and seat and queue events must not.
+	statsBusy := false
+	statsDone := make(chan struct{}, 1)
 	arm := func() {
 		if !armed {
 			flush.Reset(h.o.Coalesce)
@@ -412,10 +470,17 @@ func (h *Hub) run() {
 			h.sendTicket(r)
 			statsDirty = true
 		case <-stats.C:
-			if statsDirty && h.statsFunc() != nil && h.hasManagers() {
-				statsDirty = false
-				h.sendStats()
+			if statsDirty && !statsBusy && h.statsFunc() != nil && h.hasManagers() {
+				statsDirty, statsBusy = false, true
+				h.wg.Add(1)
+				go func() {
+					defer h.wg.Done()
+					h.sendStats()
+					statsDone <- struct{}{}
+				}()
 			}
+		case <-statsDone:
+			statsBusy = false
 		}
 	}
 }
@@ -535,11 +600,13 @@ func (h *Hub) statsFunc() func(ctx context.Context) (any, error) {
 }
 
 func (h *Hub) sendStats() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
 	defer cancel()
 	v, err := h.statsFunc()(ctx)
 	if err != nil {
-		h.log.Warn("live events: stats", "error", err)
+		if h.ctx.Err() == nil {
+			h.log.Warn("live events: stats", "error", err)
+		}
 		return
 	}
 	payload := marshal(v)
@@ -581,8 +648,8 @@ func (h *Hub) sendOffer(j offerJob) {
 	ev := OfferEvent{Stage: j.stage, Seat: j.seat, TicketID: j.ticket, At: h.o.Now()}
 	if j.stage == OfferGone {
 		ev.Reason = j.reason
-	} else if h.o.Tickets != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	} else if h.o.Lookup != nil {
+		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
 		t, hist, err := h.lookup(ctx, j.ticket)
 		cancel()
 		if err != nil {
@@ -626,18 +693,16 @@ func (h *Hub) sendOffer(j offerJob) {
 }
 
 // lookup returns the ticket and the caller's other tickets of the last
-// historyDays days, newest first (at most 20).
+// historyDays days, newest first (at most 20), wherever they are kept.
 func (h *Hub) lookup(ctx context.Context, id string) (*ticket.Ticket, []*ticket.Ticket, error) {
-	t, err := h.o.Tickets.Get(ctx, id)
+	t, err := h.o.Lookup.Get(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !strings.ContainsAny(t.Caller, "0123456789") {
 		return t, nil, nil // anonymous: every anonymous call is not one caller
 	}
-	list, err := h.o.Tickets.List(ctx, ticket.Filter{
-		Caller: t.Caller, From: h.o.Now().AddDate(0, 0, -historyDays), Limit: 21,
-	})
+	list, err := h.o.Lookup.History(ctx, t.Caller, h.o.Now().AddDate(0, 0, -historyDays), 21)
 	if err != nil {
 		return t, nil, err
 	}

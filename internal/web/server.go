@@ -1,15 +1,19 @@
 // Package web serves the console, the JSON API, /healthz and /metrics.
 //
 // Every /api/ route except /api/login takes the session cookie or an
-// "Authorization: Bearer <token>" header (SPEC §9) and answers 401 without.
-// It must not import internal/sip or internal/media.
+// "Authorization: Bearer <token>" header (SPEC §9) and answers 401 without;
+// in a cluster, a request another node signed for a user (peer.go) is
+// taken as that user. cluster.go says how one node's API shows the whole
+// centre. It must not import internal/sip or internal/media.
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,6 +50,21 @@ type Options struct {
 	WakeOutbox func()
 	// Stats computes the numbers of /api/stats/*; nil: 503 there.
 	Stats *stats.Service
+
+	// NodeID is this node's id (node_id), shown by GET /api/cluster on a
+	// single node.
+	NodeID string
+	// Cluster is the cluster this node is part of (SPEC §11); nil: one node,
+	// and nothing of cluster.go happens.
+	Cluster Cluster
+	// ClusterSecret is cluster.secret, the HMAC key of node-to-node
+	// requests; empty: no signed request is accepted.
+	ClusterSecret []byte
+	// PeerTimeout is how long a fan-out waits for each other node [2s].
+	PeerTimeout time.Duration
+	// Degraded, when set, returns why the node is degraded ("" = healthy),
+	// e.g. "redis unreachable": /healthz stays 200 and says so.
+	Degraded func() string
 }
 
 // Server is the HTTP handler set.
@@ -56,6 +75,9 @@ type Server struct {
 	tickets *ticket.Store
 	gather  prometheus.Gatherer
 	mux     *http.ServeMux
+	// peer and fan are set in a cluster only.
+	peer *PeerClient
+	fan  *fanout
 
 	limiter loginLimiter
 }
@@ -67,6 +89,16 @@ func New(opt Options, users *auth.Store, tickets *ticket.Store, gather prometheu
 	}
 	s := &Server{opt: opt, log: logger, users: users, tickets: tickets, gather: gather, mux: http.NewServeMux()}
 	s.limiter.fails = map[string][]time.Time{}
+	if opt.Cluster != nil {
+		if len(opt.ClusterSecret) == 0 {
+			logger.Error("cluster without cluster.secret: the other nodes refuse this node's requests")
+		}
+		if opt.PeerTimeout <= 0 {
+			s.opt.PeerTimeout = DefaultPeerTimeout
+		}
+		s.peer = NewPeerClient(opt.Cluster.Self(), opt.ClusterSecret)
+		s.fan = &fanout{cluster: opt.Cluster, client: s.peer, timeout: s.opt.PeerTimeout, log: logger}
+	}
 	s.routes()
 	return s
 }
@@ -83,6 +115,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/seats", s.authed(s.listSeats))
 	s.mux.Handle("POST /api/seats/{id}/state", s.authed(s.setSeatState))
 	s.mux.Handle("GET /api/queue", s.authed(s.listQueue))
+	s.mux.Handle("GET /api/cluster", s.authed(s.managers(s.clusterView)))
 	s.consoleRoutes() // /, /console/*, /api/events, PATCH /api/tickets/{id}, /api/console/options
 	s.workorderRoutes()
 	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
@@ -99,10 +132,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// healthz: 200 {"status":"ok"}; 200 {"status":"degraded","reason"} when
+// the node takes calls without the shared state (SPEC §11: Redis
+// unreachable); 503 {"status":"draining"} once it stops taking calls.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if s.opt.Ready != nil && !s.opt.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
+	}
+	if s.opt.Degraded != nil {
+		if why := s.opt.Degraded(); why != "" {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "degraded", "reason": why})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
@@ -124,6 +166,13 @@ func tokenOf(r *http.Request) string {
 
 func (s *Server) authed(h handlerWithUser) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.opt.ClusterSecret) > 0 && r.Header.Get(HeaderNode) != "" {
+			if u, node, ok := s.nodeUser(r); ok {
+				h(w, r.WithContext(context.WithValue(r.Context(), nodeCallerKey{}, node)), u)
+				return
+			}
+			// Not a valid node request: it needs a session like any other.
+		}
 		u, err := s.users.Session(r.Context(), tokenOf(r))
 		if err != nil {
 			if !errors.Is(err, auth.ErrNoSession) {
@@ -135,6 +184,26 @@ func (s *Server) authed(h handlerWithUser) http.Handler {
 		}
 		h(w, r, u)
 	})
+}
+
+// nodeUser verifies a node-to-node request (peer.go); r's body stays
+// readable either way.
+func (s *Server) nodeUser(r *http.Request) (auth.User, string, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxNodeBody+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+	if err != nil || len(body) > maxNodeBody {
+		s.log.Warn("node request refused", "reason", "body unreadable or too large", "node", r.Header.Get(HeaderNode), "remote", remoteIP(r))
+		return auth.User{}, "", false
+	}
+	u, node, err := VerifyNodeRequest(r, s.opt.ClusterSecret, body, time.Now())
+	if err != nil {
+		s.log.Warn("node request refused", "reason", err.Error(), "node", r.Header.Get(HeaderNode), "remote", remoteIP(r))
+		return auth.User{}, "", false
+	}
+	return u, node, true
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {

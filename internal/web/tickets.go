@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -48,7 +49,39 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request, u auth.User
 	for i, t := range list {
 		list[i] = forUser(u, t)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tickets": list})
+	if s.fan == nil || nodeScope(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"tickets": list})
+		return
+	}
+	// The whole centre: every node's list for the same filter, as each
+	// node shows it to this user, merged; the limit applies to the merge.
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	pq := url.Values{"limit": {strconv.Itoa(limit)}}
+	if f.Caller != "" {
+		pq.Set("caller", f.Caller)
+	}
+	if f.Status != "" {
+		pq.Set("status", f.Status)
+	}
+	// Times as this node read them: every node counts the same days.
+	if !f.From.IsZero() {
+		pq.Set("from", f.From.Format(time.RFC3339Nano))
+	}
+	if !f.To.IsZero() {
+		pq.Set("to", f.To.Format(time.RFC3339Nano))
+	}
+	peers, missing := fanGet[ticketsReply](r.Context(), s.fan, u, "/api/tickets", pq)
+	ans, err := s.mergeTickets(list, peers, missing, limit)
+	if err != nil {
+		s.log.Error("list tickets: merge", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not list tickets")
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // parseTime reads an RFC 3339 time or a YYYY-MM-DD date; a date as an upper
@@ -71,6 +104,9 @@ func (s *Server) parseTime(v string, end bool) (time.Time, error) {
 }
 
 func (s *Server) getTicket(w http.ResponseWriter, r *http.Request, u auth.User) {
+	if s.relayTicket(w, r, u, r.PathValue("id"), maxRelayed) {
+		return
+	}
 	t, err := s.tickets.Get(r.Context(), r.PathValue("id"))
 	if errors.Is(err, ticket.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no such ticket")
@@ -99,6 +135,11 @@ func forUser(u auth.User, t *ticket.Ticket) *ticket.Ticket {
 func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) {
 	if !u.CanManage() {
 		writeError(w, http.StatusForbidden, "recordings are for managers")
+		return
+	}
+	// A recording lives with its ticket: on another node, that node
+	// serves it (and writes the audit line).
+	if s.relayTicket(w, r, u, r.PathValue("id"), maxRelayedRecording) {
 		return
 	}
 	t, err := s.tickets.Get(r.Context(), r.PathValue("id"))
@@ -136,7 +177,7 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 		http.ServeContent(w, r, t.ID+".wav", st.ModTime(), f)
 		return
 	}
-	if err := s.users.Audit(r.Context(), u.Name, "recording.download", t.ID, remoteIP(r)); err != nil {
+	if err := s.users.Audit(r.Context(), u.Name, "recording.download", t.ID, auditRemote(r)); err != nil {
 		// No audit line, no download.
 		s.log.Error("audit", "error", err)
 		writeError(w, http.StatusInternalServerError, "could not write the audit log")

@@ -172,6 +172,9 @@ func (s *Server) mayEdit(u auth.User, t *ticket.Ticket) bool {
 // that changes nothing makes none. Answers 200 with the ticket.
 func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request, u auth.User) {
 	id := r.PathValue("id")
+	if s.relayTicket(w, r, u, id, maxRelayed) {
+		return
+	}
 	var p ticketPatch
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<10))
 	dec.DisallowUnknownFields()

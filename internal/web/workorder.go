@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/auth"
@@ -83,6 +86,19 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A ticket of another node: that node stores the feedback. The body and
+	// the work-order system's headers go as they came, so that it checks
+	// the work-order signature itself.
+	if n, err := s.ticketOwner(r.Context(), r, req.TicketID); err != nil {
+		s.log.Warn("work-order feedback: ticket's node unreachable", "ticket_id", req.TicketID, "error", err)
+		w.Header().Set("Retry-After", "30")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	} else if n != nil {
+		s.log.Info("work-order feedback relayed", "ticket_id", req.TicketID, "node", n.ID)
+		s.relay(w, r, *n, nil, body, maxRelayed)
+		return
+	}
 	added, err := s.tickets.AddFeedback(r.Context(), req.TicketID, ticket.Feedback{ExternalID: req.ExternalID, Status: req.Status, Note: req.Note, At: at})
 	if errors.Is(err, ticket.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no such ticket")
@@ -97,8 +113,11 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "duplicate": !added})
 }
 
+// deadLetters: GET /api/workorder/dead, newest first (in a cluster, every
+// node's, merged; each ticket's node_id says where it lives).
 func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request, u auth.User) {
-	list, err := s.tickets.DeadTickets(r.Context(), 200)
+	const limit = 200
+	list, err := s.tickets.DeadTickets(r.Context(), limit)
 	if err != nil {
 		s.log.Error("dead letters", "error", err)
 		writeError(w, http.StatusInternalServerError, "could not list dead letters")
@@ -107,11 +126,25 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request, u auth.User
 	if list == nil {
 		list = []*ticket.Ticket{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tickets": list})
+	if s.fan == nil || nodeScope(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"tickets": list})
+		return
+	}
+	peers, missing := fanGet[ticketsReply](r.Context(), s.fan, u, "/api/workorder/dead", nil)
+	ans, err := s.mergeTickets(list, peers, missing, limit)
+	if err != nil {
+		s.log.Error("dead letters: merge", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not list dead letters")
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 func (s *Server) redeliver(w http.ResponseWriter, r *http.Request, u auth.User) {
 	id := r.PathValue("id")
+	if s.relayTicket(w, r, u, id, maxRelayed) {
+		return
+	}
 	n, err := s.tickets.Redeliver(r.Context(), id)
 	if errors.Is(err, ticket.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no such ticket")
@@ -122,12 +155,27 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request, u auth.User) 
 		writeError(w, http.StatusInternalServerError, "could not redeliver")
 		return
 	}
-	_ = s.users.Audit(r.Context(), u.Name, "workorder.redeliver", id, remoteIP(r))
+	_ = s.users.Audit(r.Context(), u.Name, "workorder.redeliver", id, auditRemote(r))
 	if s.opt.WakeOutbox != nil {
 		s.opt.WakeOutbox()
 	}
 	s.log.Info("redeliver", "ticket_id", id, "revisions", n, "by", u.Name)
 	writeJSON(w, http.StatusOK, map[string]any{"requeued": n})
+}
+
+// NodeReconciliation is one node's reconciliation in a cluster's.
+type NodeReconciliation struct {
+	Node string `json:"node"`
+	ticket.Reconciliation
+}
+
+// ClusterReconciliation is GET /api/workorder/reconciliation in a cluster:
+// the sums of every node's (not_fully_delivered merged, at most 1000), each
+// node's own in "nodes", and the nodes missing in "partial".
+type ClusterReconciliation struct {
+	ticket.Reconciliation
+	Nodes   []NodeReconciliation `json:"nodes"`
+	Partial []string             `json:"partial,omitempty"`
 }
 
 // reconciliation: GET /api/workorder/reconciliation?date=YYYY-MM-DD (default today).
@@ -147,5 +195,34 @@ func (s *Server) reconciliation(w http.ResponseWriter, r *http.Request, u auth.U
 		writeError(w, http.StatusInternalServerError, "could not reconcile")
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	if s.fan == nil || nodeScope(r) {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	peers, missing := fanGet[ticket.Reconciliation](r.Context(), s.fan, u, "/api/workorder/reconciliation", url.Values{"date": {rep.Date}})
+	out := ClusterReconciliation{Reconciliation: rep, Nodes: []NodeReconciliation{{Node: s.opt.Cluster.Self(), Reconciliation: rep}}}
+	out.NotFullyDelivered = slices.Clone(rep.NotFullyDelivered)
+	for node, p := range peers {
+		if p.Date != rep.Date {
+			s.log.Warn("cluster: node reconciled another day; its part is missing", "node", node, "date", p.Date, "want", rep.Date)
+			missing = append(missing, node)
+			continue
+		}
+		out.Nodes = append(out.Nodes, NodeReconciliation{Node: node, Reconciliation: *p})
+		out.Tickets += p.Tickets
+		out.Revisions += p.Revisions
+		out.Delivered += p.Delivered
+		out.Pending += p.Pending
+		out.Dead += p.Dead
+		out.TicketsDelivered += p.TicketsDelivered
+		out.NotFullyDelivered = append(out.NotFullyDelivered, p.NotFullyDelivered...)
+	}
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Node < out.Nodes[j].Node })
+	sort.Strings(out.NotFullyDelivered)
+	if len(out.NotFullyDelivered) > 1000 {
+		out.NotFullyDelivered = out.NotFullyDelivered[:1000]
+	}
+	sort.Strings(missing)
+	out.Partial = missing
+	writeJSON(w, http.StatusOK, out)
 }
