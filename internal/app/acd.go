@@ -54,19 +54,19 @@ func (d distributor) Hangup(id, seat string, token uint64) {
 // sooner than this when it is the only seat for it.
 const declinePause = 5 * time.Second
 
-// newACD builds the distributor over the configured seats.
-func newACD(cfg *config.Config) (*acd.ACD, error) {
+// acdSettings are the configured seats and the ACD's parameters.
+func acdSettings(cfg *config.Config) ([]agent.Seat, acd.Config) {
 	seats := make([]agent.Seat, 0, len(cfg.Seats))
 	for _, s := range cfg.Seats {
 		seats = append(seats, agent.New(agent.SeatID(s.ID), s.Name, s.Skills))
 	}
-	return acd.New(acd.Config{
+	return seats, acd.Config{
 		RingTimeout:   cfg.ACD.RingTimeout.D(),
 		WrapUp:        cfg.ACD.WrapUp.D(),
 		MaxWait:       cfg.ACD.MaxWait.D(),
 		SkillFallback: cfg.ACD.SkillFallback.D(),
 		DeclinePause:  declinePause,
-	}, seats, acd.NewMemoryStore())
+	}
 }
 
 // seatMetrics is hotline_seats{state}, read from the ACD at scrape time so

@@ -21,10 +21,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/hotline12348/hotline/acd"
 	"github.com/hotline12348/hotline/agent"
 	"github.com/hotline12348/hotline/configs"
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/call"
+	"github.com/hotline12348/hotline/internal/cluster"
 	"github.com/hotline12348/hotline/internal/config"
 	"github.com/hotline12348/hotline/internal/media"
 	"github.com/hotline12348/hotline/internal/sip"
@@ -73,11 +75,6 @@ func Location(cfg *config.Config) *time.Location {
 // calls, calls in progress finish (bounded by shutdown.grace), exit.
 func Run(ctx context.Context, opt Options) error {
 	cfg, log := opt.Config, opt.Logger
-	if cfg.ACD.Backend != "memory" {
-		// Refuse rather than quietly run one node's ACD where several nodes
-		// were meant to share one (SPEC §11).
-		return fmt.Errorf("app: acd.backend: %q is not available in this version; use memory (one node)", cfg.ACD.Backend)
-	}
 	warnDefaults(cfg, log)
 
 	db, err := store.Open(ctx, DBPath(cfg))
@@ -138,18 +135,47 @@ func Run(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
-	floor, err := newACD(cfg)
-	if err != nil {
-		return err
+	seats, acdCfg := acdSettings(cfg)
+	var (
+		floor acd.Floor
+		node  *cluster.Node // nil on one node (acd.backend memory)
+	)
+	if cfg.ACD.Backend == "redis" {
+		n, rdb, err := startCluster(ctx, cfg, seats, acdCfg, log, reg)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		defer n.Close()
+		node, floor = n, n
+		users.SetShared(n.Users(), log.With("component", "users"))
+		usersCtx, stopUsers := context.WithCancel(context.WithoutCancel(ctx))
+		usersDone := make(chan struct{})
+		go func() { defer close(usersDone); syncUsers(usersCtx, users, log) }()
+		defer func() { stopUsers(); <-usersDone }()
+		log.Info("one call centre with the other nodes (acd.backend redis)", "advertise_sip", cfg.Cluster.AdvertiseSIP,
+			"advertise_http", cfg.Cluster.AdvertiseHTTP, "redis_up", n.Up())
+	} else {
+		a, err := acd.New(acdCfg, seats, acd.NewMemoryStore())
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		floor = a
 	}
-	defer floor.Close()
 	reg.MustRegister(newSeatMetrics(floor))
 	passwords := map[string]string{}
 	for _, s := range cfg.Seats {
 		passwords[s.ID] = s.Password
 	}
+	var bindings sip.Bindings // nil: the registrar's own, in memory
+	if node != nil {
+		bindings = node.Bindings()
+	}
 	registrar, err := sip.NewRegistrar(sip.RegistrarConfig{
 		Realm:          cfg.SIP.Domain,
+		Node:           cfg.NodeID,
+		Bindings:       bindings,
 		Credentials:    func(u string) (string, bool) { p, ok := passwords[u]; return p, ok },
 		MaxExpires:     cfg.SIP.MaxRegisterExpires.D(),
 		AuthFailLimit:  cfg.SIP.AuthFailLimit,
@@ -173,7 +199,7 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	defer registrar.Close()
-	dialer := &seatDialer{reg: registrar, fullID: cfg.ACD.CallerID == "full", menu: menu, greenNote: "[绿色通道]"}
+	dialer := &seatDialer{reg: registrar, node: node, fullID: cfg.ACD.CallerID == "full", menu: menu, greenNote: "[绿色通道]"}
 
 	recRoot := RecordingsDir(cfg)
 	retentionCtx, stopRetention := context.WithCancel(context.WithoutCancel(ctx))
@@ -235,8 +261,23 @@ func Run(ctx context.Context, opt Options) error {
 	var draining sync.Once
 	drainingFlag := make(chan struct{})
 	// The console's live events (GET /api/events), fed by the ACD and the tickets.
-	events := web.NewHub(web.HubOptions{Changes: floor.Subscribe, Floor: floor, Tickets: tickets, Log: log.With("component", "events")})
+	hubOpt := web.HubOptions{Changes: floor.Subscribe, Floor: floor, Tickets: tickets, Node: cfg.NodeID, Log: log.With("component", "events")}
+	webOpt := web.Options{NodeID: cfg.NodeID}
+	if node != nil {
+		wc := webCluster{node}
+		secret := []byte(cfg.Cluster.Secret)
+		hubOpt.Lookup = web.NewClusterLookup(tickets, wc, web.NewPeerClient(cfg.NodeID, secret), 0, log.With("component", "events"))
+		webOpt.Cluster, webOpt.ClusterSecret, webOpt.Degraded = wc, secret, node.Degraded
+	}
+	events := web.NewHub(hubOpt)
+	if node != nil {
+		relayRevisions(node, tickets, events, log)
+	}
 	webSrv := web.New(web.Options{
+		NodeID:        webOpt.NodeID,
+		Cluster:       webOpt.Cluster,
+		ClusterSecret: webOpt.ClusterSecret,
+		Degraded:      webOpt.Degraded,
 		SessionTTL:   cfg.HTTP.SessionTTL.D(),
 		SecureCookie: cfg.HTTP.SecureCookie,
 		RecordingPath: func(t *ticket.Ticket) string {
@@ -300,6 +341,15 @@ func Run(ctx context.Context, opt Options) error {
 	// Close cancels what is left (tickets say "interrupted") and waits.
 	if err := sipSrv.Close(); err != nil {
 		log.Debug("sip close", "error", err)
+	}
+	if node != nil {
+		// Drained: no more work for this node or the seats registered
+		// through it, until it comes back (SPEC §11, rolling upgrade).
+		lctx, lcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := node.Leave(lctx); err != nil {
+			log.Warn("cluster: leave", "error", err)
+		}
+		lcancel()
 	}
 	// Flush the outbox: the last revisions of the calls just ended, and
 	// anything waiting on a backoff, get one more try (SPEC §2).

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/hotline12348/hotline/internal/call"
+	"github.com/hotline12348/hotline/internal/cluster"
 	"github.com/hotline12348/hotline/internal/pii"
 	sipsrv "github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/ticket"
@@ -22,6 +23,7 @@ import (
 type seatDialer struct {
 	srv       *sipsrv.Server
 	reg       *sipsrv.Registrar
+	node      *cluster.Node // nil on one node
 	fullID    bool // acd.caller_id: full
 	menu      *ivr.Menu
 	greenNote string
@@ -47,6 +49,16 @@ func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrSeatNotRegistered, seat)
 	}
+	target := sipsrv.Target{Contact: b.Contact, Source: b.Source, Transport: b.Transport}
+	if d.node != nil && b.Node != "" && b.Node != d.node.Self() {
+		// Registered through another node: the INVITE goes through it, on
+		// the seat's own flow (SPEC §11); media stays here.
+		via, alive := d.node.NodeSIP(ctx, b.Node)
+		if !alive {
+			return nil, fmt.Errorf("%w: seat %s is registered through node %s, which is not alive", call.ErrSeatUnreachable, seat, b.Node)
+		}
+		target.Via = via
+	}
 	shown := t.Caller
 	if !d.fullID {
 		shown = pii.Mask(shown)
@@ -57,7 +69,7 @@ func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 		display = d.greenNote + " " + display
 	}
 	oc, err := d.srv.Dial(ctx, sipsrv.DialOptions{
-		Target:      sipsrv.Target{Contact: b.Contact, Source: b.Source, Transport: b.Transport},
+		Target:      target,
 		FromUser:    shown,
 		FromDisplay: display,
 		ToUser:      seat,

@@ -134,6 +134,12 @@ type Distributor interface {
 	Hangup(callID, seat string, token uint64)
 }
 
+// ErrSeatUnreachable: the seat's phone cannot be reached through no fault
+// of its operator (in a cluster, the node holding its registration is
+// gone). The offer is reported declined, not rung out: the seat stays
+// ready and the call goes to another seat.
+var ErrSeatUnreachable = errors.New("call: seat unreachable")
+
 // SeatDialer rings seats.
 type SeatDialer interface {
 	// Dial sends the INVITE (with our SDP offer) to the seat's registered

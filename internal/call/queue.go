@@ -164,7 +164,11 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <
 	sc, err := c.s.Dialer.Dial(ctx, seat, offer, seatMedia.Reoffer, c.t, log)
 	if err != nil {
 		log.Warn("cannot ring seat", "error", err)
-		c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
+		if errors.Is(err, ErrSeatUnreachable) {
+			c.s.ACD.Declined(c.t.ID, seat, o.token)
+		} else {
+			c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
+		}
 		return ringNotAnswered, nil
 	}
 	defer sc.Close()

@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12348/hotline/acd"
+	"github.com/hotline12348/hotline/agent"
+	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/cluster"
+	"github.com/hotline12348/hotline/internal/config"
+	"github.com/hotline12348/hotline/internal/ticket"
+	"github.com/hotline12348/hotline/internal/web"
+)
+
+// startCluster connects this node to the others (SPEC §11): the shared
+// ACD, registrations and node list in Redis. Redis being down at start is
+// not fatal: the node serves degraded (new callers get voicemail) and
+// joins when Redis answers.
+func startCluster(ctx context.Context, cfg *config.Config, seats []agent.Seat, acdCfg acd.Config, log *slog.Logger, reg prometheus.Registerer) (*cluster.Node, redis.UniversalClient, error) {
+	rc := cluster.RedisConfig{URL: cfg.ACD.RedisURL}
+	wait := 0
+	if s := cfg.ACD.RedisSentinel; s.Master != "" {
+		rc.Sentinel = cluster.SentinelConfig{Master: s.Master, Addrs: s.Addrs, Password: s.Password, DB: s.DB}
+		wait = 1 // a Sentinel master has a replica: WAIT for it after every write
+	}
+	rdb, err := cluster.NewClient(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := cluster.Start(ctx, rdb, cluster.Options{
+		NodeID: cfg.NodeID, AdvertiseSIP: cfg.Cluster.AdvertiseSIP, AdvertiseHTTP: cfg.Cluster.AdvertiseHTTP,
+		Heartbeat: cfg.Cluster.Heartbeat.D(), NodeTimeout: cfg.Cluster.NodeTimeout.D(),
+		ACD: acdCfg, Seats: seats, WaitReplicas: wait,
+		Log: log.With("component", "cluster"), Registerer: reg,
+	})
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return node, rdb, nil
+}
+
+// webCluster shows the cluster to the console (web.Cluster).
+type webCluster struct{ n *cluster.Node }
+
+func (w webCluster) Self() string { return w.n.Self() }
+
+func (w webCluster) Nodes(ctx context.Context) ([]web.NodeStatus, error) {
+	nodes, err := w.n.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.NodeStatus, len(nodes))
+	for i, s := range nodes {
+		out[i] = web.NodeStatus{ID: s.ID, Alive: s.Alive, State: s.State, LastSeen: s.LastSeen, Calls: s.Calls,
+			SeatsVia: s.SeatsVia, HTTP: s.HTTP, SIP: s.SIP}
+	}
+	return out, nil
+}
+
+// relayRevisions carries this node's ticket revisions to the other nodes'
+// consoles, without the caller's number and the summary (personal data
+// stays in this node's database), and hands theirs to this node's hub.
+func relayRevisions(node *cluster.Node, tickets *ticket.Store, hub *web.Hub, log *slog.Logger) {
+	tickets.OnRevision(func(t *ticket.Ticket, event string) {
+		c := *t
+		c.Caller, c.Summary = "", ""
+		b, err := json.Marshal(&c)
+		if err != nil {
+			return
+		}
+		node.PublishRevision(cluster.TicketEvent{Event: event, Ticket: b})
+	})
+	node.OnRemoteRevision(func(ev cluster.TicketEvent) {
+		var t ticket.Ticket
+		if err := json.Unmarshal(ev.Ticket, &t); err != nil {
+			log.Debug("cluster: unreadable ticket revision", "node", ev.Node, "error", err)
+			return
+		}
+		hub.RemoteRevision(&t, ev.Event)
+	})
+}
+
+// userSyncEvery: how often a node pushes its console users to the shared
+// store and takes the others' (a user added with `hotline user add` on one
+// node can log in on all of them within this time).
+const userSyncEvery = 30 * time.Second
+
+// syncUsers keeps console users the same on every node until ctx ends.
+func syncUsers(ctx context.Context, users *auth.Store, log *slog.Logger) {
+	t := time.NewTicker(userSyncEvery)
+	defer t.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := users.SyncUsers(sctx); err != nil && ctx.Err() == nil {
+			log.Debug("cluster: user sync", "error", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
