@@ -2,6 +2,8 @@ package sip
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +23,14 @@ type Target struct {
 	Contact   string
 	Source    netip.AddrPort
 	Transport string // "UDP", "TCP"
+	// Via is the advertised SIP URI (ClusterConfig.Advertise) of the node
+	// whose socket holds the seat's flow, when that is another node; ""
+	// is this node. With Via set, Dial sends the INVITE to that node with a
+	// top Route <Via;lr;hlflow=TOKEN>, TOKEN naming Transport and Source
+	// and signed with the cluster secret for this call's Call-ID; the node
+	// forwards the dialog to and from the seat (RFC 3261 §16, RFC 3327),
+	// and the media stays here. It needs Config.Cluster.
+	Via string
 }
 
 // DialOptions describe an INVITE to a seat.
@@ -70,6 +80,8 @@ type OutboundCall struct {
 }
 
 // Dial sends an INVITE to a seat and returns at once; Wait gives the outcome.
+// Through another node (Target.Via) over TCP, a node that is down fails
+// Dial within viaConnectTimeout.
 func (s *Server) Dial(ctx context.Context, o DialOptions) (*OutboundCall, error) {
 	var uri sip.Uri
 	if err := sip.ParseUri(o.Target.Contact, &uri); err != nil {
@@ -84,7 +96,21 @@ func (s *Server) Dial(ctx context.Context, o DialOptions) (*OutboundCall, error)
 	if transport == "" {
 		transport = "UDP"
 	}
-	req.AppendHeader(s.contactHeader(transport, "12348"))
+	contact := s.contactHeader(transport, "12348")
+	dest := ""
+	if o.Target.Source.IsValid() {
+		dest = o.Target.Source.String()
+	}
+	if o.Target.Via != "" {
+		hop, err := s.viaHop(o.Target, transport)
+		if err != nil {
+			return nil, fmt.Errorf("sip: dial %s via %s: %w", o.ToUser, o.Target.Via, err)
+		}
+		req.AppendHeader(hop.callID)
+		req.AppendHeader(hop.route)
+		transport, dest, contact = hop.node.transport, hop.node.hostPort(), hop.contact
+	}
+	req.AppendHeader(contact)
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	for _, h := range o.Headers {
@@ -92,19 +118,31 @@ func (s *Server) Dial(ctx context.Context, o DialOptions) (*OutboundCall, error)
 	}
 	req.SetBody(o.SDP)
 	req.SetTransport(transport)
-	if o.Target.Source.IsValid() {
-		req.SetDestination(o.Target.Source.String())
+	if dest != "" {
+		req.SetDestination(dest)
 	}
 	log := o.Log
 	if log == nil {
 		log = s.log
 	}
-	sess, err := s.dialog.WriteInvite(ctx, req)
+	wctx := ctx
+	if o.Target.Via != "" {
+		if transport == "UDP" {
+			s.preferListener(req, dest)
+		}
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, viaConnectTimeout)
+		defer cancel()
+	}
+	sess, err := s.dialog.WriteInvite(wctx, req)
 	if err != nil {
+		if o.Target.Via != "" {
+			return nil, fmt.Errorf("sip: dial %s via %s: node unreachable: %w", o.ToUser, o.Target.Via, err)
+		}
 		return nil, fmt.Errorf("sip: dial %s: %w", o.ToUser, err)
 	}
 	c := &OutboundCall{sess: sess, ringing: make(chan struct{}), provisional: make(chan struct{})}
-	c.peer = newPeer(s, sess, log, s.contactHeader(transport, "12348"), func() sip.Uri {
+	c.peer = newPeer(s, sess, log, contact.Clone(), func() sip.Uri {
 		if r := sess.InviteResponse; r != nil && r.Contact() != nil {
 			return r.Contact().Address
 		}
@@ -113,6 +151,48 @@ func (s *Server) Dial(ctx context.Context, o DialOptions) (*OutboundCall, error)
 	c.onOffer = o.OnOffer
 	c.localSDP = o.SDP
 	return c, nil
+}
+
+// viaPlan is how an INVITE reaches a seat through the node holding its flow.
+type viaPlan struct {
+	node    nodeURI
+	route   *sip.RouteHeader
+	callID  *sip.CallIDHeader
+	contact *sip.ContactHeader
+}
+
+// viaHop mints the flow token for a new Call-ID and builds the route to
+// the flow's node. Our Contact is our own advertised address: the other
+// node sends the seat's requests there.
+func (s *Server) viaHop(t Target, seatTransport string) (viaPlan, error) {
+	if s.fwd == nil {
+		return viaPlan{}, errors.New("this node has no cluster configuration")
+	}
+	node, err := parseNodeURI(t.Via)
+	if err != nil {
+		return viaPlan{}, err
+	}
+	if !t.Source.IsValid() {
+		return viaPlan{}, errors.New("the seat's source address is unknown")
+	}
+	var rnd [16]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return viaPlan{}, err
+	}
+	cid := sip.CallIDHeader(hex.EncodeToString(rnd[:]))
+	tok, err := mintFlowToken(s.fwd.secret, flow{transport: seatTransport, addr: t.Source}, string(cid), s.fwd.now())
+	if err != nil {
+		return viaPlan{}, err
+	}
+	self := s.fwd.self
+	contact := &sip.ContactHeader{Address: self.uri(nil)}
+	contact.Address.User = "12348"
+	return viaPlan{
+		node:    node,
+		route:   &sip.RouteHeader{Address: node.uri(routeParams(tok))},
+		callID:  &cid,
+		contact: contact,
+	}, nil
 }
 
 // Ringing is closed when the seat reports 180 or 183.

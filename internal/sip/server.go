@@ -1,6 +1,16 @@
 // Package sip is the hotline's signalling on github.com/emiago/sipgo: the
 // trunk side (INVITE from the carrier's SBC, trusted sources, CANCEL, BYE,
-// re-INVITE, INFO, UPDATE, OPTIONS, RFC 4028 session timers) as UAS dialogs.
+// re-INVITE, INFO, UPDATE, OPTIONS, RFC 4028 session timers) as UAS dialogs,
+// the seats' registrar, and the calls to the seats as UAC dialogs.
+//
+// With more than one node (Config.Cluster, SPEC §11) a seat's phone is
+// reachable only through the node whose socket received its REGISTER (its
+// NAT binding, its TCP connection). A node that dials a seat registered
+// elsewhere sends the INVITE through that node (Target.Via) with a signed
+// flow token in the Route; that node forwards it and the rest of the dialog
+// as an RFC 3261 §16 record-routing proxy, the way RFC 3327 (Path) routes
+// to a UA through the edge proxy that holds its flow (forward.go). Media
+// stays on the dialling node.
 //
 // It knows nothing of queues, tickets or media: the app connects it to the
 // call logic with a Handler, the way net/http connects a server and a
@@ -40,6 +50,9 @@ type Config struct {
 	// Registrar answers REGISTER from the seats (SPEC §4); nil: REGISTER
 	// gets 405 like any method we do not serve. Its owner closes it.
 	Registrar *Registrar
+	// Cluster turns on forwarding to and from seats between the nodes
+	// (SPEC §11); nil: one node, and none of it exists.
+	Cluster *ClusterConfig
 }
 
 // MinSE is the smallest session interval we accept (RFC 4028 §4: 90 s).
@@ -59,6 +72,7 @@ type Server struct {
 	client  *sipgo.Client
 	dialog  *sipgo.DialogUA
 	handler Handler
+	fwd     *forwarder // nil without Config.Cluster
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -96,7 +110,13 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	sipgoLog := RedactingLogger(logger.With("component", "sipgo"))
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Domain),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipgoLog)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipgoLog)))
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipgoLog),
+			// A response that matches no transaction is dropped, never
+			// forwarded (RFC 6026 §7.2), and logged here rather than on
+			// sipgo's global logger.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				sipgoLog.Debug("response matches no transaction", "status", r.StatusCode, "source", r.Source())
+			})))
 	if err != nil {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
@@ -121,8 +141,15 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	for _, r := range []string{"untrusted", "draining", "malformed"} {
 		s.m.rejected.WithLabelValues(r)
 	}
+	collectors := []prometheus.Collector{s.m.requests, s.m.rejected}
+	if cfg.Cluster != nil {
+		if s.fwd, err = newForwarder(s, cfg.Cluster); err != nil {
+			return nil, err
+		}
+		collectors = append(collectors, s.fwd.forwarded, s.fwd.refused)
+	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{s.m.requests, s.m.rejected} {
+		for _, c := range collectors {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sip: metrics: %w", err)
 			}
@@ -131,6 +158,11 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	count := func(h sipgo.RequestHandler) sipgo.RequestHandler {
 		return func(req *sip.Request, tx sip.ServerTransaction) {
 			s.countRequest(req.Method)
+			// Requests routed through this node for a seat's flow are
+			// forwarded, whatever their method (forward.go).
+			if s.fwd != nil && s.fwd.intercept(req, tx) {
+				return
+			}
 			h(req, tx)
 		}
 	}
@@ -204,6 +236,11 @@ func (s *Server) Start() error {
 		return fmt.Errorf("sip: client: %w", err)
 	}
 	s.client = client
+	if s.fwd != nil {
+		if err := s.fwd.start(); err != nil {
+			return err
+		}
+	}
 	s.dialog = &sipgo.DialogUA{
 		Client:         client,
 		ContactHDR:     sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "12348", Host: contact.Addr().String(), Port: int(contact.Port())}},
