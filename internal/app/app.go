@@ -242,6 +242,7 @@ func Run(ctx context.Context, opt Options) error {
 		AdvertiseHost:  cfg.Media.RTPIP,
 		SessionExpires: cfg.SIP.SessionExpires.D(),
 		Registrar:      registrar,
+		Cluster:        sipCluster(cfg),
 	}, func(ctx context.Context, c *sip.InboundCall) {
 		svc.Handle(ctx, newInbound(ctx, c))
 	}, log.With("component", "sip"), reg)

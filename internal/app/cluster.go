@@ -14,6 +14,7 @@ import (
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/cluster"
 	"github.com/hotline12348/hotline/internal/config"
+	"github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/internal/web"
 )
@@ -44,6 +45,15 @@ func startCluster(ctx context.Context, cfg *config.Config, seats []agent.Seat, a
 		return nil, nil, err
 	}
 	return node, rdb, nil
+}
+
+// sipCluster is the signalling side of the cluster: this node forwards the
+// requests of calls on other nodes to the seats registered through it.
+func sipCluster(cfg *config.Config) *sip.ClusterConfig {
+	if cfg.ACD.Backend != "redis" {
+		return nil
+	}
+	return &sip.ClusterConfig{Secret: []byte(cfg.Cluster.Secret), Advertise: cfg.Cluster.AdvertiseSIP}
 }
 
 // webCluster shows the cluster to the console (web.Cluster).

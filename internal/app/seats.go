@@ -83,6 +83,9 @@ func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 		Log: log,
 	})
 	if err != nil {
+		if target.Via != "" {
+			return nil, fmt.Errorf("%w: %w", call.ErrSeatUnreachable, err)
+		}
 		return nil, err
 	}
 	done := make(chan struct{})

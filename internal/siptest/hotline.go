@@ -119,6 +119,11 @@ type Config struct {
 	// ACD lines inside the acd: block, e.g. "ring_timeout: 3s".
 	ACD   []string
 	Extra string
+	// NodeID is node_id (default test-1); SIPPort and HTTPPort fix the
+	// listening ports (default 0: any), which a cluster's advertised
+	// addresses need known beforehand.
+	NodeID            string
+	SIPPort, HTTPPort int
 }
 
 // SeatPassword is the password of seat id in test configurations.
@@ -142,12 +147,15 @@ func WriteConfig(t testing.TB, dir string, c Config) string {
 	if c.Grace == "" {
 		c.Grace = "10s"
 	}
+	if c.NodeID == "" {
+		c.NodeID = "test-1"
+	}
 	root := RepoRoot()
-	y := fmt.Sprintf(`node_id: test-1
+	y := fmt.Sprintf(`node_id: %s
 data_dir: %s
 log: { level: debug, format: text }
 sip:
-  listen: ["udp://127.0.0.1:0", "tcp://127.0.0.1:0"]
+  listen: ["udp://127.0.0.1:%d", "tcp://127.0.0.1:%d"]
   domain: 12348.local
   hotline_numbers: ["12348"]
   trusted_sources: [%s]
@@ -157,7 +165,7 @@ media:
   rtp_ports: "%s"
   rtp_timeout: %s
 http:
-  listen: 127.0.0.1:0
+  listen: 127.0.0.1:%d
 acd:
 %s
 seats:
@@ -170,7 +178,7 @@ ivr:
   prompts: %s
 shutdown:
   grace: %s
-%s`, filepath.Join(dir, "data"), strings.Join(c.Trusted, ", "), RTPRange(), c.RTPTimeout, acdLines(c.ACD),
+%s`, c.NodeID, filepath.Join(dir, "data"), c.SIPPort, c.SIPPort, strings.Join(c.Trusted, ", "), RTPRange(), c.RTPTimeout, c.HTTPPort, acdLines(c.ACD),
 		filepath.Join(root, "configs", "ivr.yaml"), filepath.Join(root, "configs", "prompts", "zh"), c.Grace, c.Extra)
 	p := filepath.Join(dir, "hotline.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
