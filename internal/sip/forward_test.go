@@ -295,6 +295,42 @@ func TestForwardCallThroughNode(t *testing.T) {
 	}
 }
 
+// A phone that answers without echoing the Record-Route set: B puts it back
+// into the answer it relays, so A's ACK and BYE still reach the phone
+// through B (its NAT flow), not past it.
+func TestForwardPhoneThatDropsRecordRoute(t *testing.T) {
+	leakCheck(t)
+	a, b := startNode(t, "tcp", false), startNode(t, "tcp", true)
+	seat := startSeat(t, "UDP")
+	seat.dropRR.Store(true)
+	target := seat.register(t, b)
+	oc := dialVia(t, a, target, nil)
+	answered := waitAsync(oc, nil)
+	sc := seat.nextCall(t)
+	sc.answer <- answerSDP
+	if res := waitResult(t, answered); res.Code != 200 {
+		t.Fatalf("Wait: %+v", res)
+	}
+	if rr := oc.sess.InviteResponse.GetHeaders("Record-Route"); len(rr) == 0 || !strings.Contains(rr[0].Value(), "hlflow=") {
+		t.Fatalf("A's dialog has no route through B: %v", rr)
+	}
+	select {
+	case err := <-sc.acked:
+		if err != nil {
+			t.Fatalf("the seat's 200 was not ACKed: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the seat got no ACK")
+	}
+	if err := oc.Hangup(context.Background()); err != nil {
+		t.Fatalf("A's BYE: %v", err)
+	}
+	seat.expect(t, sip.BYE)
+	if got := b.metric(t, "hotline_sip_forwarded_total", "method", "BYE"); got < 1 {
+		t.Errorf("the BYE did not pass through B (forwarded %v)", got)
+	}
+}
+
 // A cancels while the seat rings: the seat gets the CANCEL, A gets 487.
 func TestForwardCancelWhileRinging(t *testing.T) {
 	for _, link := range []string{"udp", "tcp"} {

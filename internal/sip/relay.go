@@ -146,9 +146,10 @@ func (f *forwarder) relayInvite(tx sip.ServerTransaction, req, out *sip.Request,
 		return
 	}
 	f.countForwarded(req.Method)
+	relay := func(res *sip.Response) *sip.Response { return up.relayed(relayRR(res, out, toFlow)) }
 	down.OnRetransmission(func(res *sip.Response) {
 		if res.IsSuccess() {
-			_ = up.write(up.relayed(res))
+			_ = up.write(relay(res))
 		}
 	})
 
@@ -182,9 +183,12 @@ func (f *forwarder) relayInvite(tx sip.ServerTransaction, req, out *sip.Request,
 					sendCancel()
 				}
 				if res.StatusCode > sip.StatusTrying {
-					_ = up.write(up.relayed(res))
+					_ = up.write(relay(res))
 				}
 				continue
+			}
+			if res.IsSuccess() {
+				res = relayRR(res, out, toFlow)
 			}
 			r.final(res)
 			return
@@ -207,6 +211,21 @@ func (f *forwarder) relayInvite(tx sip.ServerTransaction, req, out *sip.Request,
 			return
 		}
 	}
+}
+
+// relayRR puts the Record-Route set we sent the seat back into its answer
+// when the phone did not echo it (RFC 3261 §12.1.1 says it must; some do
+// not): the dialling node's dialog would otherwise reach the phone
+// directly, past this node and the phone's NAT flow.
+func relayRR(res *sip.Response, out *sip.Request, toFlow bool) *sip.Response {
+	if !toFlow || len(res.GetHeaders("Record-Route")) > 0 {
+		return res
+	}
+	res = res.Clone()
+	for _, h := range out.GetHeaders("Record-Route") {
+		res.AppendHeader(sip.HeaderClone(h))
+	}
+	return res
 }
 
 // onCancel runs inside sipgo's state machine, between its 200 to the

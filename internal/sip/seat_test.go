@@ -38,6 +38,9 @@ type testSeat struct {
 	// crossOnCancel: answer the ringing call when a CANCEL arrives, just
 	// before the CANCEL is read (a 200 that crosses the CANCEL).
 	crossOnCancel atomic.Bool
+	// dropRR: answer without echoing the Record-Route set, as some phones
+	// do (RFC 3261 §12.1.1 says they must echo it).
+	dropRR atomic.Bool
 }
 
 // seatCall is one INVITE the seat received.
@@ -185,6 +188,8 @@ func (st *testSeat) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case sdp := <-c.answer:
 		res := sip.NewSDPResponseFromRequest(sess.InviteRequest, []byte(sdp))
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		for st.dropRR.Load() && res.RemoveHeader("Record-Route") {
+		}
 		c.acked <- sess.WriteResponse(res)
 	case <-sess.Context().Done():
 		// The 487 is acknowledged hop by hop; wait for that ACK so nothing
