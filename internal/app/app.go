@@ -279,8 +279,8 @@ func Run(ctx context.Context, opt Options) error {
 		Cluster:       webOpt.Cluster,
 		ClusterSecret: webOpt.ClusterSecret,
 		Degraded:      webOpt.Degraded,
-		SessionTTL:   cfg.HTTP.SessionTTL.D(),
-		SecureCookie: cfg.HTTP.SecureCookie,
+		SessionTTL:    cfg.HTTP.SessionTTL.D(),
+		SecureCookie:  cfg.HTTP.SecureCookie,
 		RecordingPath: func(t *ticket.Ticket) string {
 			return recordings.Path(recRoot, t.ID, t.OpenedAt.In(loc))
 		},

@@ -24,7 +24,7 @@ type seatDialer struct {
 	srv       *sipsrv.Server
 	reg       *sipsrv.Registrar
 	node      *cluster.Node // nil on one node
-	fullID    bool // acd.caller_id: full
+	fullID    bool          // acd.caller_id: full
 	menu      *ivr.Menu
 	greenNote string
 }

@@ -145,4 +145,3 @@ func (u Users) DeleteSession(ctx context.Context, tokenHash string) error {
 	}
 	return nil
 }
-
