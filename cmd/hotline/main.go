@@ -30,6 +30,7 @@ import (
 
 	"github.com/hotline12348/hotline/internal/app"
 	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/cluster"
 	"github.com/hotline12348/hotline/internal/config"
 	"github.com/hotline12348/hotline/internal/demo"
 	"github.com/hotline12348/hotline/internal/sip"
@@ -271,12 +272,35 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer db.Close()
-	if err := auth.NewStore(db, nil).AddUser(ctx, auth.User{Name: *name, Role: *role, SeatID: *seat}, password, *replace); err != nil {
+	users := auth.NewStore(db, nil)
+	if err := users.AddUser(ctx, auth.User{Name: *name, Role: *role, SeatID: *seat}, password, *replace); err != nil {
 		fmt.Fprintln(stderr, "hotline user add:", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "user %s (%s) saved in %s\n", *name, *role, app.DBPath(cfg))
+	if cfg.ACD.Backend == "redis" {
+		// One call centre: the user logs in on every node at once (the
+		// nodes would otherwise take it from here within 30 s).
+		if err := shareUsers(ctx, cfg, users); err != nil {
+			fmt.Fprintf(stdout, "warning: not shared with the other nodes now (%v); this node shares it once it runs and reaches Redis\n", err)
+		} else {
+			fmt.Fprintln(stdout, "shared with every node of the cluster")
+		}
+	}
 	return 0
+}
+
+// shareUsers pushes this node's users to the cluster's shared store.
+func shareUsers(ctx context.Context, cfg *config.Config, users *auth.Store) error {
+	rdb, err := app.RedisClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	users.SetShared(cluster.NewUsers(rdb, ""), slog.New(slog.DiscardHandler))
+	return users.SyncUsers(ctx)
 }
 
 func reconcile(args []string, stdout, stderr io.Writer) int {

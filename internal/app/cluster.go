@@ -19,18 +19,26 @@ import (
 	"github.com/hotline12348/hotline/internal/web"
 )
 
+// RedisClient connects to the configured Redis (acd.redis_url or
+// acd.redis_sentinel).
+func RedisClient(cfg *config.Config) (redis.UniversalClient, error) {
+	rc := cluster.RedisConfig{URL: cfg.ACD.RedisURL}
+	if s := cfg.ACD.RedisSentinel; s.Master != "" {
+		rc.Sentinel = cluster.SentinelConfig{Master: s.Master, Addrs: s.Addrs, Password: s.Password, DB: s.DB}
+	}
+	return cluster.NewClient(rc)
+}
+
 // startCluster connects this node to the others (SPEC §11): the shared
 // ACD, registrations and node list in Redis. Redis being down at start is
 // not fatal: the node serves degraded (new callers get voicemail) and
 // joins when Redis answers.
 func startCluster(ctx context.Context, cfg *config.Config, seats []agent.Seat, acdCfg acd.Config, log *slog.Logger, reg prometheus.Registerer) (*cluster.Node, redis.UniversalClient, error) {
-	rc := cluster.RedisConfig{URL: cfg.ACD.RedisURL}
 	wait := 0
-	if s := cfg.ACD.RedisSentinel; s.Master != "" {
-		rc.Sentinel = cluster.SentinelConfig{Master: s.Master, Addrs: s.Addrs, Password: s.Password, DB: s.DB}
+	if cfg.ACD.RedisSentinel.Master != "" {
 		wait = 1 // a Sentinel master has a replica: WAIT for it after every write
 	}
-	rdb, err := cluster.NewClient(rc)
+	rdb, err := RedisClient(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,8 +15,9 @@ package auth
 //   - Sessions: Login shares the session (PutSession); Session falls back to
 //     the shared store for a token it does not know, and keeps a copy; every
 //     sessionRecheck it checks a local session against the shared store, so
-//     a logout on one node (DeleteSession) ends the session everywhere
-//     within that time. A session made before its user's last change
+//     a logout on one node (DeleteSession, a tombstone) ends the session
+//     everywhere within that time; a session the shared store has no
+//     record of at all (it lost its data) is shared again, not ended. A session made before its user's last change
 //     (a password reset on any node) is refused.
 //
 // The shared store is a help, never a condition: its errors are logged and
@@ -46,9 +47,21 @@ type Shared interface {
 	GetUser(ctx context.Context, name string) (UserRecord, bool, error)
 	ListUsers(ctx context.Context) ([]UserRecord, error)
 	PutSession(ctx context.Context, tokenHash string, u User, expires time.Time) error
+	// GetSession returns the session (true), or false when it was logged
+	// out (DeleteSession) or expired, or ErrSessionUnknown when the store
+	// has no record of it.
 	GetSession(ctx context.Context, tokenHash string) (User, time.Time, bool, error)
+	// DeleteSession records a logout (a tombstone that outlives the
+	// session), so that every node ends it.
 	DeleteSession(ctx context.Context, tokenHash string) error
 }
+
+// ErrSessionUnknown is what a Shared store answers for a session it has no
+// record of at all — neither the session nor its logout — as after the
+// store lost its data (a Redis restarted empty). A node that holds such a
+// session shares it again instead of ending it: only a logout ends a
+// session everywhere.
+var ErrSessionUnknown = errors.New("auth: the shared store has no record of the session")
 
 // UserRecord is a user as the nodes exchange it.
 type UserRecord struct {
@@ -216,6 +229,10 @@ func (s *Store) recheck(ctx context.Context, sum []byte, u User, shared bool, ch
 	}
 	_, _, ok, err := s.shared.GetSession(ctx, hex.EncodeToString(sum))
 	switch {
+	case errors.Is(err, ErrSessionUnknown):
+		// The shared store lost it (not a logout): share it again.
+		s.shareSession(ctx, sum, u, expires)
+		return u, nil
 	case err != nil:
 		s.log.Warn("auth: shared sessions unreachable; trusting this node's", "user", u.Name, "error", err)
 		return u, nil
@@ -235,6 +252,9 @@ func (s *Store) sharedSession(ctx context.Context, token string, sum []byte) (Us
 	}
 	key := hex.EncodeToString(sum)
 	su, expires, found, err := s.shared.GetSession(ctx, key)
+	if errors.Is(err, ErrSessionUnknown) {
+		return User{}, ErrNoSession
+	}
 	if err != nil {
 		return User{}, fmt.Errorf("auth: session: shared: %w", err)
 	}

@@ -20,8 +20,9 @@ type fakeShared struct {
 }
 
 type fakeSession struct {
-	u       User
-	expires time.Time
+	u         User
+	expires   time.Time
+	loggedOut bool // a logout's tombstone
 }
 
 var errDown = errors.New("shared store unreachable")
@@ -71,7 +72,7 @@ func (f *fakeShared) PutSession(_ context.Context, key string, u User, expires t
 	if f.down {
 		return errDown
 	}
-	f.sessions[key] = fakeSession{u, expires}
+	f.sessions[key] = fakeSession{u: u, expires: expires}
 	return nil
 }
 
@@ -82,7 +83,17 @@ func (f *fakeShared) GetSession(_ context.Context, key string) (User, time.Time,
 		return User{}, time.Time{}, false, errDown
 	}
 	s, ok := f.sessions[key]
-	return s.u, s.expires, ok, nil
+	if !ok {
+		return User{}, time.Time{}, false, ErrSessionUnknown
+	}
+	return s.u, s.expires, !s.loggedOut, nil
+}
+
+// lose forgets every session, as a Redis restarted empty does.
+func (f *fakeShared) lose() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sessions = map[string]fakeSession{}
 }
 
 func (f *fakeShared) DeleteSession(_ context.Context, key string) error {
@@ -91,7 +102,7 @@ func (f *fakeShared) DeleteSession(_ context.Context, key string) error {
 	if f.down {
 		return errDown
 	}
-	delete(f.sessions, key)
+	f.sessions[key] = fakeSession{loggedOut: true}
 	return nil
 }
 
@@ -288,4 +299,34 @@ func TestSharedStoreDownNeverBreaksALocalLogin(t *testing.T) {
 	}
 	n.advance(sessionRecheck + time.Second)
 	wantNoSession(t, b, tok)
+}
+
+// The shared store loses everything (a Redis restarted empty): sessions
+// that nodes hold go on and are shared again; a logout still ends them
+// everywhere afterwards.
+func TestSharedStoreLostKeepsSessions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	n := &sharedNodes{shared: newFakeShared(), now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+	a, b := n.node(t, filepath.Join(dir, "a.db"), true), n.node(t, filepath.Join(dir, "b.db"), true)
+	if err := a.AddUser(ctx, User{Name: "op", Role: RoleOperator, SeatID: "8001"}, "op-password", false); err != nil {
+		t.Fatal(err)
+	}
+	tok := mustLogin(t, a, "op", "op-password")
+	wantSession(t, b, tok, "op") // b keeps a copy
+	n.shared.lose()
+	n.advance(sessionRecheck + time.Second)
+	wantSession(t, a, tok, "op")
+	wantSession(t, b, tok, "op")
+	// Shared again: a node that never saw the token knows it.
+	c := n.node(t, filepath.Join(dir, "c.db"), true)
+	if err := c.SyncUsers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantSession(t, c, tok, "op")
+	if err := b.Logout(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	n.advance(sessionRecheck + time.Second)
+	wantNoSession(t, a, tok)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,9 +39,19 @@ const (
 	ioTimeout   = time.Second
 )
 
+// quietRedis silences go-redis's own logger (a package global that prints
+// every failed dial to stderr): this package says once, on its own logger,
+// when Redis goes away and when it is back.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+var quietOnce sync.Once
+
 // NewClient connects to Redis as configured. It does not wait for Redis to
 // answer: a node starts (degraded) while Redis is down and connects later.
 func NewClient(c RedisConfig) (redis.UniversalClient, error) {
+	quietOnce.Do(func() { redis.SetLogger(quietRedis{}) })
 	if c.Sentinel.Master != "" {
 		if len(c.Sentinel.Addrs) == 0 {
 			return nil, errors.New("cluster: acd.redis_sentinel.addrs: empty")

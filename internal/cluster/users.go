@@ -18,12 +18,27 @@ import (
 // node keeps its users in its own SQLite too and pushes them here
 // (auth.Store.SyncUsers), so a Redis restarted empty is filled again; a
 // session lives here until it expires.
-type Users struct{ n *Node }
+type Users struct {
+	rdb    redis.UniversalClient
+	prefix string
+	down   func(error) // told when Redis is unreachable
+}
 
 var _ auth.Shared = Users{}
 
 // Users returns the node's shared user and session store.
-func (n *Node) Users() Users { return Users{n} }
+func (n *Node) Users() Users {
+	return Users{rdb: n.rdb, prefix: n.opt.Prefix, down: func(err error) { n.setUp(false, err) }}
+}
+
+// NewUsers is the shared user store without a node, for `hotline user add`
+// (prefix "" is the default, "{hotline}").
+func NewUsers(rdb redis.UniversalClient, prefix string) Users {
+	if prefix == "" {
+		prefix = "{hotline}"
+	}
+	return Users{rdb: rdb, prefix: prefix, down: func(error) {}}
+}
 
 // putUserScript writes a user unless the stored record is as new or newer
 // (the newer change wins, whichever node made it). Values are
@@ -37,11 +52,11 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
 return 1`)
 
-func (u Users) key() string { return u.n.opt.Prefix + ":users" }
+func (u Users) key() string { return u.prefix + ":users" }
 
 func (u Users) fail(err error) error {
 	if unreachable(err) {
-		u.n.setUp(false, err)
+		u.down(err)
 		return fmt.Errorf("cluster: users: %w: %w", ErrUnreachable, err)
 	}
 	return fmt.Errorf("cluster: users: %w", err)
@@ -57,7 +72,7 @@ func (u Users) PutUser(ctx context.Context, r auth.UserRecord) error {
 	if err != nil {
 		return err
 	}
-	err = putUserScript.Run(ctx, u.n.rdb, []string{u.key()}, r.Name, r.UpdatedAt.UnixMilli(), string(b)).Err()
+	err = putUserScript.Run(ctx, u.rdb, []string{u.key()}, r.Name, r.UpdatedAt.UnixMilli(), string(b)).Err()
 	if err != nil {
 		return u.fail(err)
 	}
@@ -76,7 +91,7 @@ func decodeUser(v string) (auth.UserRecord, error) {
 
 // GetUser implements auth.Shared.
 func (u Users) GetUser(ctx context.Context, name string) (auth.UserRecord, bool, error) {
-	v, err := u.n.rdb.HGet(ctx, u.key(), name).Result()
+	v, err := u.rdb.HGet(ctx, u.key(), name).Result()
 	if errors.Is(err, redis.Nil) {
 		return auth.UserRecord{}, false, nil
 	}
@@ -89,7 +104,7 @@ func (u Users) GetUser(ctx context.Context, name string) (auth.UserRecord, bool,
 
 // ListUsers implements auth.Shared.
 func (u Users) ListUsers(ctx context.Context) ([]auth.UserRecord, error) {
-	all, err := u.n.rdb.HGetAll(ctx, u.key()).Result()
+	all, err := u.rdb.HGetAll(ctx, u.key()).Result()
 	if err != nil {
 		return nil, u.fail(err)
 	}
@@ -107,29 +122,45 @@ type sessionJSON struct {
 	Expires int64     `json:"expires"`
 }
 
-func (u Users) sessKey(h string) string { return u.n.opt.Prefix + ":sess:" + h }
+func (u Users) sessKey(h string) string { return u.prefix + ":sess:" + h }
 
-// PutSession implements auth.Shared.
+// putSessionScript shares a session unless it was logged out.
+var putSessionScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == '-' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
+
+// PutSession implements auth.Shared; a logged-out session stays so.
 func (u Users) PutSession(ctx context.Context, tokenHash string, usr auth.User, expires time.Time) error {
 	b, _ := json.Marshal(sessionJSON{User: usr, Expires: expires.UnixMilli()})
 	ttl := time.Until(expires)
 	if ttl <= 0 {
 		return nil
 	}
-	if err := u.n.rdb.Set(ctx, u.sessKey(tokenHash), b, ttl).Err(); err != nil {
+	if err := putSessionScript.Run(ctx, u.rdb, []string{u.sessKey(tokenHash)}, string(b), ttl.Milliseconds()).Err(); err != nil {
 		return u.fail(err)
 	}
 	return nil
 }
 
+// loggedOut is the value of a session's key after its logout: a tombstone
+// that tells a lost session (no key at all) from an ended one.
+const loggedOut = "-"
+
+// tombstoneTTL: a logout is remembered this long (longer than any session).
+const tombstoneTTL = 48 * time.Hour
+
 // GetSession implements auth.Shared.
 func (u Users) GetSession(ctx context.Context, tokenHash string) (auth.User, time.Time, bool, error) {
-	v, err := u.n.rdb.Get(ctx, u.sessKey(tokenHash)).Result()
+	v, err := u.rdb.Get(ctx, u.sessKey(tokenHash)).Result()
 	if errors.Is(err, redis.Nil) {
-		return auth.User{}, time.Time{}, false, nil
+		return auth.User{}, time.Time{}, false, auth.ErrSessionUnknown
 	}
 	if err != nil {
 		return auth.User{}, time.Time{}, false, u.fail(err)
+	}
+	if v == loggedOut {
+		return auth.User{}, time.Time{}, false, nil
 	}
 	var s sessionJSON
 	if err := json.Unmarshal([]byte(v), &s); err != nil {
@@ -138,9 +169,9 @@ func (u Users) GetSession(ctx context.Context, tokenHash string) (auth.User, tim
 	return s.User, time.UnixMilli(s.Expires), true, nil
 }
 
-// DeleteSession implements auth.Shared.
+// DeleteSession implements auth.Shared: the logout's tombstone.
 func (u Users) DeleteSession(ctx context.Context, tokenHash string) error {
-	if err := u.n.rdb.Del(ctx, u.sessKey(tokenHash)).Err(); err != nil {
+	if err := u.rdb.Set(ctx, u.sessKey(tokenHash), loggedOut, tombstoneTTL).Err(); err != nil {
 		return u.fail(err)
 	}
 	return nil
