@@ -26,8 +26,15 @@ const clusterSecret = "e2e-cluster-secret-0123456789"
 // given ACD overrides ("ring_timeout: 5s").
 func clusterNode(t *testing.T, id, redisURL string, acd ...string) *siptest.Hotline {
 	t.Helper()
+	return clusterNodeOn(t, id, "redis_url: "+redisURL, acd...)
+}
+
+// clusterNodeOn starts a node whose Redis is given by the acd line where
+// ("redis_url: …" or "redis_sentinel: {…}").
+func clusterNodeOn(t *testing.T, id, where string, acd ...string) *siptest.Hotline {
+	t.Helper()
 	sipPort, httpPort := siptest.FreePort(t), siptest.FreePort(t)
-	lines := append([]string{"backend: redis", "redis_url: " + redisURL, "ring_timeout: 5s", "wrap_up: 2s"}, acd...)
+	lines := append([]string{"backend: redis", where, "ring_timeout: 5s", "wrap_up: 2s"}, acd...)
 	h := siptest.StartHotline(t, siptest.Config{
 		NodeID: id, SIPPort: sipPort, HTTPPort: httpPort, ACD: dedupe(lines),
 		Extra: fmt.Sprintf("cluster:\n  advertise_sip: \"sip:127.0.0.1:%d;transport=tcp\"\n  advertise_http: \"http://127.0.0.1:%d\"\n  secret: %q\n  heartbeat: 500ms\n  node_timeout: 3s\n",
@@ -520,5 +527,110 @@ func TestClusterRedisRestartedEmpty(t *testing.T) {
 	expectSIPpOK(t, seatRun.Wait(t))
 	if tk := closedTicket(t, b, "13900000042"); str(tk.Outcome) != "answered" || tk.SeatID == nil || *tk.SeatID != "8001" {
 		t.Errorf("caller after Redis came back: outcome %s seat %v", str(tk.Outcome), tk.SeatID)
+	}
+}
+
+// Redis managed by Sentinel (a master, a replica, three sentinels): the
+// master is killed while a call is connected. The call goes on; the
+// sentinels promote the replica; the nodes follow, re-assert, and answer
+// the next callers within seconds — one seat, never two calls at once.
+func TestClusterSentinelFailover(t *testing.T) {
+	t.Parallel()
+	ss := redistest.StartSentinels(t)
+	where := fmt.Sprintf("redis_sentinel: {master: %s, addrs: [%s]}", ss.Name, strings.Join(ss.SentinelAddrs(), ", "))
+	a := clusterNodeOn(t, "node-a", where)
+	b := clusterNodeOn(t, "node-b", where)
+	clusterLogin(t, a, b)
+	seat := siptest.RegisterSeat(t, b, "8001")
+	seatRun := seatAnswering(t, seat, b, 3, 1, 500)
+	c1 := patientCaller(t, a, "13900000051", 90*time.Second)
+	waitUntil(t, "the first call connected", 15*time.Second, func() bool { return seatOn(t, b, "8001").State == "busy" })
+
+	ss.Master.Kill()
+	killed := time.Now()
+	c2 := patientCaller(t, b, "13900000052", 90*time.Second)
+	c3 := patientCaller(t, a, "13900000053", 90*time.Second)
+	waitUntil(t, "a new master", 20*time.Second, func() bool {
+		m, err := ss.MasterAddr(context.Background())
+		return err == nil && m == ss.Replica.Addr()
+	})
+	t.Logf("sentinels promoted the replica %s after the master was killed", time.Since(killed).Round(100*time.Millisecond))
+	expectSIPpOK(t, c1.Wait(t))
+	expectSIPpOK(t, c2.Wait(t))
+	expectSIPpOK(t, c3.Wait(t))
+	expectSIPpOK(t, seatRun.Wait(t))
+	var tks []ticketJSON
+	for _, n := range []string{"13900000051", "13900000052", "13900000053"} {
+		tk := closedTicket(t, a, n)
+		if str(tk.Outcome) != "answered" || tk.SeatID == nil || *tk.SeatID != "8001" {
+			t.Errorf("ticket %s: outcome %s seat %v", tk.ID, str(tk.Outcome), tk.SeatID)
+		}
+		tks = append(tks, tk)
+	}
+	noOverlap(t, tks...)
+	if first, _ := talkInterval(t, tks[1]); true {
+		_, end1 := talkInterval(t, tks[0])
+		t.Logf("after the failover the seat took the next call %s after the first ended", first.Sub(end1).Round(100*time.Millisecond))
+	}
+}
+
+// A rolling upgrade (README): SIGTERM on node B while one of its calls is
+// connected. B refuses new calls (503, the SBC tries A), its call finishes,
+// it exits 0; meanwhile A answers. B restarts with the same node_id: the
+// seat registered through it (UDP) is still registered, without a new
+// REGISTER, and takes A's next caller through B.
+func TestClusterRollingUpgrade(t *testing.T) {
+	t.Parallel()
+	redis := redistest.Start(t)
+	a := clusterNode(t, "node-a", redis.URL())
+	b := clusterNode(t, "node-b", redis.URL())
+	clusterLogin(t, a, b)
+	s1 := siptest.RegisterSeat(t, a, "8001")
+	s2 := siptest.RegisterSeat(t, b, "8002")
+	a.SetState(t, "8001", "not_ready", "meeting")
+	s2Run := seatAnswering(t, s2, b, 2, 1, 500)
+
+	x := patientCaller(t, b, "13900000061", 60*time.Second)
+	waitUntil(t, "B's caller connected to 8002", 15*time.Second, func() bool { return seatOn(t, a, "8002").State == "busy" })
+	if err := b.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	refused := siptest.SIPp{Scenario: "caller_expect_503.xml", Target: b.Ready.SIPUDP, Service: "12348", Caller: "13900000062"}.Run(t, 15*time.Second)
+	expectSIPpOK(t, refused)
+
+	a.SetState(t, "8001", "ready", "")
+	s1Run := seatAnswering(t, s1, a, 1, 1, 500)
+	y := patientCaller(t, a, "13900000063", 60*time.Second)
+	expectSIPpOK(t, y.Wait(t))
+	expectSIPpOK(t, s1Run.Wait(t))
+	expectSIPpOK(t, x.Wait(t))
+	select {
+	case <-b.Exited():
+	case <-time.After(20 * time.Second):
+		t.Fatal("B still running 20 s after its last call ended")
+	}
+	if err := b.ExitErr(); err != nil {
+		t.Fatalf("B's exit after SIGTERM: %v", err)
+	}
+
+	b.Start(t)
+	b.Token = loginAs(t, b, "admin", "admin-password-1")
+	waitUntil(t, "B alive again", 5*time.Second, func() bool { return nodeState(t, a, "node-b") == "alive" })
+	if v := seatOn(t, a, "8002"); v.State != "ready" {
+		t.Fatalf("8002 (registered through B) is %s after B restarted, want ready without a new REGISTER", v.State)
+	}
+	a.SetState(t, "8001", "not_ready", "meeting")
+	z := patientCaller(t, a, "13900000064", 60*time.Second)
+	expectSIPpOK(t, z.Wait(t))
+	expectSIPpOK(t, s2Run.Wait(t))
+	for n, seat := range map[string]string{"13900000061": "8002", "13900000063": "8001", "13900000064": "8002"} {
+		tk := closedTicket(t, a, n)
+		if str(tk.Outcome) != "answered" || tk.SeatID == nil || *tk.SeatID != seat {
+			t.Errorf("%s: outcome %s seat %v, want answered by %s", n, str(tk.Outcome), tk.SeatID, seat)
+		}
+	}
+	if ts := ticketsOf(t, a, "13900000062"); len(ts) != 0 {
+		t.Errorf("the call refused with 503 during the drain left a ticket: %+v", ts)
 	}
 }

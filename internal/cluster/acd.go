@@ -48,7 +48,7 @@ func (n *Node) Enqueue(c acd.Call) (<-chan acd.Event, error) {
 	if c.ID == "" || c.Skill == "" || (c.Priority != acd.PriorityNormal && c.Priority != acd.PriorityGreen) {
 		return nil, fmt.Errorf("cluster: enqueue: id %q, skill %q, priority %q: %w", c.ID, c.Skill, c.Priority, acd.ErrBadCall)
 	}
-	if !n.Up() {
+	if !n.waitUp() {
 		return nil, fmt.Errorf("cluster: enqueue %s: %w", c.ID, acd.ErrUnavailable)
 	}
 	lc := &localCall{id: c.ID, skill: c.Skill, prio: c.Priority, ch: make(chan acd.Event, eventBuffer)}
@@ -89,6 +89,25 @@ func (n *Node) Enqueue(c acd.Call) (<-chan acd.Event, error) {
 	lc.seq, lc.enq, lc.queued = res.Seq, res.Enq, true
 	n.maxSeq = max(n.maxSeq, res.Seq)
 	return lc.ch, nil
+}
+
+// waitUp waits, for a caller about to be queued, until the shared state
+// answers again — a Sentinel failover or a Redis restart takes seconds, and
+// a caller should not be sent to voicemail for that — but no longer than
+// node_timeout: an outage that lasts sends them to voicemail.
+func (n *Node) waitUp() bool {
+	deadline := time.Now().Add(n.opt.NodeTimeout)
+	for !n.Up() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-n.stop:
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // forget drops a local call; its channel is closed unless it was handed

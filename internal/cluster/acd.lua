@@ -27,7 +27,7 @@ if now == 0 then
 end
 local cfg = cjson.decode(ARGV[5])
 -- cfg: wrap, maxwait, fallback, pause, timeout (node_timeout), suspect,
--- freeze, maxlen (stream), all ms except maxlen.
+-- freeze, leavegrace, maxlen (stream), all ms except maxlen.
 
 local changes = {}
 local claims = 0
@@ -376,9 +376,15 @@ end
 -- reap takes what a dead boot of node n held out of the shared state:
 -- its calls (their dialogs died with it), the offers to them, the seats
 -- talking to them (→ wrap-up) and the seats registered only through it
--- (→ offline). With adopt (the same node restarting as newBoot), bindings
--- over UDP stay, handed to the new boot: the socket is the same address.
-local function reap(n, boot, adopt)
+-- (→ offline). How its UDP registrations go (the TCP ones died with its
+-- connections):
+--   mode 'dead': dropped too;
+--   mode 'away': kept — the node left gracefully (drained for an upgrade)
+--     and will likely come back with the same socket address; the node
+--     is 'away' (no work for it or its seats) until it rejoins or
+--     cfg.leavegrace passes;
+--   any other mode is a new boot of the node (join): kept and handed to it.
+local function reap(n, boot, mode)
   for _, id in ipairs(redis.call('SMEMBERS', k('ncalls', n))) do
     local e = getCall(id)
     if e == nil then
@@ -410,18 +416,19 @@ local function reap(n, boot, adopt)
   for _, s in ipairs(allSeats()) do
     local b = getBinding(s.id)
     if b and b.node == n and b.boot == boot then
-      if adopt and string.upper(b.tr) == 'UDP' then
-        b.boot = adopt
+      local udp = string.upper(b.tr) == 'UDP'
+      if udp and mode ~= 'dead' and mode ~= 'away' then
+        b.boot = mode
         putBinding(b)
-      else
+      elseif not (udp and mode == 'away') then
         dropBinding(s.id)
         unregister(s)
       end
     end
   end
-  if not adopt then
-    redis.call('HSET', k('node', n), 'state', 'dead', 'deadat', now)
-    table.insert(changes, {k = 'node_dead', at = now, node = n})
+  if mode == 'dead' or mode == 'away' then
+    redis.call('HSET', k('node', n), 'state', mode, 'deadat', now)
+    table.insert(changes, {k = 'node_' .. mode, at = now, node = n})
   end
 end
 
@@ -429,8 +436,12 @@ local function reapDead()
   for _, n in ipairs(redis.call('SMEMBERS', k('nodes'))) do
     local v = nodeOf(n)
     local state, hb = v[3] or '', num(v[2])
-    if (state == 'alive' or state == 'leaving') and hb + cfg.timeout <= now then
-      reap(n, v[1] or '', false)
+    if state == 'alive' and hb + cfg.timeout <= now then
+      reap(n, v[1] or '', 'dead')
+    elseif state == 'leaving' and hb + cfg.timeout <= now then
+      reap(n, v[1] or '', 'away')
+    elseif state == 'away' and hb + cfg.leavegrace <= now then
+      reap(n, v[1] or '', 'dead')
     elseif state == 'dead' and num(redis.call('HGET', k('node', n), 'deadat')) + 86400000 < now then
       redis.call('DEL', k('node', n), k('ncalls', n))
       redis.call('SREM', k('nodes'), n)
@@ -574,6 +585,7 @@ local function nextDeadline(seats)
   for _, n in ipairs(redis.call('SMEMBERS', k('nodes'))) do
     local v = nodeOf(n)
     if v[3] == 'alive' or v[3] == 'leaving' then consider(num(v[2]) + cfg.timeout) end
+    if v[3] == 'away' then consider(num(v[2]) + cfg.leavegrace) end
   end
   consider(num(redis.call('GET', k('freeze'))))
   return nxt

@@ -183,15 +183,17 @@ func TestRedisDownThenBack(t *testing.T) {
 	if err := a.Heartbeat(ctx); !errors.Is(err, acd.ErrUnavailable) {
 		t.Fatalf("heartbeat with redis down: %v", err)
 	}
-	if a.Degraded() == "" || a.LoggedIn() != 0 {
-		t.Fatalf("degraded %q, logged in %d", a.Degraded(), a.LoggedIn())
+	if a.Degraded() == "" {
+		t.Fatal("not degraded with redis down")
 	}
+	// Nothing comes back: the caller is refused (voicemail) after
+	// node_timeout, not left waiting.
 	start := time.Now()
 	if _, err := a.Enqueue(acd.Call{ID: "c2", Skill: "consult"}); !errors.Is(err, acd.ErrUnavailable) {
 		t.Fatalf("enqueue with redis down: %v", err)
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Fatalf("enqueue took %v to fail: must be at once", d)
+	if d := time.Since(start); d < 4*time.Second || d > 7*time.Second {
+		t.Fatalf("enqueue gave up after %v, want node_timeout (5s)", d)
 	}
 	// The seat answers meanwhile: the call is connected all the same.
 	if err := a.Answered("c1", "8001", offer.Token); !errors.Is(err, acd.ErrUnavailable) {
@@ -199,7 +201,17 @@ func TestRedisDownThenBack(t *testing.T) {
 	}
 	// A registration comes in: kept.
 	bind(t, a, clk, "8002")
-	srv.Restart()
+	// Redis comes back while a caller waits to be queued (a failover):
+	// the caller is queued, not sent to voicemail.
+	go func() {
+		time.Sleep(time.Second)
+		srv.Restart()
+		_ = a.Heartbeat(ctx)
+	}()
+	start = time.Now()
+	if _, err := a.Enqueue(acd.Call{ID: "c3", Skill: "consult"}); err != nil {
+		t.Fatalf("enqueue while Redis comes back: %v (after %v)", err, time.Since(start))
+	}
 	elapse(t, clk, time.Second, a)
 	if a.Degraded() != "" {
 		t.Fatalf("still degraded: %s", a.Degraded())

@@ -53,12 +53,12 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 type nodesCollector struct{ n *Node }
 
 var nodesDesc = prometheus.NewDesc("hotline_cluster_nodes",
-	"Nodes of the cluster by state (alive, suspect, leaving, dead) as this node sees them.", []string{"state"}, nil)
+	"Nodes of the cluster by state (alive, suspect, leaving: drained and stopping, away: left gracefully and expected back, dead) as this node sees them.", []string{"state"}, nil)
 
 func (c *nodesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- nodesDesc }
 
 func (c *nodesCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[string]int{"alive": 0, "suspect": 0, "leaving": 0, "dead": 0}
+	counts := map[string]int{"alive": 0, "suspect": 0, "leaving": 0, "away": 0, "dead": 0}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if nodes, err := c.n.Nodes(ctx); err == nil {

@@ -148,7 +148,7 @@ func Start(ctx context.Context, rdb redis.UniversalClient, opt Options) (*Node, 
 	cfg, _ := json.Marshal(map[string]int64{
 		"wrap": ms(max(opt.ACD.WrapUp, 0)), "maxwait": ms(opt.ACD.MaxWait), "fallback": ms(max(opt.ACD.SkillFallback, 0)),
 		"pause": ms(max(opt.ACD.DeclinePause, 0)), "timeout": ms(opt.NodeTimeout), "suspect": ms(max(opt.NodeTimeout/2, 2*opt.Heartbeat)),
-		"freeze": ms(2*opt.Heartbeat + time.Second), "maxlen": 20000,
+		"freeze": ms(2*opt.Heartbeat + time.Second), "leavegrace": ms(LeaveGrace), "maxlen": 20000,
 	})
 	n.cfg = string(cfg)
 	m, err := newMetrics(n, opt.Registerer)
@@ -181,6 +181,14 @@ func Start(ctx context.Context, rdb redis.UniversalClient, opt Options) (*Node, 
 }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// LeaveGrace is how long a node that left gracefully (SIGTERM, drained:
+// a rolling upgrade) keeps the UDP registrations of the seats that came
+// through it: restarted within it, with the same node_id and address, it
+// takes them back and its seats never went offline. Meanwhile no call is
+// offered to them. Past it, those seats go offline until their phones
+// register again.
+const LeaveGrace = 10 * time.Minute
 
 // Self is this node's id.
 func (n *Node) Self() string { return n.opt.NodeID }

@@ -111,12 +111,10 @@ func (n *Node) Seat(id agent.SeatID) (agent.Seat, error) {
 	return agent.Seat{}, fmt.Errorf("cluster: seat %s: %w", id, acd.ErrUnknownSeat)
 }
 
-// LoggedIn implements acd.Floor. While Redis is unreachable nobody can be
-// offered a call: 0, so that new callers go straight to voicemail.
+// LoggedIn implements acd.Floor. While Redis is unreachable it counts the
+// seats last read: a caller then goes on to Enqueue, which waits a little
+// for Redis to come back (a failover) before it gives up (voicemail).
 func (n *Node) LoggedIn() int {
-	if !n.Up() {
-		return 0
-	}
 	c := 0
 	for _, s := range n.Seats() {
 		if s.Registered {
@@ -248,7 +246,7 @@ func (n *Node) Counts() acd.Counts {
 type NodeStatus struct {
 	ID       string    `json:"id"`
 	Alive    bool      `json:"alive"`
-	State    string    `json:"state"` // alive, suspect, leaving, dead
+	State    string    `json:"state"` // alive, suspect, leaving, away, dead
 	LastSeen time.Time `json:"last_seen"`
 	Calls    int       `json:"calls"`
 	SeatsVia int       `json:"seats_via"`
