@@ -74,6 +74,7 @@ type Node struct {
 	mu       sync.Mutex
 	closed   bool
 	up       bool   // the last exchange with Redis worked
+	everUp   bool   // it has worked once
 	joined   bool   // join has run on the current shared state
 	gen      string // the shared state's generation, as last seen
 	stale    bool   // the shared state may lack what this node holds: re-assert
@@ -428,8 +429,11 @@ func (n *Node) supersede(se *scriptError) {
 // setUp records whether Redis answers, and says so once per change.
 func (n *Node) setUp(up bool, err error) {
 	n.mu.Lock()
-	was := n.up
+	was, everUp := n.up, n.everUp
 	n.up = up
+	if up {
+		n.everUp = true
+	}
 	if !up {
 		n.stale = true // whatever happens next, re-assert when back
 	}
@@ -438,7 +442,11 @@ func (n *Node) setUp(up bool, err error) {
 		return
 	}
 	if up {
-		n.log.Info("cluster: redis reachable again")
+		if everUp {
+			n.log.Info("cluster: redis reachable again")
+		} else {
+			n.log.Info("cluster: connected to redis")
+		}
 		n.m.redisUp.Set(1)
 	} else {
 		n.log.Error("cluster: redis unreachable: new callers go to voicemail, connected calls go on; retrying", "error", err)

@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -90,12 +92,23 @@ func startAndScrape() (map[string]*dto.MetricFamily, error) {
 	}
 	rtp := 30000 + 2*rand.IntN(12000)
 	root := repoRoot()
+	// The app runs as a node of a cluster (acd.backend redis), so that the
+	// cluster's series are on /metrics too; everything else is the same.
+	redisPort, sipPort := freePort(), freePort()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil, fmt.Errorf("redis-server is not installed: run scripts/test.sh (it installs the Debian package redis-server)")
+	}
+	redis := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(redisPort), "--save", "", "--appendonly", "no", "--dir", dir)
+	if err := redis.Start(); err != nil {
+		return nil, fmt.Errorf("redis-server: %w", err)
+	}
+	stopRedis := func() { _ = redis.Process.Kill(); _ = redis.Wait() }
 	y := fmt.Sprintf(`node_id: stats-test
 data_dir: %s
 timezone: Asia/Shanghai
 log: { level: debug, format: text }
 sip:
-  listen: ["udp://127.0.0.1:0", "tcp://127.0.0.1:0"]
+  listen: ["udp://127.0.0.1:%d", "tcp://127.0.0.1:%d"]
   domain: 12348.local
   hotline_numbers: ["12348"]
   trusted_sources: ["127.0.0.1/32"]
@@ -104,16 +117,24 @@ media:
   rtp_ports: "%d-%d"
 http:
   listen: 127.0.0.1:0
+acd:
+  backend: redis
+  redis_url: redis://127.0.0.1:%d/0
+cluster:
+  advertise_sip: "sip:127.0.0.1:%d;transport=tcp"
+  advertise_http: http://127.0.0.1:1
+  secret: stats-test-cluster-secret
 seats:
 %sivr:
   menu: %s
   prompts: %s
 shutdown:
   grace: 5s
-`, filepath.Join(dir, "data"), rtp, rtp+200, seats,
+`, filepath.Join(dir, "data"), sipPort, sipPort, rtp, rtp+200, redisPort, sipPort, seats,
 		filepath.Join(root, "configs", "ivr.yaml"), filepath.Join(root, "configs", "prompts", "zh"))
 	cfg, err := config.Parse([]byte(y), nil)
 	if err != nil {
+		stopRedis()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -128,6 +149,7 @@ shutdown:
 		case <-time.After(30 * time.Second):
 			fmt.Fprintln(os.Stderr, "stats tests: the app did not stop within 30 s")
 		}
+		stopRedis()
 		_ = os.RemoveAll(dir)
 	}
 
@@ -163,6 +185,15 @@ shutdown:
 		return nil, fmt.Errorf("parse /metrics: %w\n%s", err, body)
 	}
 	return fams, nil
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 20000 + 2*rand.IntN(10000)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // labelValues lists, per label name, the values a family's series carry

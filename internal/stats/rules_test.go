@@ -229,7 +229,7 @@ func TestPrometheusRules(t *testing.T) {
 		}
 	}
 	for _, a := range []string{"HotlineAnswerRateLow", "HotlineServiceLevelLow", "HotlineOutboxBacklogGrowing",
-		"HotlineWorkorderDeadLetter", "HotlineNoSeatLoggedIn"} {
+		"HotlineWorkorderDeadLetter", "HotlineNoSeatLoggedIn", "HotlineRedisDown", "HotlineNodeDead"} {
 		if !alerts[a] {
 			t.Errorf("alert %s missing", a)
 		}
@@ -334,7 +334,8 @@ func TestGrafanaDashboard(t *testing.T) {
 	// What the issue asks the dashboard to show.
 	for _, m := range []string{"hotline_calls_answered_total", "hotline_queue_wait_seconds_bucket", "hotline_queue_waiting",
 		"hotline_seats", "hotline_handle_seconds_bucket", "hotline_satisfaction_total", "hotline_workorder_outbox_pending",
-		"hotline_workorder_outbox_dead", "hotline_rtp_packets_total", "hotline_active_calls"} {
+		"hotline_workorder_outbox_dead", "hotline_rtp_packets_total", "hotline_active_calls",
+		"hotline_cluster_nodes", "hotline_redis_up", "hotline_acd_claims_total"} {
 		if !used[m] {
 			t.Errorf("no panel shows %s", m)
 		}
