@@ -2,7 +2,9 @@
 # Runs every test of the hotline, with the race detector, against real peers.
 #
 # On a fresh Debian machine it first installs what the tests drive (SIPp from
-# sip-tester, tcpdump to hear what a caller hears) with apt-get. It fails
+# sip-tester, tcpdump to hear what a caller hears, redis-server and
+# redis-sentinel for the cluster) with apt-get. The tests start their own
+# Redis processes on free loopback ports (internal/redistest). It fails
 # loudly when a peer cannot be had: no test is ever skipped for a missing peer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,8 @@ declare -A pkg=(
   [baresip]=baresip-core
   [promtool]=prometheus
   [chromium]=chromium
+  [redis-server]=redis-server
+  [redis-sentinel]=redis-sentinel
 )
 missing=()
 for cmd in "${!pkg[@]}"; do
@@ -38,7 +42,7 @@ for cmd in "${!pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || { echo "test.sh: FAIL: $cmd still missing after installing ${pkg[$cmd]}" >&2; exit 1; }
 done
 
-echo "test.sh: go $(go env GOVERSION), sipp $(sipp -v 2>&1 | grep -o 'v[0-9.]*' | head -1)"
+echo "test.sh: go $(go env GOVERSION), sipp $(sipp -v 2>&1 | grep -o 'v[0-9.]*' | head -1), $(redis-server --version | cut -d' ' -f1-3)"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './vendor/*'))
 if [ -n "$unformatted" ]; then
   echo "test.sh: FAIL: gofmt would change:" $unformatted >&2
