@@ -45,7 +45,8 @@ func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
 const usage = `usage:
   hotline [serve] [--config FILE] [--ready-file FILE]
-  hotline check-config [--config FILE] [--print]
+  hotline check-config [--config FILE]... [--print]
+      (several --config: the nodes of a cluster, checked against each other too)
   hotline user add [--config FILE] --name NAME --role operator|manager|admin [--seat ID] [--replace]
       (the password is read from standard input)
   hotline reconcile [--config FILE] [--date YYYY-MM-DD]
@@ -198,34 +199,63 @@ func runDemo(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// configList is a repeatable --config.
+type configList []string
+
+func (c *configList) String() string     { return strings.Join(*c, ",") }
+func (c *configList) Set(v string) error { *c = append(*c, v); return nil }
+
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file")
+	var paths configList
+	fs.Var(&paths, "config", "configuration file; repeat it to check the nodes of a cluster against each other")
 	print := fs.Bool("print", false, "print the effective configuration, secrets masked")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, ok := loadConfig(*cfgPath, stderr)
-	if !ok {
-		return 1
+	if len(paths) == 0 {
+		paths = configList{""}
 	}
-	if err := app.CheckIVR(cfg); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if *print {
-		fmt.Fprint(stdout, cfg.String())
-	}
-	name := configPath(*cfgPath)
-	if name == "" {
-		name = "built-in configs/hotline.yaml"
-	}
-	fmt.Fprintf(stdout, "%s: ok\n", name)
-	for _, k := range cfg.Defaulted {
-		if strings.Contains(k, "password") || strings.Contains(k, "secret") {
-			fmt.Fprintf(stdout, "warning: %s: its environment variable is not set; the default in the file is used\n", k)
+	var cfgs []*config.Config
+	bad := false
+	for _, p := range paths {
+		cfg, ok := loadConfig(p, stderr)
+		if !ok {
+			bad = true
+			continue
 		}
+		if err := app.CheckIVR(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			bad = true
+			continue
+		}
+		if *print {
+			fmt.Fprint(stdout, cfg.String())
+		}
+		name := configPath(p)
+		if name == "" {
+			name = "built-in configs/hotline.yaml"
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", name)
+		for _, k := range cfg.Defaulted {
+			if strings.Contains(k, "password") || strings.Contains(k, "secret") {
+				fmt.Fprintf(stdout, "warning: %s: its environment variable is not set; the default in the file is used\n", k)
+			}
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	if bad {
+		return 1
+	}
+	if problems := app.CheckCluster(cfgs, paths); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p)
+		}
+		return 1
+	}
+	for _, note := range app.ProbeCluster(context.Background(), cfgs) {
+		fmt.Fprintln(stdout, note)
 	}
 	return 0
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,5 +86,46 @@ func TestUserAdd(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	if code, _, _ := runCmd(t, "", "frobnicate"); code != 2 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// The cluster example checks clean for two nodes with their own
+// environments, and check-config with both files cross-checks them: the
+// same node_id on two nodes, or different secrets, are refused.
+func TestCheckConfigOfTwoNodes(t *testing.T) {
+	for i := 1; i <= 6; i++ {
+		t.Setenv(fmt.Sprintf("SEAT_800%d_PASSWORD", i), "pass")
+	}
+	t.Setenv("CLUSTER_SECRET", "0123456789abcdef-cluster")
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:1/0") // nothing there: the online check only notes it
+	dir := t.TempDir()
+	node := func(name, id, ip, secret string) string {
+		b, err := os.ReadFile("../../configs/cluster/node.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := strings.NewReplacer("${NODE_ID}", id, "${NODE_IP}", ip, "${CLUSTER_SECRET}", secret).Replace(string(b))
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := node("a.yaml", "km-1", "10.0.0.11", "${CLUSTER_SECRET}")
+	b := node("b.yaml", "km-2", "10.0.0.12", "${CLUSTER_SECRET}")
+	if code, out, errs := runCmd(t, "", "check-config", "--config", a, "--config", b); code != 0 {
+		t.Fatalf("two good nodes: exit %d\n%s%s", code, out, errs)
+	} else if !strings.Contains(out, "Redis did not answer") {
+		t.Errorf("no note about the unreachable Redis:\n%s", out)
+	}
+	twin := node("twin.yaml", "km-1", "10.0.0.13", "another-secret-0123456")
+	code, _, errs := runCmd(t, "", "check-config", "--config", a, "--config", twin)
+	if code == 0 {
+		t.Fatal("two nodes with one node_id passed")
+	}
+	for _, want := range []string{`node_id "km-1" is the same`, "cluster.secret differs"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("no %q in:\n%s", want, errs)
+		}
 	}
 }

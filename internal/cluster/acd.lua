@@ -636,6 +636,12 @@ function ops.join()
     -- Only a starting process replaces an older boot; one that rejoins
     -- after an outage must not take the node id back from a newer one.
     if j.rejoin then fail('SUPERSEDED', 'node ' .. NODE .. ' runs as boot ' .. v[1]) end
+    -- A live node with this id elsewhere is another node misconfigured
+    -- with the same node_id, not our previous boot: refuse to start.
+    local at = redis.call('HMGET', k('node', NODE), 'sip', 'http')
+    if v[3] == 'alive' and num(v[2]) + cfg.timeout > now and (at[1] ~= j.sip or at[2] ~= j.http) then
+      fail('INUSE', 'node_id ' .. NODE .. ' is used by a live node advertising ' .. (at[1] or '?') .. ' and ' .. (at[2] or '?'))
+    end
     reap(NODE, v[1], BOOT)
   end
   redis.call('HSET', k('node', NODE), 'boot', BOOT, 'hb', now, 'state', 'alive', 'sip', j.sip, 'http', j.http,

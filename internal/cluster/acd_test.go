@@ -266,3 +266,24 @@ func TestReapedNodeReasserts(t *testing.T) {
 		t.Fatalf("queue after a re-asserted: %+v", q)
 	}
 }
+
+// TestNodeIDInUse: a second process started with the node_id of a live
+// node elsewhere (another address) is refused; the same node restarting
+// (same address) replaces its previous boot.
+func TestNodeIDInUse(t *testing.T) {
+	rdb := newRedis(t)
+	clk := newClock()
+	a := manualNode(t, rdb, "a", clk, testACD, seatSpecs("8001"))
+	_, err := Start(context.Background(), rdb, Options{NodeID: "a", AdvertiseSIP: "sip:10.0.0.99:5060", AdvertiseHTTP: "http://10.0.0.99:8080",
+		ACD: testACD, Seats: seatSpecs("8001"), Now: clk.Now, Manual: true})
+	if !errors.Is(err, ErrNodeIDInUse) {
+		t.Fatalf("second node with the same id elsewhere: %v", err)
+	}
+	restarted := manualNode(t, rdb, "a", clk, testACD, seatSpecs("8001"))
+	if restarted.Boot() == a.Boot() {
+		t.Fatal("same boot")
+	}
+	if err := a.Heartbeat(context.Background()); !errors.Is(err, acd.ErrUnavailable) {
+		t.Fatalf("the replaced boot's heartbeat: %v, want it superseded", err)
+	}
+}

@@ -282,12 +282,18 @@ func (e *scriptError) Unwrap() []error {
 		return []error{agent.ErrBadState}
 	case "STATE":
 		return []error{agent.ErrIllegalTransition}
+	case "INUSE":
+		return []error{ErrNodeIDInUse}
 	}
 	return nil
 }
 
 var scriptCodes = []string{"NOTOFFERED", "UNKNOWNCALL", "DUPLICATE", "UNKNOWNSEAT", "NOTCONNECTED", "OFFLINE",
-	"BADSTATE", "STATE", "REAPED", "LOST", "SUPERSEDED", "BADOP"}
+	"BADSTATE", "STATE", "REAPED", "LOST", "SUPERSEDED", "INUSE", "BADOP"}
+
+// ErrNodeIDInUse: another live node runs with this node_id (a
+// configuration mistake that would make the two reap each other's calls).
+var ErrNodeIDInUse = errors.New("cluster: node_id in use by another live node")
 
 func asScriptError(err error) (*scriptError, bool) {
 	var re redis.Error

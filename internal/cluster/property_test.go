@@ -45,7 +45,7 @@ func TestPropertyThreeNodes(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			ok(t, rdb.FlushAll(context.Background()).Err())
-			steps += runProperty(t, rdb, seed, 700, seen)
+			steps += runProperty(t, rdb, seed, 600, seen)
 		})
 	}
 	// The interleavings must have reached the hard cases.

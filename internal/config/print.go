@@ -74,3 +74,6 @@ func redactURL(s string) string {
 	}
 	return strings.ReplaceAll(u.String(), placeholder, masked)
 }
+
+// RedactURL masks the password of a URL (for messages outside this package).
+func RedactURL(s string) string { return redactURL(s) }
