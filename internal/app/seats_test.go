@@ -70,7 +70,9 @@ seats: [{id: "8001", password: pass-8001-x, skills: [consult]}]
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := filepath.Join(dir, "ready.json")
-	go func() { done <- Run(ctx, Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), ReadyFile: ready}) }()
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), ReadyFile: ready})
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
