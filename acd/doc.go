@@ -69,8 +69,13 @@
 // runs the same settle step as every method; Close stops and waits for it.
 // Time is read with the time package, so tests run under testing/synctest.
 //
-// The state itself is behind Store (MemoryStore for one node); see Store for
-// what a shared store for several nodes (SPEC §11) needs.
+// The state itself is behind Store (MemoryStore). Floor is the ACD's
+// interface to the rest of the hotline; *ACD is the Floor of one node, and
+// internal/cluster the Floor of several nodes sharing one state in Redis
+// (SPEC §11), deciding by the same rules in one Lua script. Both number
+// offers with fencing tokens (agent.Seat.Token, Event.Token): every report
+// about an offer carries its token, and a report about an older offer is
+// refused with ErrNotOffered.
 //
 // This is a domain package: it imports the standard library and package
 // agent only (no SIP, media, Redis, SQLite or Prometheus); internal/call

@@ -69,46 +69,12 @@ func compareEntries(a, b *Entry) int {
 // in the Store: they belong to the node that runs the call. MemoryStore is the
 // implementation for one node.
 //
-// # Towards several nodes (SPEC §11, acd.backend: redis)
-//
-// A Redis store is not written yet. What it must guarantee, and how:
-//
-//   - One decision point across nodes. Each ACD operation (one section under
-//     the ACD mutex: a change plus its dispatch pass) must also be one
-//     critical section of the cluster. The Redis store takes a lease
-//     (SET acd:lease <node> NX PX 2000) and a fencing token (INCR
-//     acd:fence) when the operation starts and commits its writes with one
-//     Lua script that first checks the token is still the newest, so a node
-//     that stalled past its lease cannot write over a newer decision. The
-//     interface will then gain a Begin/Commit pair around each operation
-//     (the memory store's would be empty). The matching rules stay in this
-//     package, in Go, once: the store only reads and writes state. At a
-//     hotline's rate (tens of operations a second) a cluster-wide lease is
-//     cheap; per-key Lua claims are the alternative if it ever is not.
-//   - No seat offered twice. The offer is one write of both halves — seat
-//     ready → ringing with CallID, entry waiting → offered to that seat — so
-//     with the fence above no two nodes claim one seat or one call. Every
-//     report (Answered, NoAnswer, Declined) is checked against the seat's
-//     CallID and state, which is the fence for late reports about an offer
-//     that was withdrawn or given to someone else.
-//   - A call on one node answered by a seat registered on another. Seats are
-//     hashes (acd:seat:<id>) holding agent.Seat plus the registering node and
-//     the binding's expiry; the INVITE to a seat goes from the caller's node
-//     to the seat's Contact. Entries are hashes (acd:call:<id>) with the
-//     owning node (Entry will gain Node), placed in one sorted set per
-//     QueueKey scored by EnqueuedAt (ties by Seq) — Waiting is a ZRANGE
-//     page from the head, Position a ZCOUNT over the same-or-higher-priority
-//     sets. An offer
-//     for another node's call is published on acd:node:<owner>; that node's
-//     ACD delivers it on the call's channel.
-//   - A dead node leaves nothing stuck. Each node refreshes acd:alive:<node>
-//     with a TTL; on every timer tick a node removes the entries of dead
-//     nodes (their callers' dialogs died with them), frees the seats ringing
-//     for or talking to those calls, and sets offline the seats whose binding
-//     expired. Deadlines that outlive a call are state, not timers: the
-//     wrap-up end is agent.Seat.WrapUpUntil, so any node ends it. MaxWait
-//     and fallback depend only on EnqueuedAt and are timed by the call's
-//     owner, which is alive as long as the call is.
+// Several nodes (SPEC §11) do not share a Store: a store that only reads and
+// writes cannot make a decision atomic across nodes without a cluster-wide
+// lock. internal/cluster implements Floor instead, with every step — change
+// and dispatch together — one Lua script run on the Redis server, by the
+// rules of this package (its differential test holds the two to the same
+// answers).
 type Store interface {
 	// Seat returns one seat, or ErrUnknownSeat.
 	Seat(id agent.SeatID) (agent.Seat, error)
