@@ -110,7 +110,7 @@ type ACD struct {
 	mu     sync.Mutex
 	closed bool
 	calls  map[string]chan Event // the queued calls' channels
-	subs   map[*subscriber]struct{}
+	subs   Fanout
 	timer  *time.Timer
 	due    time.Time // when timer fires; zero: stopped
 	// wakes are the ends of decline pauses still to come (Config.DeclinePause).
@@ -203,7 +203,6 @@ func New(cfg Config, seats []agent.Seat, store Store) (*ACD, error) {
 		log:   log,
 		store: store,
 		calls: make(map[string]chan Event),
-		subs:  make(map[*subscriber]struct{}),
 		timer: time.NewTimer(time.Hour),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -235,10 +234,7 @@ func (a *ACD) Close() error {
 		close(ch)
 		delete(a.calls, id)
 	}
-	for s := range a.subs {
-		close(s.ch)
-		delete(a.subs, s)
-	}
+	a.subs.Close()
 	a.timer.Stop()
 	close(a.stop)
 	a.mu.Unlock()

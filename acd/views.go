@@ -97,45 +97,13 @@ type Change struct {
 	Missed int
 }
 
-type subscriber struct {
-	ch     chan Change
-	missed int
-}
-
 // Subscribe returns every change from now on, and a function that ends the
 // subscription and closes the channel. Delivery never blocks the ACD: a
 // subscriber that falls behind by more than its buffer (256) loses changes
 // and is told so by Change.Missed. The channel is also closed by Close.
-func (a *ACD) Subscribe() (<-chan Change, func()) {
-	s := &subscriber{ch: make(chan Change, changeBuffer)}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		close(s.ch)
-		return s.ch, func() {}
-	}
-	a.subs[s] = struct{}{}
-	return s.ch, func() {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		if _, ok := a.subs[s]; ok {
-			delete(a.subs, s)
-			close(s.ch)
-		}
-	}
-}
+func (a *ACD) Subscribe() (<-chan Change, func()) { return a.subs.Subscribe() }
 
-func (a *ACD) publish(c Change) {
-	for s := range a.subs {
-		c.Missed = s.missed
-		select {
-		case s.ch <- c:
-			s.missed = 0
-		default:
-			s.missed++
-		}
-	}
-}
+func (a *ACD) publish(c Change) { a.subs.Publish(c) }
 
 // Seats returns every seat, ordered by ID.
 func (a *ACD) Seats() []agent.Seat {

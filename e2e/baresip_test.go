@@ -84,13 +84,7 @@ func TestBaresipSeatIsBridged(t *testing.T) {
 	t.Logf("call done %s after the caller dialled", time.Since(start).Round(time.Millisecond))
 
 	// The caller heard the operator (baresip's WAV, relayed by the switch).
-	var heard []int16
-	for _, p := range pkts {
-		if rtp, ok := siptest.ParseRTP(p.Payload); ok && rtp.PT == 0 {
-			heard = append(heard, siptest.DecodeG711(0, rtp.Payload)...)
-		}
-	}
-	if lvl := siptest.ToneLevel(heard, seatHz); lvl < 0.02 {
+	if lvl := heardLevel(pkts, seatHz); lvl < 0.02 {
 		t.Errorf("the caller did not hear baresip (1400 Hz level %.4f)", lvl)
 	}
 	// The operator heard the caller: baresip's own dump of what it decoded.

@@ -102,22 +102,10 @@ func TestClusterSeatOnOtherNodeAnswers(t *testing.T) {
 	expectSIPpOK(t, r)
 	expectSIPpOK(t, seatRun.Wait(t))
 	pkts := capture.Stop(t)
-	var heard []int16
-	for _, p := range pkts {
-		if rtp, ok := siptest.ParseRTP(p.Payload); ok && rtp.PT == 0 {
-			heard = append(heard, siptest.DecodeG711(0, rtp.Payload)...)
-		}
-	}
-	if lvl := siptest.ToneLevel(heard, seatHz); lvl < 0.02 {
+	if lvl := heardLevel(pkts, seatHz); lvl < 0.02 {
 		t.Errorf("the caller on A did not hear the seat on B (1400 Hz level %.4f)", lvl)
 	}
-	var seatHeard []int16
-	for _, p := range seatHears.Stop(t) {
-		if rtp, ok := siptest.ParseRTP(p.Payload); ok && rtp.PT == 0 {
-			seatHeard = append(seatHeard, siptest.DecodeG711(0, rtp.Payload)...)
-		}
-	}
-	if lvl := siptest.ToneLevel(seatHeard, callerHz1); lvl < 0.02 {
+	if lvl := heardLevel(seatHears.Stop(t), callerHz1); lvl < 0.02 {
 		t.Errorf("the seat on B did not hear the caller on A (600 Hz level %.4f)", lvl)
 	}
 

@@ -21,6 +21,17 @@ func seatVoice(t *testing.T, s *siptest.Seat, d time.Duration) {
 	siptest.WritePCAPFile(t, s.Dir, "seat.pcap", st.Packets())
 }
 
+// heardLevel is how loud the tone hz is in the PCMU packets captured.
+func heardLevel(pkts []siptest.Packet, hz float64) float64 {
+	var pcm []int16
+	for _, p := range pkts {
+		if rtp, ok := siptest.ParseRTP(p.Payload); ok && rtp.PT == 0 {
+			pcm = append(pcm, siptest.DecodeG711(0, rtp.Payload)...)
+		}
+	}
+	return siptest.ToneLevel(pcm, hz)
+}
+
 // callerPress writes press.pcap (a key during the welcome, then the caller
 // talking) and survey.pcap (the rating key) into dir.
 func callerPress(t *testing.T, dir string, key, rating rune, talk time.Duration) {
@@ -63,13 +74,7 @@ func TestAnsweredCallIsRecordedAndRated(t *testing.T) {
 	expectSIPpOK(t, seatRun.Wait(t))
 	pkts := capture.Stop(t)
 
-	var heard []int16
-	for _, p := range pkts {
-		if rtp, ok := siptest.ParseRTP(p.Payload); ok && rtp.PT == 0 {
-			heard = append(heard, siptest.DecodeG711(0, rtp.Payload)...)
-		}
-	}
-	if lvl := siptest.ToneLevel(heard, seatHz); lvl < 0.02 {
+	if lvl := heardLevel(pkts, seatHz); lvl < 0.02 {
 		t.Errorf("the caller did not hear the seat (1400 Hz level %.4f)", lvl)
 	}
 

@@ -106,54 +106,9 @@ type batch struct {
 	Ch   list[change] `json:"ch"`
 }
 
-// subscriber is one Subscribe; the semantics are acd.ACD.Subscribe's.
-type subscriber struct {
-	ch     chan acd.Change
-	missed int
-}
-
-const changeBuffer = 256
-
 // Subscribe implements acd.Floor: every change of the whole cluster, in
 // the order the script made them.
-func (n *Node) Subscribe() (<-chan acd.Change, func()) {
-	s := &subscriber{ch: make(chan acd.Change, changeBuffer)}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
-		close(s.ch)
-		return s.ch, func() {}
-	}
-	n.subs[s] = struct{}{}
-	return s.ch, func() {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if _, ok := n.subs[s]; ok {
-			delete(n.subs, s)
-			close(s.ch)
-		}
-	}
-}
-
-func (n *Node) publishLocked(c acd.Change) {
-	for s := range n.subs {
-		c.Missed = s.missed
-		select {
-		case s.ch <- c:
-			s.missed = 0
-		default:
-			s.missed++
-		}
-	}
-}
-
-// missedLocked tells subscribers that changes were lost (a gap in the
-// stream, Redis restarted): they re-read the views.
-func (n *Node) missedLocked() {
-	for s := range n.subs {
-		s.missed++
-	}
-}
+func (n *Node) Subscribe() (<-chan acd.Change, func()) { return n.subs.Subscribe() }
 
 // apply handles one stream entry: this node's calls get their events,
 // subscribers every change.
@@ -188,7 +143,7 @@ func (n *Node) apply(b batch) {
 		if ch.C != nil {
 			c.Call = ch.C.entry(at)
 		}
-		n.publishLocked(c)
+		n.subs.Publish(c)
 	}
 }
 

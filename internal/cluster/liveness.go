@@ -51,23 +51,15 @@ func (n *Node) Heartbeat(ctx context.Context) error {
 	if dead {
 		return nil
 	}
-	if !joined {
+	if !joined || stale {
+		// Not joined yet (Redis was down at start), or Redis was away:
+		// join (again) and re-assert — reassert does both.
 		if err := n.rdb.Ping(ctx).Err(); err != nil {
 			n.setUp(false, err)
 			return fmt.Errorf("cluster: %w: %w", acd.ErrUnavailable, err)
 		}
 		n.setUp(true, nil)
-		if err := n.join(ctx); err != nil {
-			return err
-		}
-		stale = true
-	}
-	if stale {
-		if err := n.rdb.Ping(ctx).Err(); err != nil {
-			n.setUp(false, err)
-			return fmt.Errorf("cluster: %w: %w", acd.ErrUnavailable, err)
-		}
-		n.setUp(true, nil)
+		n.markStale()
 		if err := n.reassert(ctx); err != nil {
 			return err
 		}
@@ -189,7 +181,7 @@ func (n *Node) reassert(ctx context.Context) error {
 	n.mu.Lock()
 	if n.gen != oldGen {
 		n.lastID, n.lastTick = "0-0", "0-0" // a new stream: read it whole
-		n.missedLocked()
+		n.subs.Missed()
 	}
 	n.mu.Unlock()
 	for i, r := range pending {

@@ -80,7 +80,7 @@ type Node struct {
 	stale    bool   // the shared state may lack what this node holds: re-assert
 	dead     bool   // another process took this node id: no more steps
 	calls    map[string]*localCall
-	subs     map[*subscriber]struct{}
+	subs     acd.Fanout
 	held     map[string]sip.Binding // registrations through this node's sockets, by seat
 	flags    map[string]seatFlags   // operators' not_ready choices, from the stream
 	pending  []report               // reports to replay once Redis is back
@@ -138,7 +138,7 @@ func Start(ctx context.Context, rdb redis.UniversalClient, opt Options) (*Node, 
 	n := &Node{
 		opt: opt, rdb: rdb, log: opt.Log, boot: hex.EncodeToString(b),
 		keys:  []string{opt.Prefix + ":gen"},
-		calls: map[string]*localCall{}, subs: map[*subscriber]struct{}{},
+		calls: map[string]*localCall{},
 		held: map[string]sip.Binding{}, flags: map[string]seatFlags{},
 		lastID: "$", lastTick: "$",
 		timer: time.NewTimer(time.Hour),
@@ -234,10 +234,7 @@ func (n *Node) Close() error {
 		}
 		delete(n.calls, id)
 	}
-	for s := range n.subs {
-		close(s.ch)
-		delete(n.subs, s)
-	}
+	n.subs.Close()
 	n.timer.Stop()
 	close(n.stop)
 	n.mu.Unlock()
