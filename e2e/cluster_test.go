@@ -153,6 +153,15 @@ func TestClusterSeatOnOtherNodeAnswers(t *testing.T) {
 	if cl.Self != "node-a" || got["node-a"] != "alive=true via=0" || got["node-b"] != "alive=true via=1" {
 		t.Errorf("/api/cluster on A: self %s nodes %v", cl.Self, got)
 	}
+	// The manager's wallboard on A shows both nodes and the seat via B.
+	br := siptest.StartBrowser(t)
+	page := br.NewPage(t, "cluster-board", 1366, 768)
+	consoleLogin(t, a, page, "admin", "admin-password-1", "board-view")
+	page.WaitFor("both nodes on the wallboard", `(() => { const t = document.getElementById("cluster-line").textContent;
+		return t.includes("node-a") && t.includes("node-b") && t.includes("正常"); })()`, 20*time.Second)
+	page.WaitFor("seat 8001 shown through node-b", `document.querySelector('[data-seat="8001"]').textContent.includes("node-b")`, 10*time.Second)
+	page.Screenshot("cluster-wallboard")
+
 	// Stats count A's call once, from either node.
 	for _, h := range []*siptest.Hotline{a, b} {
 		code, body := h.API(t, "GET", "/api/stats/today", "")

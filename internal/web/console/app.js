@@ -167,7 +167,7 @@
     $("switch-view").textContent = view === "desk" ? "值班长看板" : "坐席工作台";
     if (view === "desk") { renderMySeat(); renderQueueMini(); loadCallbacks(); }
     else {
-      renderSeatGrid(); renderQueueTable(); loadDead();
+      renderSeatGrid(); renderQueueTable(); loadDead(); loadCluster();
       // The numbers first: they tell the hotline's time zone, and so its "today".
       loadStats().finally(() => { searchDefaults(); loadChart(); });
     }
@@ -488,10 +488,30 @@
         el("div", { class: "sc-state" },
           el("span", { class: `badge st-${s.state}`, text: label(L.state, s.state) + (reason ? ` · ${reason}` : "") }),
           s.since ? el("span", { class: "mono muted", "data-since": s.since, text: dur((now() - Date.parse(s.since)) / 1000) }) : null),
+        s.via ? el("div", { class: "muted small-text", title: "注册所经节点", text: `经 ${s.via}` }) : null,
       ));
     }
     renderStaffingNow();
   }
+  // Several nodes, one call centre (SPEC §11): the nodes and their state,
+  // refreshed every 10 s while the wallboard is shown; hidden on one node.
+  const nodeState = { alive: "正常", suspect: "失联中", leaving: "停止中", away: "已离开（升级）", dead: "故障" };
+  let clusterTimer = 0;
+  async function loadCluster() {
+    clearTimeout(clusterTimer);
+    if (S.view !== "board") return;
+    try {
+      const r = await api("GET", "/api/cluster");
+      const line = $("cluster-line");
+      const nodes = r.nodes || [];
+      line.hidden = nodes.length === 0;
+      line.replaceChildren(el("span", { class: "muted", text: "节点 " }), ...nodes.map((n) =>
+        el("span", { class: `node node-${n.state}`, "data-node": n.id, title: n.http || "" },
+          `${n.id}${n.id === r.self ? "（本机）" : ""} ${nodeState[n.state] || n.state} · 通话 ${n.calls} · 坐席 ${n.seats_via}`)));
+    } catch (_) { /* one node, or not allowed: nothing to show */ }
+    clusterTimer = setTimeout(loadCluster, 10000);
+  }
+
   function tickQueueTable() {
     for (const td of document.querySelectorAll("#queue-table [data-enq]")) td.textContent = dur((now() - Date.parse(td.dataset.enq)) / 1000);
   }
