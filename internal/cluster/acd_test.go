@@ -287,3 +287,33 @@ func TestNodeIDInUse(t *testing.T) {
 		t.Fatalf("the replaced boot's heartbeat: %v, want it superseded", err)
 	}
 }
+
+// TestQueueOrderIgnoresNodeClocks: callers keep the order they arrived in,
+// across nodes, whatever time their nodes think it is (one 30 s ahead, one
+// 30 s behind): the order is the Redis sequence, the wait is timed by the
+// Redis server's clock.
+func TestQueueOrderIgnoresNodeClocks(t *testing.T) {
+	rdb := newRedis(t)
+	clk := newClock()
+	a := manualNode(t, rdb, "a", clk, testACD, seatSpecs("8001"))
+	b := manualNode(t, rdb, "b", clk, testACD, seatSpecs("8001"))
+	bind(t, a, clk, "8001")
+	ok(t, a.SetState("8001", agent.NotReady, "break"))
+	_, err := a.Enqueue(acd.Call{ID: "first", Skill: "consult", EnqueuedAt: clk.Now().Add(30 * time.Second)})
+	ok(t, err)
+	clk.Advance(time.Second)
+	_, err = b.Enqueue(acd.Call{ID: "second", Skill: "consult", EnqueuedAt: clk.Now().Add(-30 * time.Second)})
+	ok(t, err)
+	q := b.Queue()
+	if len(q) != 2 || q[0].CallID != "first" || q[1].CallID != "second" {
+		t.Fatalf("queue %+v: want first, second", q)
+	}
+	if !q[0].EnqueuedAt.Equal(clk.Now().Add(-time.Second)) || !q[1].EnqueuedAt.Equal(clk.Now()) {
+		t.Fatalf("enqueued at %v and %v: want the shared clock's times", q[0].EnqueuedAt, q[1].EnqueuedAt)
+	}
+	ok(t, a.SetState("8001", agent.Ready, ""))
+	pump(t, a, b)
+	if s := seatState(t, a, "8001"); s.CallID != "first" {
+		t.Fatalf("seat offered %q, want first", s.CallID)
+	}
+}
