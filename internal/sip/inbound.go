@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,6 +87,8 @@ type InboundCall struct {
 	timerCancel context.CancelFunc
 
 	finished atomic.Bool
+	done     chan struct{} // closed by finish
+	doneOnce sync.Once
 }
 
 func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, sess *sipgo.DialogServerSession, src netip.Addr, log *slog.Logger) *InboundCall {
@@ -96,6 +99,7 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, sess 
 		Called:    req.Recipient.User,
 		Source:    src,
 		refreshed: make(chan struct{}, 1),
+		done:      make(chan struct{}),
 	}
 	c.peer = newPeer(s, sess, log.With("caller", maskNumber(c.Caller.Number)), s.contactHeader(req.Transport(), c.Called),
 		func() sip.Uri { return req.Contact().Address })
@@ -103,7 +107,11 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, sess 
 	c.peer.noteRefresh = c.markRefreshed
 	// CANCEL before our final answer ends the dialog's context (sipgo).
 	go func() {
-		<-sess.Context().Done()
+		select {
+		case <-sess.Context().Done():
+		case <-c.done: // the handler returned: nobody is left to tell
+			return
+		}
 		c.mu.Lock()
 		answered := c.answered
 		c.mu.Unlock()
@@ -226,6 +234,7 @@ func (c *InboundCall) Hangup(ctx context.Context) error {
 // finish runs when the handler returns: no BYE left unsent, no timer left running.
 func (c *InboundCall) finish() {
 	c.finished.Store(true)
+	c.doneOnce.Do(func() { close(c.done) })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = c.Hangup(ctx)
