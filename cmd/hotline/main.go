@@ -238,10 +238,8 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 			name = "built-in configs/hotline.yaml"
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", name)
-		for _, k := range cfg.Defaulted {
-			if strings.Contains(k, "password") || strings.Contains(k, "secret") {
-				fmt.Fprintf(stdout, "warning: %s: its environment variable is not set; the default in the file is used\n", k)
-			}
+		for _, k := range app.DefaultedSecrets(cfg) {
+			fmt.Fprintf(stdout, "warning: %s: its environment variable is not set; the default in the file is used\n", k)
 		}
 		cfgs = append(cfgs, cfg)
 	}

@@ -375,19 +375,27 @@ func writeReady(path string, r Ready) error {
 // warnDefaults warns loudly about secrets left at the fallback written in
 // the config file (seat passwords): fine for a first try, not for real calls.
 func warnDefaults(cfg *config.Config, log *slog.Logger) {
-	var keys []string
-	for _, k := range cfg.Defaulted {
-		if k == "workorder.secret" && cfg.Workorder.URL == "" {
-			continue // no push configured: the secret is not used
-		}
-		if strings.Contains(k, "password") || strings.Contains(k, "secret") {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) > 0 {
+	if keys := DefaultedSecrets(cfg); len(keys) > 0 {
 		log.Warn("!!! INSECURE: these keys use the default written in the config file because their environment variable is not set; anyone who has read the file can register as a seat. Set them before taking real calls.",
 			"keys", strings.Join(keys, ", "))
 	}
+}
+
+// DefaultedSecrets are the passwords and secrets that took the fallback
+// written in the config file (their environment variable unset) and are in
+// use: a work-order secret without a work-order URL, or a cluster secret on
+// a node alone, is not.
+func DefaultedSecrets(cfg *config.Config) []string {
+	var keys []string
+	for _, k := range cfg.Defaulted {
+		switch {
+		case k == "workorder.secret" && cfg.Workorder.URL == "":
+		case strings.HasPrefix(k, "cluster.") && cfg.ACD.Backend != "redis":
+		case strings.Contains(k, "password") || strings.Contains(k, "secret"):
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // closeInterrupted closes the tickets of calls that were in progress when the
