@@ -43,6 +43,16 @@ func clusterNodeOn(t *testing.T, id, where string, acd ...string) *siptest.Hotli
 	return h
 }
 
+// twoNodes starts a Redis and two nodes on it, node-a and node-b, logged in.
+func twoNodes(t *testing.T, acd ...string) (*siptest.Hotline, *siptest.Hotline, *redistest.Server) {
+	t.Helper()
+	redis := redistest.Start(t)
+	a := clusterNode(t, "node-a", redis.URL(), acd...)
+	b := clusterNode(t, "node-b", redis.URL(), acd...)
+	clusterLogin(t, a, b)
+	return a, b, redis
+}
+
 // clusterLogin creates the admin on the first node (shared with the
 // cluster by `hotline user add`) and logs in on every node with it.
 func clusterLogin(t *testing.T, nodes ...*siptest.Hotline) {
@@ -75,10 +85,7 @@ func dedupe(lines []string) []string {
 // recording; both nodes show the same seat, and the cluster lists both.
 func TestClusterSeatOnOtherNodeAnswers(t *testing.T) {
 	t.Parallel()
-	redis := redistest.Start(t)
-	a := clusterNode(t, "node-a", redis.URL())
-	b := clusterNode(t, "node-b", redis.URL())
-	clusterLogin(t, a, b)
+	a, b, _ := twoNodes(t)
 	// The operator of seat 8001 is created on A and logs in on B.
 	addUser(t, a, "op1", "operator", "8001", "op1-password-1")
 	pop := sseEvents(t, b, loginAs(t, b, "op1", "op1-password-1"))
@@ -352,10 +359,7 @@ func nodeState(t *testing.T, h *siptest.Hotline, id string) string {
 // conversations never overlap.
 func TestClusterOneSeatTwoCallersAtOnce(t *testing.T) {
 	t.Parallel()
-	redis := redistest.Start(t)
-	a := clusterNode(t, "node-a", redis.URL())
-	b := clusterNode(t, "node-b", redis.URL())
-	clusterLogin(t, a, b)
+	a, b, _ := twoNodes(t)
 	seat := siptest.RegisterSeat(t, a, "8001")
 	seatRun := seatAnswering(t, seat, a, 2, 1, 500)
 	c1 := patientCaller(t, a, "13900000011", 60*time.Second)
@@ -379,10 +383,7 @@ func TestClusterOneSeatTwoCallersAtOnce(t *testing.T) {
 // interrupted.
 func TestClusterNodeKilled(t *testing.T) {
 	t.Parallel()
-	redis := redistest.Start(t)
-	a := clusterNode(t, "node-a", redis.URL(), "ring_timeout: 30s")
-	b := clusterNode(t, "node-b", redis.URL(), "ring_timeout: 30s")
-	clusterLogin(t, a, b)
+	a, b, _ := twoNodes(t, "ring_timeout: 30s")
 	seat := siptest.RegisterSeat(t, b, "8001")
 	seat.Run(t, "seat_no_answer.xml", 60*time.Second) // rings, never answers
 	patientCaller(t, a, "13900000021", 60*time.Second)
@@ -424,10 +425,7 @@ func TestClusterNodeKilled(t *testing.T) {
 // overlap.
 func TestClusterPausedNodeStaleOfferNotConnected(t *testing.T) {
 	t.Parallel()
-	redis := redistest.Start(t)
-	a := clusterNode(t, "node-a", redis.URL(), "ring_timeout: 30s")
-	b := clusterNode(t, "node-b", redis.URL(), "ring_timeout: 30s")
-	clusterLogin(t, a, b)
+	a, b, _ := twoNodes(t, "ring_timeout: 30s")
 	seat := siptest.RegisterSeat(t, b, "8001")
 	seatRun := seatAnswering(t, seat, b, 3, 3, 7000) // the phone rings 7 s before it is answered
 	c1 := patientCaller(t, a, "13900000031", 90*time.Second)
@@ -489,10 +487,7 @@ func mustTime(t *testing.T, s *string) time.Time {
 // registration through B) and dispatch again without a restart.
 func TestClusterRedisRestartedEmpty(t *testing.T) {
 	t.Parallel()
-	redis := redistest.Start(t)
-	a := clusterNode(t, "node-a", redis.URL())
-	b := clusterNode(t, "node-b", redis.URL())
-	clusterLogin(t, a, b)
+	a, b, redis := twoNodes(t)
 	seat := siptest.RegisterSeat(t, b, "8001")
 
 	redis.Kill()
@@ -578,10 +573,7 @@ func TestClusterSentinelFailover(t *testing.T) {
 // REGISTER, and takes A's next caller through B.
 func TestClusterRollingUpgrade(t *testing.T) {
 	t.Parallel()
-	redis := redistest.Start(t)
-	a := clusterNode(t, "node-a", redis.URL())
-	b := clusterNode(t, "node-b", redis.URL())
-	clusterLogin(t, a, b)
+	a, b, _ := twoNodes(t)
 	s1 := siptest.RegisterSeat(t, a, "8001")
 	s2 := siptest.RegisterSeat(t, b, "8002")
 	a.SetState(t, "8001", "not_ready", "meeting")
