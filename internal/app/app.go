@@ -244,7 +244,9 @@ func Run(ctx context.Context, opt Options) error {
 		Registrar:      registrar,
 		Cluster:        sipCluster(cfg),
 	}, func(ctx context.Context, c *sip.InboundCall) {
-		svc.Handle(ctx, newInbound(ctx, c))
+		in := newInbound(c)
+		defer in.close()
+		svc.Handle(ctx, in)
 	}, log.With("component", "sip"), reg)
 	if err != nil {
 		return err

@@ -11,15 +11,21 @@ import (
 	"github.com/hotline12348/hotline/internal/sip"
 )
 
-// inbound adapts a sip.InboundCall to call.Inbound.
+// inbound adapts a sip.InboundCall to call.Inbound. Its event mapper lives
+// as long as the call: close ends it when the call's handler returns.
 type inbound struct {
 	c      *sip.InboundCall
 	events <-chan call.Event
+	done   chan struct{}
 }
 
-func newInbound(ctx context.Context, c *sip.InboundCall) *inbound {
-	return &inbound{c: c, events: mapEvents(c.Events(), ctx.Done())}
+func newInbound(c *sip.InboundCall) *inbound {
+	done := make(chan struct{})
+	return &inbound{c: c, events: mapEvents(c.Events(), done), done: done}
 }
+
+// close ends the event mapper; the call is over.
+func (i *inbound) close() { close(i.done) }
 
 func (i *inbound) CallID() string                   { return i.c.CallID }
 func (i *inbound) Caller() string                   { return i.c.Caller.Number }
