@@ -119,4 +119,3 @@ func validHeaderValue(v string) bool {
 	}
 	return len(v) < 1000
 }
-
