@@ -40,6 +40,7 @@ log: { level: warn }
 sip:
   listen: ["udp://127.0.0.1:$sip_port", "tcp://127.0.0.1:$sip_port"]
   trusted_sources: ["127.0.0.1/32"]
+  digest_algorithms: [MD5, SHA-256]   # SIPp 3.6 reads only the first challenge
 media:
   rtp_ip: 127.0.0.1
   rtp_ports: "30000-39999"
