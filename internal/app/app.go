@@ -284,10 +284,10 @@ func Run(ctx context.Context, opt Options) error {
 		RecordingPath: func(t *ticket.Ticket) string {
 			return recordings.Path(recRoot, t.ID, t.OpenedAt.In(loc))
 		},
-		Floor:           floor,
-		Events:          events,
-		WorkorderSecret: []byte(cfg.Workorder.Secret),
-		WakeOutbox:      outbox.wake,
+		Floor:          floor,
+		Events:         events,
+		FeedbackSecret: []byte(cfg.Workorder.Secret),
+		WakeOutbox:     outbox.wake,
 		Stats: stats.New(db, stats.Config{Location: loc, ServiceLevelSeconds: cfg.ACD.ServiceLevelSeconds, ShortAbandonSeconds: cfg.ACD.ShortAbandonSeconds,
 			WrapUp: cfg.ACD.WrapUp.D(), Seats: len(cfg.Seats), Queues: queues, GeneralQueue: string(menu.General.Category)}),
 		Ready: func() bool {
