@@ -143,11 +143,18 @@ func TestCheckConfigOfTwoNodes(t *testing.T) {
 		t.Errorf("no note about the unreachable Redis:\n%s", out)
 	}
 	twin := node("twin.yaml", "km-1", "10.0.0.13", "another-secret-0123456")
+	b2, err := os.ReadFile(twin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(twin, []byte(strings.Replace(string(b2), "${WORKORDER_FEEDBACK_SECRET:-}", "twin-feedback-key-0123", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, _, errs := runCmd(t, "", "check-config", "--config", a, "--config", twin)
 	if code == 0 {
 		t.Fatal("two nodes with one node_id passed")
 	}
-	for _, want := range []string{`node_id "km-1" is the same`, "cluster.secret differs"} {
+	for _, want := range []string{`node_id "km-1" is the same`, "cluster.secret differs", "workorder.feedback_secret (else workorder.secret) differs (empty / set)"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("no %q in:\n%s", want, errs)
 		}
