@@ -377,9 +377,9 @@ const (
 	progressTimeout = 30 * time.Second
 )
 
-// Serve runs the HTTP server on ln until ctx is done, then shuts down gracefully.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
-	srv := &http.Server{
+// NewHTTPServer is the http.Server Serve runs: h with the bounds above.
+func NewHTTPServer(ctx context.Context, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
@@ -389,6 +389,11 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Lo
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+}
+
+// Serve runs the HTTP server on ln until ctx is done, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
+	srv := NewHTTPServer(ctx, h, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
