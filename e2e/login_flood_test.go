@@ -145,7 +145,15 @@ func TestLoginFloodKeepsTheProcessSmall(t *testing.T) {
 		defer close(done)
 		time.Sleep(20 * time.Millisecond) // in the thick of it
 		began := time.Now()
-		bossCode, bossErr = postLogin(loopbackClient("127.0.0.2", 1), base, "boss", "boss-password-1")
+		c := loopbackClient("127.0.0.2", 1)
+		bossCode, bossErr = postLogin(c, base, "boss", "boss-password-1")
+		if bossCode == http.StatusServiceUnavailable {
+			// Every check busy for 3 s (a loaded test machine): the answer
+			// says to try again in a moment, as a person would.
+			t.Log("manager's login: 503 (password checks busy); trying again")
+			time.Sleep(2 * time.Second)
+			bossCode, bossErr = postLogin(c, base, "boss", "boss-password-1")
+		}
 		bossTook = time.Since(began)
 	}()
 	one := flood(t, base, n, []string{"127.0.0.1"}, func(i int) string {
