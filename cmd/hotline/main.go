@@ -241,6 +241,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		for _, k := range app.DefaultedSecrets(cfg) {
 			fmt.Fprintf(stdout, "warning: %s: its environment variable is not set; the default in the file is used\n", k)
 		}
+		for _, w := range app.SecurityWarnings(cfg) {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
 		cfgs = append(cfgs, cfg)
 	}
 	if bad {

@@ -29,6 +29,25 @@ func TestCheckShippedConfig(t *testing.T) {
 	if !strings.Contains(out, "ok") || !strings.Contains(out, "seats[0].password") {
 		t.Fatalf("output:\n%s", out)
 	}
+	if strings.Contains(out, "feedback_secret") {
+		t.Fatalf("feedback_secret warned about while no work-order secret is set:\n%s", out)
+	}
+	// One work-order secret for both directions works, and is warned about;
+	// the new keys are shown by --print (the secret masked).
+	t.Setenv("WORKORDER_SECRET", "push-key-0123456")
+	code, out, errs = runCmd(t, "", "check-config", "--print", "--config", "../../configs/hotline.yaml")
+	if code != 0 {
+		t.Fatalf("check-config: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"warning: workorder.feedback_secret is not set", "trusted_proxies: []", "feedback_secret: \"\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Setenv("WORKORDER_FEEDBACK_SECRET", "feedback-key-0123")
+	if code, out, errs = runCmd(t, "", "check-config", "--print", "--config", "../../configs/hotline.yaml"); code != 0 || strings.Contains(out, "feedback_secret is not set") || strings.Contains(out, "feedback-key-0123") {
+		t.Errorf("with its own feedback key: exit %d\n%s%s", code, out, errs)
+	}
 }
 
 // A bad file lists every problem with its key path and exits non-zero.
@@ -41,6 +60,11 @@ sip:
   trusted_sources: ["10.0.0.0/33"]
 media:
   rtp_ports: "30000-20000"
+http:
+  trusted_proxies: ["10.0.0.5"]
+workorder:
+  secret: "same-key-0123456789"
+  feedback_secret: "same-key-0123456789"
 acd:
   backend: mongo
 seats:
@@ -53,7 +77,7 @@ seats:
 	if code == 0 {
 		t.Fatal("a bad config passed")
 	}
-	for _, key := range []string{"sip.lisen", "sip.trusted_sources[0]", "media.rtp_ports", "acd.backend", "seats[0].password", "seats[1].id", "seats[1].skills[0]"} {
+	for _, key := range []string{"http.trusted_proxies[0]", "workorder.feedback_secret", "sip.lisen", "sip.trusted_sources[0]", "media.rtp_ports", "acd.backend", "seats[0].password", "seats[1].id", "seats[1].skills[0]"} {
 		if !strings.Contains(errs, key) {
 			t.Errorf("no problem reported for %s in:\n%s", key, errs)
 		}
@@ -119,11 +143,18 @@ func TestCheckConfigOfTwoNodes(t *testing.T) {
 		t.Errorf("no note about the unreachable Redis:\n%s", out)
 	}
 	twin := node("twin.yaml", "km-1", "10.0.0.13", "another-secret-0123456")
+	b2, err := os.ReadFile(twin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(twin, []byte(strings.Replace(string(b2), "${WORKORDER_FEEDBACK_SECRET:-}", "twin-feedback-key-0123", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, _, errs := runCmd(t, "", "check-config", "--config", a, "--config", twin)
 	if code == 0 {
 		t.Fatal("two nodes with one node_id passed")
 	}
-	for _, want := range []string{`node_id "km-1" is the same`, "cluster.secret differs"} {
+	for _, want := range []string{`node_id "km-1" is the same`, "cluster.secret differs", "workorder.feedback_secret (else workorder.secret) differs (empty / set)"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("no %q in:\n%s", want, errs)
 		}

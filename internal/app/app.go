@@ -277,19 +277,20 @@ func Run(ctx context.Context, opt Options) error {
 		relayRevisions(node, tickets, events, log)
 	}
 	webSrv := web.New(web.Options{
-		NodeID:        webOpt.NodeID,
-		Cluster:       webOpt.Cluster,
-		ClusterSecret: webOpt.ClusterSecret,
-		Degraded:      webOpt.Degraded,
-		SessionTTL:    cfg.HTTP.SessionTTL.D(),
-		SecureCookie:  cfg.HTTP.SecureCookie,
+		NodeID:         webOpt.NodeID,
+		Cluster:        webOpt.Cluster,
+		ClusterSecret:  webOpt.ClusterSecret,
+		Degraded:       webOpt.Degraded,
+		SessionTTL:     cfg.HTTP.SessionTTL.D(),
+		SecureCookie:   cfg.HTTP.SecureCookie,
+		TrustedProxies: cfg.HTTP.TrustedProxyPrefixes(),
 		RecordingPath: func(t *ticket.Ticket) string {
 			return recordings.Path(recRoot, t.ID, t.OpenedAt.In(loc))
 		},
-		Floor:           floor,
-		Events:          events,
-		WorkorderSecret: []byte(cfg.Workorder.Secret),
-		WakeOutbox:      outbox.wake,
+		Floor:          floor,
+		Events:         events,
+		FeedbackSecret: []byte(cfg.Workorder.FeedbackKey()),
+		WakeOutbox:     outbox.wake,
 		Stats: stats.New(db, stats.Config{Location: loc, ServiceLevelSeconds: cfg.ACD.ServiceLevelSeconds, ShortAbandonSeconds: cfg.ACD.ShortAbandonSeconds,
 			WrapUp: cfg.ACD.WrapUp.D(), Seats: len(cfg.Seats), Queues: queues, GeneralQueue: string(menu.General.Category)}),
 		Ready: func() bool {
@@ -301,6 +302,10 @@ func Run(ctx context.Context, opt Options) error {
 			}
 		},
 	}, users, tickets, reg, log.With("component", "web"))
+	pruneCtx, stopPrune := context.WithCancel(context.WithoutCancel(ctx))
+	pruneDone := make(chan struct{})
+	go func() { defer close(pruneDone); pruneSessions(pruneCtx, users, sessionPruneEvery, log) }()
+	defer func() { stopPrune(); <-pruneDone }()
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- web.Serve(httpCtx, ln, webSrv, log) }()
@@ -381,6 +386,20 @@ func warnDefaults(cfg *config.Config, log *slog.Logger) {
 		log.Warn("!!! INSECURE: these keys use the default written in the config file because their environment variable is not set; anyone who has read the file can register as a seat. Set them before taking real calls.",
 			"keys", strings.Join(keys, ", "))
 	}
+	for _, w := range SecurityWarnings(cfg) {
+		log.Warn(w)
+	}
+}
+
+// SecurityWarnings are settings that work but are weaker than they should
+// be, said at start and by check-config.
+func SecurityWarnings(cfg *config.Config) []string {
+	var out []string
+	if cfg.Workorder.Secret != "" && cfg.Workorder.FeedbackSecret == "" {
+		out = append(out, "workorder.feedback_secret is not set: workorder.secret also verifies the work-order system's feedback, "+
+			"so one key signs both directions (whoever can check our pushes can forge feedback); give the feedback its own key")
+	}
+	return out
 }
 
 // DefaultedSecrets are the passwords and secrets that took the fallback
@@ -392,6 +411,8 @@ func DefaultedSecrets(cfg *config.Config) []string {
 	for _, k := range cfg.Defaulted {
 		switch {
 		case k == "workorder.secret" && cfg.Workorder.URL == "":
+		case k == "workorder.feedback_secret" && cfg.Workorder.FeedbackSecret == "":
+			// Left empty: workorder.secret verifies feedback (SecurityWarnings says so).
 		case strings.HasPrefix(k, "cluster.") && cfg.ACD.Backend != "redis":
 		case strings.Contains(k, "password") || strings.Contains(k, "secret"):
 			keys = append(keys, k)

@@ -68,6 +68,14 @@ func CheckCluster(cfgs []*config.Config, paths []string) []string {
 				name(0), name(i), masked(cfgs[0].Cluster.Secret), masked(cfgs[i].Cluster.Secret)))
 		}
 	}
+	for i := 1; i < len(cfgs); i++ {
+		// Feedback reaches any node and is relayed, as it came, to the node
+		// that keeps the ticket, which verifies it with its own key.
+		if a, b := cfgs[0].Workorder.FeedbackKey(), cfgs[i].Workorder.FeedbackKey(); a != b {
+			out = append(out, fmt.Sprintf("%s and %s: workorder.feedback_secret (else workorder.secret) differs (%s / %s): it must be the same on every node (feedback is verified by the node that keeps the ticket)",
+				name(0), name(i), masked(a), masked(b)))
+		}
+	}
 	same("sip.domain", func(c *config.Config) string { return c.SIP.Domain })
 	same("timezone", func(c *config.Config) string { return c.Timezone })
 	same("seats (ids and skills)", func(c *config.Config) string {

@@ -38,8 +38,16 @@ const (
 // Errors.
 var (
 	ErrBadCredentials = errors.New("auth: bad username or password")
-	ErrNoSession      = errors.New("auth: no valid session")
-	ErrUserExists     = errors.New("auth: user exists")
+	// ErrUnknownUser is the ErrBadCredentials of a login whose user name is
+	// not a user's. The answer to the client must not differ; it is there
+	// so that a log names a known user and never records what was typed
+	// for an unknown one (often a password typed into the name field).
+	ErrUnknownUser = fmt.Errorf("%w (unknown user)", ErrBadCredentials)
+	// ErrBusy: every Argon2id slot stayed taken for longer than the store
+	// waits (see hashGate); nothing was checked, try again shortly.
+	ErrBusy       = errors.New("auth: too many password checks at once")
+	ErrNoSession  = errors.New("auth: no valid session")
+	ErrUserExists = errors.New("auth: user exists")
 )
 
 // User is a console user.
@@ -65,6 +73,9 @@ type Store struct {
 	// nil on a single node. Set once, before use, by SetShared.
 	shared Shared
 	log    *slog.Logger
+
+	// gate bounds the Argon2id computations running at once.
+	gate *hashGate
 }
 
 // NewStore returns a user store on db.
@@ -72,7 +83,8 @@ func NewStore(db *store.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now, dummy: HashPassword("not a real password"), log: slog.New(slog.DiscardHandler)}
+	return &Store{db: db, now: now, dummy: HashPassword("not a real password"), log: slog.New(slog.DiscardHandler),
+		gate: newHashGate(DefaultHashSlots, DefaultHashWait)}
 }
 
 // ValidRole reports whether r is a known role.
@@ -90,7 +102,10 @@ func (s *Store) AddUser(ctx context.Context, u User, password string, replace bo
 	if len(password) < 8 {
 		return fmt.Errorf("auth: password must have at least 8 characters")
 	}
-	hash := HashPassword(password)
+	var hash string
+	if err := s.gate.run(ctx, func() { hash = HashPassword(password) }); err != nil {
+		return fmt.Errorf("auth: add user: %w", err)
+	}
 	now := s.now().Truncate(time.Millisecond)
 	q := `INSERT INTO users(name, role, seat_id, pw_hash, created_at, updated_at) VALUES (?,?,?,?,?,?)`
 	if replace {
@@ -127,7 +142,9 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 }
 
 // Login checks the credentials and opens a session, returning its token.
-// With a Shared store, a user this node does not know, or knows in an older
+// A wrong password or an unknown user is ErrBadCredentials (an unknown one
+// is also ErrUnknownUser); ErrBusy when no Argon2id slot came free in time.
+// A successful login also deletes the expired sessions. With a Shared store, a user this node does not know, or knows in an older
 // version, is taken from it (and kept locally), and the session is shared
 // so that the token works on every node; an error of the shared store is
 // logged and the login goes on with what this node knows.
@@ -139,11 +156,20 @@ func (s *Store) Login(ctx context.Context, name, password string, ttl time.Durat
 	if s.shared != nil {
 		rec, ok = s.newerShared(ctx, name, rec, ok)
 	}
-	if !ok {
-		VerifyPassword(s.dummy, password)
-		return "", User{}, ErrBadCredentials
+	// An unknown user costs the same hash as a known one: the time of the
+	// answer does not tell which names exist.
+	hash := s.dummy
+	if ok {
+		hash = rec.Hash
 	}
-	if !VerifyPassword(rec.Hash, password) {
+	var good bool
+	if err := s.gate.run(ctx, func() { good = VerifyPassword(hash, password) }); err != nil {
+		return "", User{}, err
+	}
+	if !ok {
+		return "", User{}, ErrUnknownUser
+	}
+	if !good {
 		return "", User{}, ErrBadCredentials
 	}
 	u := rec.User
@@ -165,6 +191,9 @@ func (s *Store) Login(ctx context.Context, name, password string, ttl time.Durat
 	}
 	if s.shared != nil {
 		s.shareSession(ctx, sum[:], u, expires)
+	}
+	if err := s.PruneSessions(ctx); err != nil {
+		s.log.Warn("auth: pruning expired sessions", "error", err)
 	}
 	return token, u, nil
 }
@@ -212,10 +241,22 @@ func (s *Store) Logout(ctx context.Context, token string) error {
 	return err
 }
 
-// PruneSessions deletes expired sessions.
+// PruneSessions deletes expired sessions (a login does, and the app every
+// few minutes): an expired session is refused anyway, but its row would
+// otherwise stay forever.
 func (s *Store) PruneSessions(ctx context.Context) error {
-	_, err := s.db.W.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, store.Millis(s.now()))
+	_, err := s.PruneExpired(ctx)
 	return err
+}
+
+// PruneExpired deletes expired sessions and returns how many.
+func (s *Store) PruneExpired(ctx context.Context) (int64, error) {
+	res, err := s.db.W.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, store.Millis(s.now()))
+	if err != nil {
+		return 0, fmt.Errorf("auth: prune sessions: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // Audit writes one line to the audit log (recording downloads, redeliveries).

@@ -115,7 +115,13 @@ func (s *Store) newerShared(ctx context.Context, name string, local UserRecord, 
 	r, found, err := s.shared.GetUser(ctx, name)
 	switch {
 	case err != nil:
-		s.log.Warn("auth: shared users unreachable; using this node's", "user", name, "error", err)
+		// The name is a login's as typed: logged only when it is a user's
+		// (an unknown one may be a password typed into the wrong field).
+		who := []any{"error", err}
+		if ok {
+			who = append(who, "user", name)
+		}
+		s.log.Warn("auth: shared users unreachable; using this node's", who...)
 		return local, ok
 	case !found || (ok && !r.UpdatedAt.After(local.UpdatedAt)):
 		return local, ok

@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -289,6 +291,19 @@ func TestSharedStoreDownNeverBreaksALocalLogin(t *testing.T) {
 	}
 	if _, _, err := b.Login(ctx, "op", "op-password", time.Hour); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("b has never seen op: %v", err)
+	}
+	// What was typed as the name of no user (a password in the wrong
+	// field) is not logged for the shared store being down; a user's is.
+	var logged strings.Builder
+	a.SetShared(n.shared, slog.New(slog.NewTextHandler(&logged, nil)))
+	if _, _, err := a.Login(ctx, "Secret-Pass-99", "x", time.Hour); !errors.Is(err, ErrUnknownUser) {
+		t.Fatalf("unknown name: %v", err)
+	}
+	if _, _, err := a.Login(ctx, "op", "wrong", time.Hour); errors.Is(err, ErrUnknownUser) || !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("known name, wrong password: %v", err)
+	}
+	if out := logged.String(); strings.Contains(out, "Secret-Pass-99") || !strings.Contains(out, "user=op") {
+		t.Fatalf("log:\n%s", out)
 	}
 	n.shared.setDown(false)
 	n.advance(sessionRecheck + time.Second)

@@ -81,9 +81,19 @@ type Media struct {
 
 // HTTP is the console, API and metrics listener.
 type HTTP struct {
-	Listen       string   `yaml:"listen"`        // 127.0.0.1:8080
-	SessionTTL   Duration `yaml:"session_ttl"`   // login session lifetime (default 12h)
-	SecureCookie bool     `yaml:"secure_cookie"` // set the Secure flag (behind TLS)
+	Listen     string   `yaml:"listen"`      // 127.0.0.1:8080
+	SessionTTL Duration `yaml:"session_ttl"` // login session lifetime (default 12h)
+	// SecureCookie forces the Secure flag on the session cookie. Without it
+	// (the default) the cookie is Secure whenever the console is reached
+	// over https: TLS on this listener, or X-Forwarded-Proto: https from a
+	// trusted proxy.
+	SecureCookie bool `yaml:"secure_cookie"`
+	// TrustedProxies are the CIDRs of reverse proxies in front of the
+	// console (default none). Only from these is X-Forwarded-For believed
+	// (the client address that logins are throttled by and audit lines
+	// record), and X-Forwarded-Proto / X-Forwarded-Host (https, and the
+	// origin that state-changing requests must come from).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // ACD is the automatic call distributor (SPEC §6).
@@ -145,11 +155,16 @@ type IVR struct {
 
 // Workorder is the push to the shared work-order system (SPEC §7).
 type Workorder struct {
-	URL         string   `yaml:"url"`
-	Secret      string   `yaml:"secret"`
-	Timeout     Duration `yaml:"timeout"`
-	MaxAttempts int      `yaml:"max_attempts"`
-	Workers     int      `yaml:"workers"` // parallel deliveries (default 4)
+	URL string `yaml:"url"`
+	// Secret signs our pushes (and, while FeedbackSecret is empty, verifies
+	// the work-order system's feedback too).
+	Secret string `yaml:"secret"`
+	// FeedbackSecret verifies POST /api/workorder/feedback, so that each
+	// direction has its own key; empty: Secret, with a warning at start.
+	FeedbackSecret string   `yaml:"feedback_secret"`
+	Timeout        Duration `yaml:"timeout"`
+	MaxAttempts    int      `yaml:"max_attempts"`
+	Workers        int      `yaml:"workers"` // parallel deliveries (default 4)
 }
 
 // Recordings controls call recording (SPEC §8).

@@ -12,7 +12,7 @@ import (
 const masked = "********"
 
 // MaskedSecrets returns a copy of c safe to print or log: seat passwords,
-// the work-order secret and passwords inside URLs (acd.redis_url,
+// the work-order secrets and passwords inside URLs (acd.redis_url,
 // workorder.url) are masked. An empty secret stays empty, so that "not set"
 // remains visible.
 func (c *Config) MaskedSecrets() *Config {
@@ -22,6 +22,7 @@ func (c *Config) MaskedSecrets() *Config {
 		m.Seats[i].Password = mask(m.Seats[i].Password)
 	}
 	m.Workorder.Secret = mask(m.Workorder.Secret)
+	m.Workorder.FeedbackSecret = mask(m.Workorder.FeedbackSecret)
 	m.Workorder.URL = redactURL(m.Workorder.URL)
 	m.ACD.RedisURL = redactURL(m.ACD.RedisURL)
 	m.ACD.RedisSentinel.Password = mask(m.ACD.RedisSentinel.Password)

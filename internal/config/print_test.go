@@ -11,14 +11,14 @@ func TestStringMasksSecrets(t *testing.T) {
 acd: {backend: redis, redis_url: "redis://:redispw@127.0.0.1:6379/0"}
 cluster: {advertise_sip: "sip:10.0.0.11:5060", advertise_http: "http://10.0.0.11:8080", secret: "clustersecret-0123"}
 seats: [{id: "8001", password: "seatpw", skills: [consult]}]
-workorder: {url: "https://bot:urlpw@wo.example/api", secret: "hmacpw"}
+workorder: {url: "https://bot:urlpw@wo.example/api", secret: "hmacpw", feedback_secret: "feedback-key-0123"}
 `
 	c, err := Parse([]byte(doc), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := c.String()
-	for _, secret := range []string{"redispw", "seatpw", "urlpw", "hmacpw", "clustersecret-0123"} {
+	for _, secret := range []string{"redispw", "seatpw", "urlpw", "hmacpw", "feedback-key-0123", "clustersecret-0123"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("printed config contains %q:\n%s", secret, out)
 		}

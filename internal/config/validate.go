@@ -135,6 +135,11 @@ func (c *Config) problems() Errors {
 		p.add("http.listen", "%q: %v", c.HTTP.Listen, err)
 	}
 	positive(&p, "http.session_ttl", c.HTTP.SessionTTL)
+	for i, s := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			p.add(joinIndex("http.trusted_proxies", i), "%q is not a CIDR (want e.g. 10.0.0.5/32 for one proxy)", s)
+		}
+	}
 
 	// acd
 	oneOf(&p, "acd.backend", c.ACD.Backend, "memory", "redis")
@@ -199,6 +204,14 @@ func (c *Config) problems() Errors {
 			p.add("workorder.secret", "must be set when workorder.url is (pushes are signed with it)")
 		}
 	}
+	if fs := c.Workorder.FeedbackSecret; fs != "" {
+		switch {
+		case len(fs) < 16:
+			p.add("workorder.feedback_secret", "at least 16 characters, or empty (then workorder.secret verifies feedback too)")
+		case fs == c.Workorder.Secret:
+			p.add("workorder.feedback_secret", "same as workorder.secret: give the feedback its own key, or leave it empty")
+		}
+	}
 	positive(&p, "workorder.timeout", c.Workorder.Timeout)
 	if c.Workorder.MaxAttempts < 1 {
 		p.add("workorder.max_attempts", "must be at least 1")
@@ -228,6 +241,18 @@ func (m Media) PortRange() (lo, hi int, err error) {
 // TrustedPrefixes returns trusted_sources parsed; entries that do not parse
 // are skipped (Validate reports them).
 func (s SIP) TrustedPrefixes() []netip.Prefix { return prefixes(s.TrustedSources) }
+
+// TrustedProxyPrefixes returns http.trusted_proxies parsed.
+func (h HTTP) TrustedProxyPrefixes() []netip.Prefix { return prefixes(h.TrustedProxies) }
+
+// FeedbackKey is the key that verifies the work-order system's feedback:
+// feedback_secret, else secret.
+func (w Workorder) FeedbackKey() string {
+	if w.FeedbackSecret != "" {
+		return w.FeedbackSecret
+	}
+	return w.Secret
+}
 
 // NoBanPrefixes returns no_ban parsed.
 func (s SIP) NoBanPrefixes() []netip.Prefix { return prefixes(s.NoBan) }

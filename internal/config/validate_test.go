@@ -58,6 +58,10 @@ func TestValidationProblems(t *testing.T) {
 		{"pacer shards", `media: {pacer_shards: -1}`, []string{"media.pacer_shards: must not be negative"}},
 
 		{"http listen no port", `http: {listen: "8080"}`, []string{"http.listen: \"8080\": want host:port"}},
+		{"trusted proxies", `http: {trusted_proxies: ["10.0.0.5/32", "10.0.0.5", "fd00::/8", "proxy"]}`, []string{"http.trusted_proxies[1]: \"10.0.0.5\" is not a CIDR", "http.trusted_proxies[3]: \"proxy\" is not a CIDR"}},
+		{"feedback secret short", `workorder: {secret: "push-key-0123456", feedback_secret: "short"}`, []string{"workorder.feedback_secret: at least 16 characters"}},
+		{"feedback secret same as secret", `workorder: {secret: "push-key-0123456", feedback_secret: "push-key-0123456"}`, []string{"workorder.feedback_secret: same as workorder.secret"}},
+		{"feedback secret of its own", `workorder: {secret: "push-key-0123456", feedback_secret: "feedback-key-0123"}`, nil},
 		{"http listen named port", `http: {listen: "127.0.0.1:http"}`, []string{"http.listen: \"127.0.0.1:http\": port \"http\""}},
 		{"http listen all addresses", `http: {listen: ":8080"}`, nil},
 		{"session ttl", `http: {session_ttl: 0s}`, []string{"http.session_ttl: must be positive"}},
@@ -163,5 +167,14 @@ func TestPortRangeAndPrefixes(t *testing.T) {
 	p := SIP{TrustedSources: []string{"10.1.2.3/8", "bad", "::1/128"}}.TrustedPrefixes()
 	if len(p) != 2 || p[0].String() != "10.0.0.0/8" || p[1].String() != "::1/128" {
 		t.Errorf("TrustedPrefixes = %v", p)
+	}
+	if p := (HTTP{TrustedProxies: []string{"10.0.0.5/32", "x"}}).TrustedProxyPrefixes(); len(p) != 1 || p[0].String() != "10.0.0.5/32" {
+		t.Errorf("TrustedProxyPrefixes = %v", p)
+	}
+	if k := (Workorder{Secret: "push"}).FeedbackKey(); k != "push" {
+		t.Errorf("FeedbackKey without feedback_secret = %q, want the push secret", k)
+	}
+	if k := (Workorder{Secret: "push", FeedbackSecret: "back"}).FeedbackKey(); k != "back" {
+		t.Errorf("FeedbackKey = %q, want feedback_secret", k)
 	}
 }

@@ -117,4 +117,13 @@ ALTER TABLE sessions ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN checked_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX sessions_user ON sessions(user_name, created_at);
 `,
+	// 4: a feedback report of the work-order system is stored once however
+	// often it arrives (a replayed request, a retry without "at"): its
+	// dedupe key is a hash of what it says (rows from before have none).
+	// Expired sessions are pruned by expires_at.
+	`
+ALTER TABLE ticket_feedback ADD COLUMN dedupe_key TEXT;
+CREATE UNIQUE INDEX ticket_feedback_dedupe ON ticket_feedback(ticket_id, dedupe_key);
+CREATE INDEX sessions_expires ON sessions(expires_at);
+`,
 }

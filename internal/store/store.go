@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,8 +31,16 @@ type DB struct {
 
 // Open opens (creating if needed) the database file at path and migrates it
 // to the latest schema.
+//
+// The database holds callers' numbers, ticket summaries and console
+// password hashes: its directory is created 0700 and the file 0600, which
+// SQLite copies to the -wal and -shm files it makes beside it. A database
+// left group- or world-readable by an older version is made 0600 here.
 func Open(ctx context.Context, path string) (*DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := private(path); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	// synchronous(FULL): a ticket revision reported as written survives a
@@ -67,6 +76,34 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	db.R = r
 	return db, nil
+}
+
+// private creates the database file 0600 when it does not exist (SQLite
+// gives its -wal and -shm files the database file's mode), and takes the
+// group and other bits off an existing one and its -wal and -shm.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes both pools.

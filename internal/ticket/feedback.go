@@ -2,7 +2,10 @@ package ticket
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -18,13 +21,27 @@ type Feedback struct {
 	Note       string    `json:"note"`
 	At         time.Time `json:"at"`
 	ReceivedAt time.Time `json:"received_at"`
+	// Key identifies the report for deduplication (FeedbackKey); empty:
+	// the key of its fields, At included.
+	Key string `json:"-"`
+}
+
+// FeedbackKey is the dedupe key of a report as the work-order system wrote
+// it: a hash of the ticket id, external id, status, note and "at" exactly
+// as given ("" when absent). A replay of a signed request, or the system
+// sending the same report again, has the same key whatever its timestamp
+// or JSON layout; a report without "at" is identified by what it says.
+func FeedbackKey(ticketID, externalID, status, note, at string) string {
+	b, _ := json.Marshal([]string{ticketID, externalID, status, note, at})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // AddFeedback stores a report and the ticket's external id. It is
 // bookkeeping of the work-order system, not a change of the hotline's: it
 // makes no revision (and so no push back). The same report received twice
-// (same external id, status and time) is stored once; added says whether
-// it was new.
+// (same Key, or same external id, status and time) is stored once; added
+// says whether it was new.
 func (s *Store) AddFeedback(ctx context.Context, id ID, f Feedback) (added bool, err error) {
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var exists int
@@ -34,9 +51,13 @@ func (s *Store) AddFeedback(ctx context.Context, id ID, f Feedback) (added bool,
 		if exists == 0 {
 			return ErrNotFound
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO ticket_feedback(ticket_id, external_id, status, note, at, received_at)
-			VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
-			id, f.ExternalID, f.Status, f.Note, store.Millis(f.At), store.Millis(s.now()))
+		key := f.Key
+		if key == "" {
+			key = FeedbackKey(id, f.ExternalID, f.Status, f.Note, f.At.UTC().Format(time.RFC3339Nano))
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO ticket_feedback(ticket_id, external_id, status, note, at, received_at, dedupe_key)
+			VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+			id, f.ExternalID, f.Status, f.Note, store.Millis(f.At), store.Millis(s.now()), key)
 		if err != nil {
 			return err
 		}

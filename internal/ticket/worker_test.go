@@ -365,6 +365,23 @@ func TestFeedbackStoredOnceAndShown(t *testing.T) {
 	if len(list) != 1 || len(list[0].Feedback) != 1 {
 		t.Fatal("feedback not shown in lists")
 	}
+	// A report without its own time is stamped when received: the same
+	// report again (a replay, a retry) has another time but the same key,
+	// and is stored once; a different note is a new report.
+	key := FeedbackKey(ids[0], "WO-1", "closed", "办结", "")
+	for i := range 3 {
+		g := Feedback{ExternalID: "WO-1", Status: "closed", Note: "办结", At: time.Unix(1800000100+int64(i), 0), Key: key}
+		if added, err := s.AddFeedback(ctx, ids[0], g); err != nil || added != (i == 0) {
+			t.Fatalf("report without at, %d: %v %v", i, added, err)
+		}
+	}
+	other := Feedback{ExternalID: "WO-1", Status: "closed", Note: "办结,已回访", At: time.Unix(1800000200, 0), Key: FeedbackKey(ids[0], "WO-1", "closed", "办结,已回访", "")}
+	if added, err := s.AddFeedback(ctx, ids[0], other); err != nil || !added {
+		t.Fatalf("another report: %v %v", added, err)
+	}
+	if tk, _ = s.Get(ctx, ids[0]); len(tk.Feedback) != 3 {
+		t.Fatalf("%d reports stored, want 3: %+v", len(tk.Feedback), tk.Feedback)
+	}
 }
 
 // A receiver that accepts everything gets every revision exactly once: the

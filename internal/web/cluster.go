@@ -131,12 +131,13 @@ func callerNode(r *http.Request) string {
 	return n
 }
 
-// auditRemote is the address an audit line records: the person's address,
-// and the node that relayed the request, if one did.
-func auditRemote(r *http.Request) string {
+// auditRemote is the address an audit line records: the person's address
+// (behind trusted proxies, the one they saw: client.go), and the node that
+// relayed the request, if one did (it says in X-Forwarded-For whom for).
+func (s *Server) auditRemote(r *http.Request) string {
 	node := callerNode(r)
 	if node == "" {
-		return remoteIP(r)
+		return s.clientIP(r)
 	}
 	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
 		return xff + " via " + node
@@ -283,7 +284,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, n NodeStatus, u *
 			h.Del(k)
 		}
 	}
-	h.Set("X-Forwarded-For", remoteIP(r))
+	h.Set("X-Forwarded-For", s.clientIP(r))
 	res, err := s.peer.Do(r.Context(), r.Method, n.HTTP, r.URL.Path+"?"+withNodeScope(r.URL.Query()), u, body, h)
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -313,7 +314,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, n NodeStatus, u *
 	}
 	w.Header().Set(HeaderServedBy, n.ID)
 	w.WriteHeader(res.StatusCode)
-	if _, err := io.Copy(w, io.LimitReader(res.Body, limit)); err != nil && r.Context().Err() == nil {
+	if _, err := io.Copy(newProgressWriter(w), io.LimitReader(res.Body, limit)); err != nil && r.Context().Err() == nil {
 		s.log.Warn("cluster: relayed answer cut", "node", n.ID, "path", r.URL.Path, "error", err)
 	}
 }

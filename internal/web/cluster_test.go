@@ -114,10 +114,10 @@ func newCluster(t *testing.T, live string, ids ...string) (map[string]*clusterNo
 		n := &clusterNode{env: e, id: id}
 		cl := fakeCluster{self: id, table: table}
 		opt := Options{
-			RecordingPath:   func(tk *ticket.Ticket) string { return filepath.Join(dir, tk.ID+".wav") },
-			WorkorderSecret: []byte(testWOSecret),
-			Stats:           stats.New(db, clusterStatsConfig),
-			NodeID:          id, Cluster: cl, ClusterSecret: []byte(testClusterSecret), PeerTimeout: 500 * time.Millisecond,
+			RecordingPath:  func(tk *ticket.Ticket) string { return filepath.Join(dir, tk.ID+".wav") },
+			FeedbackSecret: []byte(testWOSecret),
+			Stats:          stats.New(db, clusterStatsConfig),
+			NodeID:         id, Cluster: cl, ClusterSecret: []byte(testClusterSecret), PeerTimeout: 500 * time.Millisecond,
 		}
 		if id == live {
 			n.floor, n.changes = newFakeFloor(), make(chan acd.Change, 64)

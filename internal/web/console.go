@@ -75,7 +75,11 @@ func (s *Server) consoleRoutes() {
 			h.Set("ETag", a.etag)
 			h.Set("Cache-Control", "no-cache") // revalidate: a new binary brings new files
 			h.Set("Content-Security-Policy", consoleCSP)
-			h.Set("Referrer-Policy", "no-referrer")
+			// same-origin, not no-referrer: under no-referrer a browser
+			// sends "Origin: null" on the console's own POST and PATCH,
+			// which the origin check (origin.go) must refuse. Other sites
+			// still get no referrer.
+			h.Set("Referrer-Policy", "same-origin")
 			h.Set("X-Frame-Options", "DENY")
 			http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.body))
 		}

@@ -4,7 +4,11 @@
 // "Authorization: Bearer <token>" header (SPEC §9) and answers 401 without;
 // in a cluster, a request another node signed for a user (peer.go) is
 // taken as that user. cluster.go says how one node's API shows the whole
-// centre. It must not import internal/sip or internal/media.
+// centre. Logins are throttled before any hashing (loginguard.go); a
+// state-changing request on the cookie must come from the console's own
+// origin (origin.go); behind reverse proxies, client.go says who asks.
+// Every /api/ answer is Cache-Control: no-store (tickets, callers'
+// numbers, recordings). It must not import internal/sip or internal/media.
 package web
 
 import (
@@ -17,8 +21,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,8 +39,14 @@ const CookieName = "hotline_session"
 
 // Options configure the HTTP side.
 type Options struct {
-	SessionTTL   time.Duration
+	SessionTTL time.Duration
+	// SecureCookie forces the Secure flag on the session cookie; without
+	// it the flag is set when the request came over https (TLS, or a
+	// trusted proxy's X-Forwarded-Proto).
 	SecureCookie bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For,
+	// -Proto and -Host are believed (client.go); none by default.
+	TrustedProxies []netip.Prefix
 	// RecordingPath maps a ticket's recording to a file on disk ("" if none).
 	RecordingPath func(t *ticket.Ticket) string
 	// Ready reports whether the node takes calls (healthz detail).
@@ -44,8 +55,9 @@ type Options struct {
 	Floor Floor
 	// Events is the live-event hub of GET /api/events; nil: 503 there.
 	Events *Hub
-	// WorkorderSecret verifies the work-order system's feedback (SPEC §7).
-	WorkorderSecret []byte
+	// FeedbackSecret verifies the work-order system's feedback (SPEC §7):
+	// workorder.feedback_secret, else workorder.secret; empty: feedback off.
+	FeedbackSecret []byte
 	// WakeOutbox makes the outbox worker look at once (after a redeliver).
 	WakeOutbox func()
 	// Stats computes the numbers of /api/stats/*; nil: 503 there.
@@ -79,7 +91,7 @@ type Server struct {
 	peer *PeerClient
 	fan  *fanout
 
-	limiter loginLimiter
+	guard *loginGuard
 }
 
 // New builds the handler.
@@ -87,8 +99,7 @@ func New(opt Options, users *auth.Store, tickets *ticket.Store, gather prometheu
 	if opt.SessionTTL <= 0 {
 		opt.SessionTTL = 12 * time.Hour
 	}
-	s := &Server{opt: opt, log: logger, users: users, tickets: tickets, gather: gather, mux: http.NewServeMux()}
-	s.limiter.fails = map[string][]time.Time{}
+	s := &Server{opt: opt, log: logger, users: users, tickets: tickets, gather: gather, mux: http.NewServeMux(), guard: newLoginGuard(nil)}
 	if opt.Cluster != nil {
 		if len(opt.ClusterSecret) == 0 {
 			logger.Error("cluster without cluster.secret: the other nodes refuse this node's requests")
@@ -129,6 +140,11 @@ func (s *Server) routes() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		// Tickets, callers' numbers, recordings, seats and figures: no
+		// browser or proxy cache may keep any of it.
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -152,16 +168,24 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 type handlerWithUser func(w http.ResponseWriter, r *http.Request, u auth.User)
 
 func tokenOf(r *http.Request) string {
+	tok, _ := credentialOf(r)
+	return tok
+}
+
+// credentialOf returns the session token of r and whether it came from the
+// cookie (an ambient credential, which a foreign page can make the browser
+// send) rather than an Authorization header (which it cannot).
+func credentialOf(r *http.Request) (token string, fromCookie bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(tok)
+			return strings.TrimSpace(tok), false
 		}
-		return ""
+		return "", false
 	}
 	if c, err := r.Cookie(CookieName); err == nil {
-		return c.Value
+		return c.Value, true
 	}
-	return ""
+	return "", false
 }
 
 func (s *Server) authed(h handlerWithUser) http.Handler {
@@ -173,7 +197,15 @@ func (s *Server) authed(h handlerWithUser) http.Handler {
 			}
 			// Not a valid node request: it needs a session like any other.
 		}
-		u, err := s.users.Session(r.Context(), tokenOf(r))
+		token, fromCookie := credentialOf(r)
+		if fromCookie && stateChanging(r.Method) {
+			if err := s.checkOrigin(r, true); err != nil {
+				s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path, "reason", err.Error(), "remote", s.clientIP(r))
+				writeError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
+				return
+			}
+		}
+		u, err := s.users.Session(r.Context(), token)
 		if err != nil {
 			if !errors.Is(err, auth.ErrNoSession) {
 				s.log.Error("session lookup failed", "error", err)
@@ -207,10 +239,11 @@ func (s *Server) nodeUser(r *http.Request) (auth.User, string, bool) {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	ip := remoteIP(r)
-	if s.limiter.blocked(ip, time.Now()) {
-		w.Header().Set("Retry-After", "300")
-		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again later")
+	client := s.clientAddr(r)
+	remote := s.clientIP(r)
+	if err := s.checkOrigin(r, false); err != nil {
+		s.log.Warn("cross-origin login refused", "reason", err.Error(), "remote", remote)
+		writeError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
 		return
 	}
 	var req struct {
@@ -221,72 +254,72 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "body must be JSON {\"username\",\"password\"}")
 		return
 	}
+	// Counted and perhaps refused before any hashing.
+	attempt, wait, limit := s.guard.admit(req.Username, client)
+	if attempt == nil {
+		s.log.Debug("login refused: too many failures", "limit", limit, "user_ref", s.guard.userRef(req.Username), "remote", remote)
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again later")
+		return
+	}
 	token, u, err := s.users.Login(r.Context(), req.Username, req.Password, s.opt.SessionTTL)
-	if err != nil {
-		if errors.Is(err, auth.ErrBadCredentials) {
-			s.limiter.fail(ip, time.Now())
-			s.log.Info("login failed", "user", req.Username, "remote", ip)
-			writeError(w, http.StatusUnauthorized, "bad username or password")
-			return
+	switch {
+	case err == nil:
+		attempt.success()
+	case errors.Is(err, auth.ErrBadCredentials):
+		backoff, sourceFull := attempt.failure()
+		// What was typed as the name is logged only when it is a user's:
+		// otherwise it may be a password typed into the wrong field.
+		who := []any{"user", req.Username}
+		if errors.Is(err, auth.ErrUnknownUser) {
+			who = []any{"unknown_user_ref", s.guard.userRef(req.Username)}
 		}
-		s.log.Error("login", "error", err)
+		s.log.Info("login failed", append(who, "remote", remote)...)
+		if backoff > 0 {
+			s.log.Warn("login: repeated failures for one account from one address; it waits before the next try", append(who, "remote", remote, "wait", backoff.String())...)
+		}
+		if sourceFull {
+			s.log.Warn("login: too many failures from one address; it is refused for a while", "remote", remote, "limit", loginSourceLimit, "window", loginSourceWindow.String())
+		}
+		writeError(w, http.StatusUnauthorized, "bad username or password")
+		return
+	case errors.Is(err, auth.ErrBusy):
+		attempt.cancel()
+		s.log.Warn("login refused: every password check busy", "remote", remote)
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, "too many logins at once; try again in a moment")
+		return
+	default:
+		attempt.cancel()
+		if r.Context().Err() == nil {
+			s.log.Error("login", "error", err)
+		}
 		writeError(w, http.StatusInternalServerError, "login failed")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: token, Path: "/", HttpOnly: true, Secure: s.opt.SecureCookie,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(s.opt.SessionTTL.Seconds()),
-	})
-	s.log.Info("login", "user", u.Name, "role", u.Role, "remote", ip)
+	http.SetCookie(w, s.sessionCookie(r, token, int(s.opt.SessionTTL.Seconds())))
+	s.log.Info("login", "user", u.Name, "role", u.Role, "remote", remote)
 	writeJSON(w, http.StatusOK, map[string]any{"token": token, "user": u})
+}
+
+// sessionCookie is the session cookie (maxAge < 0 deletes it): HttpOnly,
+// SameSite=Strict, and Secure when forced or the request came over https.
+func (s *Server) sessionCookie(r *http.Request, token string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: CookieName, Value: token, Path: "/", HttpOnly: true,
+		Secure:   s.opt.SecureCookie || s.scheme(r) == "https",
+		SameSite: http.SameSiteStrictMode, MaxAge: maxAge,
+	}
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, u auth.User) {
 	_ = s.users.Logout(r.Context(), tokenOf(r))
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	http.SetCookie(w, s.sessionCookie(r, "", -1))
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, u auth.User) {
 	writeJSON(w, http.StatusOK, u)
-}
-
-// loginLimiter refuses logins from an address after 10 failures in 5 minutes.
-type loginLimiter struct {
-	mu    sync.Mutex
-	fails map[string][]time.Time
-}
-
-const (
-	loginFailLimit  = 10
-	loginFailWindow = 5 * time.Minute
-)
-
-func (l *loginLimiter) recent(ip string, now time.Time) []time.Time {
-	kept := l.fails[ip][:0]
-	for _, t := range l.fails[ip] {
-		if now.Sub(t) < loginFailWindow {
-			kept = append(kept, t)
-		}
-	}
-	if len(kept) == 0 {
-		delete(l.fails, ip)
-		return nil
-	}
-	l.fails[ip] = kept
-	return kept
-}
-
-func (l *loginLimiter) blocked(ip string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.recent(ip, now)) >= loginFailLimit
-}
-
-func (l *loginLimiter) fail(ip string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.fails[ip] = append(l.recent(ip, now), now)
 }
 
 func remoteIP(r *http.Request) string {
@@ -296,6 +329,26 @@ func remoteIP(r *http.Request) string {
 	}
 	return host
 }
+
+// progressWriter extends the connection's write deadline before every
+// write: a long download (an hour's recording is 115 MB) is bounded by its
+// progress, each chunk within progressTimeout, not by WriteTimeout.
+type progressWriter struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func newProgressWriter(w http.ResponseWriter) progressWriter {
+	return progressWriter{ResponseWriter: w, rc: http.NewResponseController(w)}
+}
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	_ = p.rc.SetWriteDeadline(time.Now().Add(progressTimeout))
+	return p.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (p progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -309,14 +362,38 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-// Serve runs the HTTP server on ln until ctx is done, then shuts down gracefully.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
-	srv := &http.Server{
+// The HTTP server's bounds: a client that sends its request slowly, or
+// reads the answer slowly, or idles, cannot hold a connection and its
+// goroutine for long. Answers that take long by nature extend their own
+// write deadline as they go (the event stream per event and heartbeat,
+// recordings per chunk written: see progressWriter).
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 30 * time.Second // the whole request; bodies are at most 1 MiB
+	WriteTimeout      = 60 * time.Second
+	IdleTimeout       = 2 * time.Minute
+	MaxHeaderBytes    = 64 << 10
+	// progressTimeout is how long one chunk of a long answer may take.
+	progressTimeout = 30 * time.Second
+)
+
+// NewHTTPServer is the http.Server Serve runs: h with the bounds above.
+func NewHTTPServer(ctx context.Context, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+}
+
+// Serve runs the HTTP server on ln until ctx is done, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
+	srv := NewHTTPServer(ctx, h, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

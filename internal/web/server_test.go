@@ -22,6 +22,7 @@ import (
 )
 
 type env struct {
+	h       *Server
 	srv     *httptest.Server
 	tickets *ticket.Store
 	users   *auth.Store
@@ -46,6 +47,7 @@ func newEnv(t *testing.T) *env {
 	}
 	h := New(Options{RecordingPath: func(tk *ticket.Ticket) string { return filepath.Join(dir, tk.ID+".wav") }},
 		e.users, e.tickets, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	e.h = h
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -140,11 +142,11 @@ func TestLoginCookieAndBearer(t *testing.T) {
 
 func TestLoginRateLimit(t *testing.T) {
 	e := newEnv(t)
-	for range loginFailLimit {
+	for range loginFreeAttempts {
 		e.do(t, "POST", "/api/login", "", `{"username":"op","password":"bad"}`)
 	}
 	if code, _ := e.do(t, "POST", "/api/login", "", `{"username":"op","password":"op-password"}`); code != 429 {
-		t.Fatalf("after %d failures: %d, want 429", loginFailLimit, code)
+		t.Fatalf("after %d failures: %d, want 429", loginFreeAttempts, code)
 	}
 }
 

@@ -172,12 +172,14 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 	}
 	// One audit line per playback or download: an <audio> element fetches
 	// in ranges, and only the request from the start is a new listen.
+	// A long download is bounded by its progress, not WriteTimeout.
+	pw := newProgressWriter(w)
 	if rng := r.Header.Get("Range"); rng != "" && !strings.HasPrefix(rng, "bytes=0-") {
 		w.Header().Set("Content-Type", "audio/wav")
-		http.ServeContent(w, r, t.ID+".wav", st.ModTime(), f)
+		http.ServeContent(pw, r, t.ID+".wav", st.ModTime(), f)
 		return
 	}
-	if err := s.users.Audit(r.Context(), u.Name, "recording.download", t.ID, auditRemote(r)); err != nil {
+	if err := s.users.Audit(r.Context(), u.Name, "recording.download", t.ID, s.auditRemote(r)); err != nil {
 		// No audit line, no download.
 		s.log.Error("audit", "error", err)
 		writeError(w, http.StatusInternalServerError, "could not write the audit log")
@@ -185,5 +187,5 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 	}
 	w.Header().Set("Content-Type", "audio/wav")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+t.ID+`.wav"`)
-	http.ServeContent(w, r, t.ID+".wav", st.ModTime(), f)
+	http.ServeContent(pw, r, t.ID+".wav", st.ModTime(), f)
 }

@@ -37,20 +37,26 @@ func (s *Server) managers(h handlerWithUser) handlerWithUser {
 	}
 }
 
-// feedback: POST /api/workorder/feedback, signed like our pushes (SPEC §7):
-// {"ticket_id", "external_id", "status", "note", "at"}.
+// feedback: POST /api/workorder/feedback, signed like our pushes (SPEC §7)
+// but with the feedback direction's own key (workorder.feedback_secret,
+// else workorder.secret): {"ticket_id", "external_id", "status", "note",
+// "at"}. The signature admits a captured request again within
+// feedbackSkew, and a work-order system may send a report again (without
+// "at", each copy used to be stamped with its arrival and stored anew): a
+// report is stored once per ticket.FeedbackKey, a hash of what it says
+// with "at" as given, and a copy is answered 200 {"duplicate": true}.
 func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "body too large")
 		return
 	}
-	if len(s.opt.WorkorderSecret) == 0 {
-		writeError(w, http.StatusServiceUnavailable, "feedback is off: workorder.secret is not set")
+	if len(s.opt.FeedbackSecret) == 0 {
+		writeError(w, http.StatusServiceUnavailable, "feedback is off: neither workorder.feedback_secret nor workorder.secret is set")
 		return
 	}
-	if err := ticket.Verify(s.opt.WorkorderSecret, r.Header.Get("X-Hotline-Timestamp"), r.Header.Get("X-Hotline-Signature"), body, time.Now(), feedbackSkew); err != nil {
-		s.log.Warn("work-order feedback refused", "reason", err.Error(), "remote", remoteIP(r))
+	if err := ticket.Verify(s.opt.FeedbackSecret, r.Header.Get("X-Hotline-Timestamp"), r.Header.Get("X-Hotline-Signature"), body, time.Now(), feedbackSkew); err != nil {
+		s.log.Warn("work-order feedback refused", "reason", err.Error(), "remote", s.clientIP(r))
 		writeError(w, http.StatusUnauthorized, "signature refused")
 		return
 	}
@@ -99,7 +105,8 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		s.relay(w, r, *n, nil, body, maxRelayed)
 		return
 	}
-	added, err := s.tickets.AddFeedback(r.Context(), req.TicketID, ticket.Feedback{ExternalID: req.ExternalID, Status: req.Status, Note: req.Note, At: at})
+	added, err := s.tickets.AddFeedback(r.Context(), req.TicketID, ticket.Feedback{ExternalID: req.ExternalID, Status: req.Status, Note: req.Note, At: at,
+		Key: ticket.FeedbackKey(req.TicketID, req.ExternalID, req.Status, req.Note, req.At)})
 	if errors.Is(err, ticket.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no such ticket")
 		return
@@ -155,7 +162,7 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request, u auth.User) 
 		writeError(w, http.StatusInternalServerError, "could not redeliver")
 		return
 	}
-	_ = s.users.Audit(r.Context(), u.Name, "workorder.redeliver", id, auditRemote(r))
+	_ = s.users.Audit(r.Context(), u.Name, "workorder.redeliver", id, s.auditRemote(r))
 	if s.opt.WakeOutbox != nil {
 		s.opt.WakeOutbox()
 	}

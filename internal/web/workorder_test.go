@@ -18,7 +18,7 @@ import (
 func (e *env) withSecret(t *testing.T, secret string) {
 	t.Helper()
 	e.srv.Close()
-	h := New(Options{WorkorderSecret: []byte(secret)}, e.users, e.tickets, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	h := New(Options{FeedbackSecret: []byte(secret)}, e.users, e.tickets, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 }
