@@ -230,6 +230,12 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 			bad = true
 			continue
 		}
+		tlsWarning, err := app.CheckTLS(cfg, time.Now())
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			bad = true
+			continue
+		}
 		if *print {
 			fmt.Fprint(stdout, cfg.String())
 		}
@@ -243,6 +249,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		}
 		for _, w := range app.SecurityWarnings(cfg) {
 			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+		if tlsWarning != "" {
+			fmt.Fprintf(stdout, "warning: %s\n", tlsWarning)
 		}
 		cfgs = append(cfgs, cfg)
 	}

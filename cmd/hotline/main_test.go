@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hotline12348/hotline/internal/testcert"
 )
 
 func runCmd(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -158,5 +162,44 @@ func TestCheckConfigOfTwoNodes(t *testing.T) {
 		if !strings.Contains(errs, want) {
 			t.Errorf("no %q in:\n%s", want, errs)
 		}
+	}
+}
+
+// check-config loads a tls:// listener's certificate as serve would: a
+// missing file is an error naming it, a certificate about to expire a
+// warning, a good one passes.
+func TestCheckConfigTLS(t *testing.T) {
+	dir := t.TempDir()
+	shipped, err := os.ReadFile("../../configs/hotline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(cert, key string) string {
+		y := regexp.MustCompile(`(?m)^  listen: \[.*\]`).ReplaceAllString(string(shipped),
+			`  listen: ["udp://127.0.0.1:5060", "tls://127.0.0.1:5061"]`+"\n  tls_cert: "+cert+"\n  tls_key: "+key)
+		if !strings.Contains(y, "tls://") || !strings.Contains(y, "tls_cert") {
+			t.Fatal("could not add a tls:// listener to the shipped config")
+		}
+		p := filepath.Join(dir, "tls.yaml")
+		if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfgPath := write(filepath.Join(dir, "missing.pem"), filepath.Join(dir, "missing.key"))
+	if code, out, errs := runCmd(t, "", "check-config", "--config", cfgPath); code == 0 || !strings.Contains(errs, "missing.pem") {
+		t.Fatalf("a missing certificate: exit %d\n%s%s", code, out, errs)
+	}
+	certDir := t.TempDir()
+	cert, key := testcert.Write(t, certDir, 7, 10*24*time.Hour)
+	cfgPath = write(cert, key)
+	code, out, errs := runCmd(t, "", "check-config", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "warning: sip.tls_cert") || !strings.Contains(out, "expires") {
+		t.Fatalf("a certificate that expires in 10 days: exit %d, want 0 and a warning\n%s%s", code, out, errs)
+	}
+	cert, key = testcert.Write(t, certDir, 8, 365*24*time.Hour)
+	cfgPath = write(cert, key)
+	if code, out, errs := runCmd(t, "", "check-config", "--config", cfgPath); code != 0 || strings.Contains(out, "tls_cert") {
+		t.Fatalf("a good certificate: exit %d\n%s%s", code, out, errs)
 	}
 }

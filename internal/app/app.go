@@ -13,9 +13,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +54,7 @@ type Options struct {
 type Ready struct {
 	SIPUDP string `json:"sip_udp,omitempty"`
 	SIPTCP string `json:"sip_tcp,omitempty"`
+	SIPTLS string `json:"sip_tls,omitempty"`
 	HTTP   string `json:"http"`
 	PID    int    `json:"pid"`
 }
@@ -237,6 +240,8 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	sipSrv, err := sip.New(sip.Config{
 		Listen:         cfg.SIP.Listen,
+		TLSCert:        cfg.SIP.TLSCert,
+		TLSKey:         cfg.SIP.TLSKey,
 		Domain:         cfg.SIP.Domain,
 		TrustedSources: trusted,
 		AdvertiseHost:  cfg.Media.RTPIP,
@@ -256,6 +261,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	defer sipSrv.Close()
 	dialer.srv = sipSrv
+	go reloadOnHangup(ctx, sipSrv, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -320,7 +326,10 @@ func Run(ctx context.Context, opt Options) error {
 	if a, ok := addrs["tcp"]; ok {
 		ready.SIPTCP = a.String()
 	}
-	log.Info("hotline serving", "node_id", cfg.NodeID, "sip_udp", ready.SIPUDP, "sip_tcp", ready.SIPTCP,
+	if a, ok := addrs["tls"]; ok {
+		ready.SIPTLS = a.String()
+	}
+	log.Info("hotline serving", "node_id", cfg.NodeID, "sip_udp", ready.SIPUDP, "sip_tcp", ready.SIPTCP, "sip_tls", ready.SIPTLS,
 		"http", ready.HTTP, "data_dir", cfg.DataDir, "numbers", strings.Join(cfg.SIP.HotlineNumbers, ","))
 	if opt.ReadyFile != "" {
 		if err := writeReady(opt.ReadyFile, ready); err != nil {
@@ -388,6 +397,31 @@ func warnDefaults(cfg *config.Config, log *slog.Logger) {
 	}
 	for _, w := range SecurityWarnings(cfg) {
 		log.Warn(w)
+	}
+}
+
+// reloadOnHangup reads the TLS certificate again on SIGHUP (renewed by
+// certbot or the PKI: new connections get it, none is dropped). Catching
+// SIGHUP also means a closed terminal no longer ends a hotline that was
+// started by hand.
+func reloadOnHangup(ctx context.Context, srv *sip.Server, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		switch notAfter, err := srv.ReloadTLS(); {
+		case err != nil:
+			log.Error("SIGHUP: TLS certificate not reloaded; the one in use stays", "error", err)
+		case notAfter.IsZero():
+			log.Info("SIGHUP: no tls:// listener, nothing to reload")
+		default:
+			log.Info("SIGHUP: TLS certificate reloaded", "not_after", notAfter.UTC().Format(time.RFC3339))
+		}
 	}
 }
 
@@ -524,6 +558,25 @@ func newEngine(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) 
 		Inactivity:  cfg.Media.RTPTimeout.D(),
 		PacerShards: cfg.Media.PacerShards,
 	}, log.With("component", "media"), reg)
+}
+
+// CheckTLS loads the certificate a tls:// listener would present, as
+// serve does; a certificate that expires within 30 days is a warning.
+func CheckTLS(cfg *config.Config, now time.Time) (warning string, err error) {
+	if !cfg.SIP.HasTLS() {
+		return "", nil
+	}
+	c, err := sip.LoadTLSCertificate(cfg.SIP.TLSCert, cfg.SIP.TLSKey)
+	if err != nil {
+		return "", err
+	}
+	if c.Leaf != nil {
+		if left := c.Leaf.NotAfter.Sub(now); left < 30*24*time.Hour {
+			return fmt.Sprintf("sip.tls_cert %s expires %s (in %.0f days): renew it and send the hotline SIGHUP",
+				cfg.SIP.TLSCert, c.Leaf.NotAfter.UTC().Format(time.RFC3339), left.Hours()/24), nil
+		}
+	}
+	return "", nil
 }
 
 // CheckIVR loads the menu and prompts the configuration names, as serve

@@ -67,6 +67,10 @@ type SIP struct {
 	// NoBan lists CIDRs never banned for failed logins: the call centre's
 	// own office address, behind which all six seats share one NAT address.
 	NoBan []string `yaml:"no_ban"`
+	// TLSCert and TLSKey are the PEM certificate chain and key a tls://
+	// listener presents; SIGHUP reads them again (renewal drops no call).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // Media is the RTP side.

@@ -75,6 +75,14 @@ func (c *Config) problems() Errors {
 			p.add(joinIndex("sip.trusted_sources", i), "%q is not a CIDR (want e.g. 10.0.0.0/8 or 192.0.2.7/32)", s)
 		}
 	}
+	if c.SIP.HasTLS() {
+		if c.SIP.TLSCert == "" {
+			p.add("sip.tls_cert", "a tls:// listener needs a certificate (PEM file)")
+		}
+		if c.SIP.TLSKey == "" {
+			p.add("sip.tls_key", "a tls:// listener needs the certificate's key (PEM file)")
+		}
+	}
 	for i, s := range c.SIP.NoBan {
 		if _, err := netip.ParsePrefix(s); err != nil {
 			p.add(joinIndex("sip.no_ban", i), "%q is not a CIDR", s)
@@ -252,6 +260,16 @@ func (w Workorder) FeedbackKey() string {
 		return w.FeedbackSecret
 	}
 	return w.Secret
+}
+
+// HasTLS: one of the listeners is tls://.
+func (s SIP) HasTLS() bool {
+	for _, l := range s.Listen {
+		if strings.HasPrefix(strings.ToLower(l), "tls://") {
+			return true
+		}
+	}
+	return false
 }
 
 // NoBanPrefixes returns no_ban parsed.

@@ -19,6 +19,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,9 +39,12 @@ import (
 
 // Config is what the signalling layer needs from the configuration.
 type Config struct {
-	Listen         []string       // "udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"
-	Domain         string         // our SIP domain (digest realm)
-	TrustedSources []netip.Prefix // only these may call (SPEC §4: 403 otherwise)
+	Listen []string // "udp://127.0.0.1:5060", "tcp://127.0.0.1:5060", "tls://127.0.0.1:5061"
+	// TLSCert and TLSKey are the PEM files a tls:// listener presents
+	// (sip.tls_cert, sip.tls_key); ReloadTLS reads them again.
+	TLSCert, TLSKey string
+	Domain          string         // our SIP domain (digest realm)
+	TrustedSources  []netip.Prefix // only these may call (SPEC §4: 403 otherwise)
 	// AdvertiseHost is written into Contact/Via when a listener is bound to
 	// an unspecified address (0.0.0.0); normally media.rtp_ip.
 	AdvertiseHost string
@@ -87,6 +91,8 @@ type Server struct {
 	active   sync.WaitGroup
 
 	m metrics
+
+	certs *certStore // nil without a tls:// listener
 }
 
 type metrics struct {
@@ -142,6 +148,15 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 		s.m.rejected.WithLabelValues(r)
 	}
 	collectors := []prometheus.Collector{s.m.requests, s.m.rejected}
+	if hasTLS(cfg.Listen) {
+		if s.certs, err = newCertStore(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, fmt.Errorf("sip: %w", err)
+		}
+		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hotline_sip_tls_cert_expiry_timestamp_seconds",
+			Help: "When the certificate the tls:// listener presents expires (Unix time): alert well before it (renew, then SIGHUP).",
+		}, func() float64 { return float64(s.certs.notAfter().Unix()) }))
+	}
 	if cfg.Cluster != nil {
 		if s.fwd, err = newForwarder(s, cfg.Cluster); err != nil {
 			return nil, err
@@ -224,6 +239,18 @@ func (s *Server) Start() error {
 			s.recordAddr("tcp", ln.Addr())
 			s.conns = append(s.conns, ln)
 			serve = append(serve, func() { _ = s.srv.ServeTCP(ln) })
+		case "tls":
+			if s.certs == nil {
+				return fmt.Errorf("sip: listen %s: %w", l, errNoCerts)
+			}
+			ln, err := net.Listen("tcp", u.Host)
+			if err != nil {
+				return fmt.Errorf("sip: listen %s: %w", l, err)
+			}
+			s.recordAddr("tls", ln.Addr())
+			s.conns = append(s.conns, ln)
+			tln := tls.NewListener(ln, s.certs.config())
+			serve = append(serve, func() { _ = s.srv.ServeTLS(tln) })
 		default:
 			return fmt.Errorf("sip: listen %q: transport %q is not supported yet", l, u.Scheme)
 		}
@@ -327,6 +354,33 @@ func (s *Server) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// errNoCerts: a tls:// listener without its certificate.
+var errNoCerts = errors.New("a tls:// listener needs sip.tls_cert and sip.tls_key")
+
+func hasTLS(listen []string) bool {
+	for _, l := range listen {
+		if u, err := url.Parse(l); err == nil && u.Scheme == "tls" {
+			return true
+		}
+	}
+	return false
+}
+
+// ReloadTLS reads sip.tls_cert and sip.tls_key again (SIGHUP): new TLS
+// connections get the new certificate, the ones up keep theirs. On an
+// error the certificate in use stays and the error says what is wrong.
+// It returns the new certificate's expiry; without a tls:// listener it
+// does nothing.
+func (s *Server) ReloadTLS() (time.Time, error) {
+	if s.certs == nil {
+		return time.Time{}, nil
+	}
+	if _, err := s.certs.reload(); err != nil {
+		return s.certs.notAfter(), err
+	}
+	return s.certs.notAfter(), nil
 }
 
 // Close cancels every call's context, waits briefly for handlers, and closes

@@ -21,12 +21,20 @@ func startServer(t *testing.T, h Handler) *Server {
 	if h == nil {
 		h = func(ctx context.Context, c *InboundCall) { _ = c.Reject(404, "Not Found") }
 	}
-	s, err := New(Config{
-		Listen:         []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0"},
-		Domain:         "12348.local",
-		TrustedSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		AdvertiseHost:  "127.0.0.1",
-	}, h, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	return startServerWith(t, h, Config{Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0"}}, prometheus.NewRegistry())
+}
+
+// startServerWith starts a server with cfg's listeners and files, on the
+// test domain, trusting 127.0.0.1.
+func startServerWith(t *testing.T, h Handler, cfg Config, reg prometheus.Registerer) *Server {
+	t.Helper()
+	if h == nil {
+		h = func(ctx context.Context, c *InboundCall) { _ = c.Reject(404, "Not Found") }
+	}
+	cfg.Domain = "12348.local"
+	cfg.TrustedSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	cfg.AdvertiseHost = "127.0.0.1"
+	s, err := New(cfg, h, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,9 @@ type BaresipOptions struct {
 	// proxy): host:port, default the hotline's UDP address.
 	Registrar string
 	RegInt    int // regint, seconds (default 600)
+	// Transport is how it reaches the registrar: "" (UDP) or "tls" (then
+	// Registrar defaults to the hotline's tls:// listener).
+	Transport string
 }
 
 // BaresipBin returns the baresip binary's path and fails the test loudly
@@ -135,6 +138,13 @@ func startBaresip(t testing.TB, h *Hotline, o BaresipOptions) (*Baresip, error) 
 	}
 	if o.Registrar == "" {
 		o.Registrar = h.Ready.SIPUDP
+		if o.Transport == "tls" {
+			o.Registrar = h.Ready.SIPTLS
+		}
+	}
+	outbound := o.Registrar
+	if o.Transport != "" {
+		outbound += ";transport=" + o.Transport
 	}
 	if o.RegInt == 0 {
 		o.RegInt = 600
@@ -159,7 +169,7 @@ func startBaresip(t testing.TB, h *Hotline, o BaresipOptions) (*Baresip, error) 
 	data := map[string]any{
 		"IP": "127.0.0.1", "SIPPort": b.SIPPort, "CtrlPort": b.CtrlPort, "RTPMin": rtp, "RTPMax": rtp + 3,
 		"Device": "seat" + o.Seat, "Voice": voice, "RecDir": b.RecDir, "ModulePath": BaresipModulePath,
-		"Seat": o.Seat, "Domain": "12348.local", "Registrar": o.Registrar, "Password": o.Password, "RegInt": o.RegInt,
+		"Seat": o.Seat, "Domain": "12348.local", "Registrar": outbound, "Password": o.Password, "RegInt": o.RegInt,
 	}
 	for _, name := range []string{"config", "accounts"} {
 		if err := os.WriteFile(filepath.Join(b.Dir, name), RenderBaresip(t, name+".tmpl", data), 0o600); err != nil {

@@ -77,6 +77,7 @@ func BuildHotline(t testing.TB) string {
 type Ready struct {
 	SIPUDP string `json:"sip_udp"`
 	SIPTCP string `json:"sip_tcp"`
+	SIPTLS string `json:"sip_tls"`
 	HTTP   string `json:"http"`
 	PID    int    `json:"pid"`
 }
@@ -124,6 +125,9 @@ type Config struct {
 	// addresses need known beforehand.
 	NodeID            string
 	SIPPort, HTTPPort int
+	// TLSCert and TLSKey, when set, add a tls:// listener (any free port,
+	// Ready.SIPTLS) presenting them.
+	TLSCert, TLSKey string
 }
 
 // SeatPassword is the password of seat id in test configurations.
@@ -155,7 +159,7 @@ func WriteConfig(t testing.TB, dir string, c Config) string {
 data_dir: %s
 log: { level: debug, format: text }
 sip:
-  listen: ["udp://127.0.0.1:%d", "tcp://127.0.0.1:%d"]
+  listen: ["udp://127.0.0.1:%d", "tcp://127.0.0.1:%d"%s
   domain: 12348.local
   hotline_numbers: ["12348"]
   trusted_sources: [%s]
@@ -178,13 +182,22 @@ ivr:
   prompts: %s
 shutdown:
   grace: %s
-%s`, c.NodeID, filepath.Join(dir, "data"), c.SIPPort, c.SIPPort, strings.Join(c.Trusted, ", "), RTPRange(), c.RTPTimeout, c.HTTPPort, acdLines(c.ACD),
+%s`, c.NodeID, filepath.Join(dir, "data"), c.SIPPort, c.SIPPort, tlsListen(c), strings.Join(c.Trusted, ", "), RTPRange(), c.RTPTimeout, c.HTTPPort, acdLines(c.ACD),
 		filepath.Join(root, "configs", "ivr.yaml"), filepath.Join(root, "configs", "prompts", "zh"), c.Grace, c.Extra)
 	p := filepath.Join(dir, "hotline.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// tlsListen is the tls:// listener of c and its files (the keys follow the
+// listen line inside the sip: block).
+func tlsListen(c Config) string {
+	if c.TLSCert == "" {
+		return "]"
+	}
+	return fmt.Sprintf(", \"tls://127.0.0.1:0\"]\n  tls_cert: %s\n  tls_key: %s", c.TLSCert, c.TLSKey)
 }
 
 // StartHotline runs the binary with a fresh data directory and waits until
