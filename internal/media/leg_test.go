@@ -485,8 +485,9 @@ func TestPortPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l1.LocalPort() != base || l2.LocalPort() != base+4 {
-		t.Fatalf("ports %d %d, want %d %d (skipping the squatted %d)", l1.LocalPort(), l2.LocalPort(), base, base+4, base+2)
+	// Drawn at random, the squatted port retried past: the other two.
+	if got := []int{min(l1.LocalPort(), l2.LocalPort()), max(l1.LocalPort(), l2.LocalPort())}; got[0] != base || got[1] != base+4 {
+		t.Fatalf("ports %d %d, want %d and %d (skipping the squatted %d)", l1.LocalPort(), l2.LocalPort(), base, base+4, base+2)
 	}
 	if _, err := e.NewLeg(nil); !errors.Is(err, ErrNoFreePort) {
 		t.Fatalf("err %v, want ErrNoFreePort", err)
@@ -501,7 +502,7 @@ func TestPortPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	l3, err := e.NewLeg(nil)
-	if err != nil || l3.LocalPort() != base {
+	if err != nil || l3.LocalPort() != l1.LocalPort() {
 		t.Fatalf("after release: %v %v", l3, err)
 	}
 	if v := gaugeValue(t, reg, "hotline_rtp_legs"); v != 2 {
@@ -519,6 +520,42 @@ func TestPortPool(t *testing.T) {
 		if _, err := NewEngine(bad, nil, nil); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%+v: err %v", bad, err)
 		}
+	}
+}
+
+// A leg's port is drawn at random from the range: knowing one call's port
+// tells an attacker nothing about the next call's (RTP Bleed guessed them).
+func TestPortsAreRandom(t *testing.T) {
+	leakCheck(t)
+	const lo, hi = 40000, 59998
+	e, _ := newTestEngine(t, Config{PortMin: lo, PortMax: hi})
+	var ports []int
+	seen := map[int]bool{}
+	for range 24 {
+		l, err := e.NewLeg(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		p := l.LocalPort()
+		if p%2 != 0 || p < lo || p > hi || seen[p] {
+			t.Fatalf("port %d: odd, out of %d-%d, or handed out twice", p, lo, hi)
+		}
+		seen[p] = true
+		ports = append(ports, p)
+	}
+	// Sequential allocation makes every step +2; at random from 10,000 even
+	// ports, two neighbours in a row are a 1-in-5,000 event.
+	next, up := 0, 0
+	for i := 1; i < len(ports); i++ {
+		if d := ports[i] - ports[i-1]; d == 2 {
+			next++
+		} else if d > 0 {
+			up++
+		}
+	}
+	if next > 2 || up == len(ports)-1 {
+		t.Fatalf("ports look sequential: %v", ports)
 	}
 }
 
