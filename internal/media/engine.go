@@ -60,11 +60,6 @@ const (
 	// the pacer was late (GC, overload); older frames are skipped, their
 	// timestamps still advancing so the receiver sees the gap as time.
 	maxCatchUp = 5
-	// relatchAfter: a new source address is latched once the latched one has
-	// been silent this long (symmetric RTP, RFC 4961 §4 / RFC 7362 §3).
-	relatchAfter = int64(time.Second)
-	// relatchPackets: ... and the new source has sent at least this many.
-	relatchPackets = 2
 	// portTries: how many random even ports NewLeg tries before it walks the
 	// range for a free one.
 	portTries = 16
