@@ -107,10 +107,8 @@ func TestAnsweredCallIsRecordedAndRated(t *testing.T) {
 	}
 }
 
-// checkStereo downloads a call's recording and checks it is what SPEC §8
-// says: stereo 8 kHz, the caller's voice (callerHz1) on the left, the seat's
-// (seatHz) on the right, not mixed, about talk long.
-func checkStereo(t *testing.T, h *siptest.Hotline, ticketID string, talk time.Duration) {
+// recording downloads a call's recording.
+func recording(t *testing.T, h *siptest.Hotline, ticketID string) siptest.WAV {
 	t.Helper()
 	code, wavBytes := h.API(t, "GET", "/api/tickets/"+ticketID+"/recording", "")
 	if code != 200 {
@@ -120,6 +118,15 @@ func checkStereo(t *testing.T, h *siptest.Hotline, ticketID string, talk time.Du
 	if err != nil {
 		t.Fatal(err)
 	}
+	return wav
+}
+
+// checkStereo downloads a call's recording and checks it is what SPEC §8
+// says: stereo 8 kHz, the caller's voice (callerHz1) on the left, the seat's
+// (seatHz) on the right, not mixed, about talk long.
+func checkStereo(t *testing.T, h *siptest.Hotline, ticketID string, talk time.Duration) {
+	t.Helper()
+	wav := recording(t, h, ticketID)
 	if wav.Channels != 2 || wav.SampleRate != 8000 {
 		t.Fatalf("recording is %d channels at %d Hz, want stereo 8 kHz", wav.Channels, wav.SampleRate)
 	}

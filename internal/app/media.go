@@ -24,7 +24,10 @@ type mediaFactory struct {
 	log       *slog.Logger
 }
 
-func (f *mediaFactory) Answer(offer []byte, log *slog.Logger) (call.Media, []byte, error) {
+// Answer makes the caller's leg. from is the INVITE's source (the SBC):
+// with the offer's c=/m=, the only address the leg takes the caller's RTP
+// from (RTP Bleed, CVE-2017-14099).
+func (f *mediaFactory) Answer(offer []byte, from netip.Addr, log *slog.Logger) (call.Media, []byte, error) {
 	if len(offer) == 0 {
 		// A delayed offer (RFC 3261 §13.2.1) is not supported yet: the SBCs
 		// of Chinese carriers send the offer in the INVITE.
@@ -43,6 +46,7 @@ func (f *mediaFactory) Answer(offer []byte, log *slog.Logger) (call.Media, []byt
 	}
 	m := &mediaLeg{f: f, leg: leg, log: log, sessID: rand.Uint64() >> 1, version: 1, params: p}
 	m.answer = m.buildAnswer(offer)
+	leg.SetSignallingSource(from)
 	leg.Start(p)
 	return m, m.answer, nil
 }
@@ -167,7 +171,9 @@ func (f *mediaFactory) Offer(like call.Media, log *slog.Logger) (call.Media, []b
 }
 
 // ApplyAnswer starts a leg we made an offer for, with the seat's answer.
-func (m *mediaLeg) ApplyAnswer(sdp []byte) error {
+// from is the seat's registration source: a phone behind NAT writes its
+// private address in the SDP and sends its RTP from there.
+func (m *mediaLeg) ApplyAnswer(sdp []byte, from netip.Addr) error {
 	p, err := media.ParseAnswer(sdp, m.offered, m.offeredDTMF)
 	if err != nil {
 		return err
@@ -175,6 +181,7 @@ func (m *mediaLeg) ApplyAnswer(sdp []byte) error {
 	m.mu.Lock()
 	m.params = p
 	m.mu.Unlock()
+	m.leg.SetSignallingSource(from)
 	m.leg.Start(p)
 	return nil
 }

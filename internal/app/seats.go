@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -89,12 +90,15 @@ func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 		return nil, err
 	}
 	done := make(chan struct{})
-	return &seatCall{oc: oc, done: done, events: mapEvents(oc.Events(), done)}, nil
+	return &seatCall{oc: oc, source: b.Source.Addr(), done: done, events: mapEvents(oc.Events(), done)}, nil
 }
 
 // seatCall adapts sip.OutboundCall to call.SeatCall.
 type seatCall struct {
-	oc     *sipsrv.OutboundCall
+	oc *sipsrv.OutboundCall
+	// source is where the seat registered from (through whichever node):
+	// the address its RTP comes from when the phone is behind NAT.
+	source netip.Addr
 	events <-chan call.Event
 	done   chan struct{}
 	once   sync.Once
@@ -116,7 +120,7 @@ func (s *seatCall) Wait(cancel <-chan struct{}) (call.SeatAnswer, error) {
 	if err != nil {
 		return call.SeatAnswer{}, err
 	}
-	return call.SeatAnswer{Code: r.Code, SDP: r.Answer, Late: r.LateAnswer}, nil
+	return call.SeatAnswer{Code: r.Code, SDP: r.Answer, Late: r.LateAnswer, Source: s.source}, nil
 }
 
 // mapEvents turns the sip package's events into the call package's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/call"
@@ -31,6 +32,7 @@ func (i *inbound) CallID() string                   { return i.c.CallID }
 func (i *inbound) Caller() string                   { return i.c.Caller.Number }
 func (i *inbound) Called() string                   { return i.c.Called }
 func (i *inbound) Offer() []byte                    { return i.c.Offer() }
+func (i *inbound) Source() netip.Addr               { return i.c.Source }
 func (i *inbound) Reject(code int, r string) error  { return i.c.Reject(code, r) }
 func (i *inbound) Hangup(ctx context.Context) error { return i.c.Hangup(ctx) }
 func (i *inbound) SendDigit(ctx context.Context, d rune) error {

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/hotline12348/hotline/acd"
@@ -46,6 +47,10 @@ type Inbound interface {
 	Called() string
 	// Offer is the INVITE's SDP (nil for a delayed offer).
 	Offer() []byte
+	// Source is the address the INVITE came from (the carrier's SBC). The
+	// media leg accepts the caller's RTP only from the offer's c=/m= or
+	// from this address (a peer behind NAT), never from anyone else.
+	Source() netip.Addr
 	Answer(sdp []byte, onOffer func(offer []byte) ([]byte, error)) error
 	Reject(code int, reason string) error
 	Hangup(ctx context.Context) error
@@ -64,8 +69,10 @@ type Media interface {
 	StartRecording(path string) error
 	// StopRecording stops it and returns the length recorded.
 	StopRecording() (time.Duration, error)
-	// ApplyAnswer starts a leg made by MediaFactory.Offer with the peer's answer.
-	ApplyAnswer(sdp []byte) error
+	// ApplyAnswer starts a leg made by MediaFactory.Offer with the peer's
+	// answer; from is where the peer's SIP comes from (SeatAnswer.Source),
+	// the one address besides the answer's c=/m= its RTP is taken from.
+	ApplyAnswer(sdp []byte, from netip.Addr) error
 	// Done is closed when media ended by itself (RTP inactivity); Err says why.
 	Done() <-chan struct{}
 	Err() error
@@ -75,8 +82,10 @@ type Media interface {
 // MediaFactory negotiates offers and sets up and bridges legs.
 type MediaFactory interface {
 	// Answer allocates a leg for offer and returns it with the SDP answer.
-	// An error wrapping ErrNoCommonCodec means 488.
-	Answer(offer []byte, log *slog.Logger) (Media, []byte, error)
+	// from is the offer's signalling source (Inbound.Source): the leg
+	// takes RTP only from the offer's c=/m= or from there. An error
+	// wrapping ErrNoCommonCodec means 488.
+	Answer(offer []byte, from netip.Addr, log *slog.Logger) (Media, []byte, error)
 	// Offer allocates a leg toward a seat speaking like's codec and
 	// returns it with our SDP offer; ApplyAnswer starts it.
 	Offer(like Media, log *slog.Logger) (Media, []byte, error)
@@ -154,6 +163,10 @@ type SeatAnswer struct {
 	SDP  []byte
 	// Late: the 200 crossed our CANCEL.
 	Late bool
+	// Source is where the seat's SIP comes from: its registration's source
+	// address, which differs from the private address in its SDP when the
+	// phone is behind NAT (its RTP comes from there too).
+	Source netip.Addr
 }
 
 // SeatCall is the SIP side of a seat's leg.

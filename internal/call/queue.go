@@ -241,7 +241,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <
 			c.abandonedRinging(ctx)
 			return ringCallerGone, pending
 		}
-		if err := seatMedia.ApplyAnswer(ans.SDP); err != nil {
+		if err := seatMedia.ApplyAnswer(ans.SDP, ans.Source); err != nil {
 			log.Warn("seat's SDP answer unusable", "error", err)
 			_ = sc.Hangup(context.WithoutCancel(ctx))
 			c.s.ACD.NoAnswer(c.t.ID, seat, o.token)

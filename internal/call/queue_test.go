@@ -110,7 +110,7 @@ func (s *fakeSeatCall) Wait(cancel <-chan struct{}) (SeatAnswer, error) {
 			if s.script.code != 0 {
 				return SeatAnswer{Code: s.script.code}, nil
 			}
-			return SeatAnswer{Code: 200, SDP: []byte("v=0")}, nil
+			return SeatAnswer{Code: 200, SDP: []byte("v=0"), Source: seatAddr}, nil
 		case <-cancel:
 			s.mu.Lock()
 			s.canceled = true
@@ -118,7 +118,7 @@ func (s *fakeSeatCall) Wait(cancel <-chan struct{}) (SeatAnswer, error) {
 			// The answer may cross the CANCEL: one more millisecond.
 			select {
 			case <-answer:
-				return SeatAnswer{Code: 200, SDP: []byte("v=0"), Late: true}, nil
+				return SeatAnswer{Code: 200, SDP: []byte("v=0"), Late: true, Source: seatAddr}, nil
 			case <-time.After(time.Millisecond):
 				return SeatAnswer{Code: 487}, nil
 			}
@@ -195,6 +195,21 @@ func TestAnsweredThenSurvey(t *testing.T) {
 			t.Fatalf("end_reason %s", str(tk.EndReason))
 		}
 		expectACD(t, a, "enqueue consult normal", "answered 8001", "hangup 8001")
+		// Each leg was told where its peer's SIP came from: the caller's
+		// the INVITE's source, the seat's its registration's.
+		f := r.svc.Media.(*fakeFactory)
+		f.mu.Lock()
+		answerFrom, seatLegs := f.answerFrom, f.seatLegs
+		f.mu.Unlock()
+		if answerFrom != sbcAddr || len(seatLegs) != 1 {
+			t.Fatalf("caller leg's signalling source %v, %d seat legs", answerFrom, len(seatLegs))
+		}
+		seatLegs[0].mu.Lock()
+		applied := seatLegs[0].appliedFrom
+		seatLegs[0].mu.Unlock()
+		if applied != seatAddr {
+			t.Fatalf("seat leg's signalling source %v, want %v", applied, seatAddr)
+		}
 		if v := r.counter(t, "hotline_satisfaction_total", "score", "1"); v != 1 {
 			t.Fatalf("satisfaction{1} = %v", v)
 		}

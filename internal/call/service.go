@@ -128,7 +128,7 @@ func (c *callRun) run(ctx context.Context) {
 		c.reject(ctx, EndUnknownNumber)
 		return
 	}
-	media, answer, err := c.s.Media.Answer(in.Offer(), c.log)
+	media, answer, err := c.s.Media.Answer(in.Offer(), in.Source(), c.log)
 	if err != nil {
 		if errors.Is(err, ErrNoCommonCodec) {
 			_ = in.Reject(488, "Not Acceptable Here")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,7 @@ func (f *fakeInbound) CallID() string       { return "call-1@test" }
 func (f *fakeInbound) Caller() string       { return "13800000000" }
 func (f *fakeInbound) Called() string       { return f.called }
 func (f *fakeInbound) Offer() []byte        { return f.offer }
+func (f *fakeInbound) Source() netip.Addr   { return sbcAddr }
 func (f *fakeInbound) Events() <-chan Event { return f.events }
 func (f *fakeInbound) Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func (f *fakeInbound) Answer(sdp []byte, _ func([]byte) ([]byte, error)) error {
@@ -59,18 +61,26 @@ func (f *fakeInbound) Hangup(context.Context) error {
 	return nil
 }
 
+// The signalling sources the fakes report: the SBC an INVITE comes from,
+// and a seat's registration source.
+var (
+	sbcAddr  = netip.MustParseAddr("192.0.2.1")
+	seatAddr = netip.MustParseAddr("198.51.100.9")
+)
+
 // fakeMedia plays every prompt for one virtual second.
 type fakeMedia struct {
 	digits chan rune
 	done   chan struct{}
 
-	mu        sync.Mutex
-	played    []string
-	stop      chan struct{}
-	recording bool
-	recStart  time.Time
-	recPath   string
-	closed    bool
+	mu          sync.Mutex
+	appliedFrom netip.Addr // ApplyAnswer's signalling source
+	played      []string
+	stop        chan struct{}
+	recording   bool
+	recStart    time.Time
+	recPath     string
+	closed      bool
 }
 
 func newFakeMedia() *fakeMedia {
@@ -105,9 +115,14 @@ func (m *fakeMedia) StopPlay() {
 }
 func (m *fakeMedia) Digits() <-chan rune              { return m.digits }
 func (m *fakeMedia) Reoffer(o []byte) ([]byte, error) { return o, nil }
-func (m *fakeMedia) ApplyAnswer([]byte) error         { return nil }
-func (m *fakeMedia) Done() <-chan struct{}            { return m.done }
-func (m *fakeMedia) Err() error                       { return errors.New("rtp inactivity") }
+func (m *fakeMedia) ApplyAnswer(_ []byte, from netip.Addr) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.appliedFrom = from
+	return nil
+}
+func (m *fakeMedia) Done() <-chan struct{} { return m.done }
+func (m *fakeMedia) Err() error            { return errors.New("rtp inactivity") }
 func (m *fakeMedia) StartRecording(path string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -134,9 +149,16 @@ func (m *fakeMedia) Close() error {
 type fakeFactory struct {
 	m   *fakeMedia
 	err error
+
+	mu         sync.Mutex
+	answerFrom netip.Addr   // Answer's signalling source
+	seatLegs   []*fakeMedia // made by Offer
 }
 
-func (f *fakeFactory) Answer([]byte, *slog.Logger) (Media, []byte, error) {
+func (f *fakeFactory) Answer(_ []byte, from netip.Addr, _ *slog.Logger) (Media, []byte, error) {
+	f.mu.Lock()
+	f.answerFrom = from
+	f.mu.Unlock()
 	if f.err != nil {
 		return nil, nil, f.err
 	}
@@ -144,7 +166,11 @@ func (f *fakeFactory) Answer([]byte, *slog.Logger) (Media, []byte, error) {
 }
 
 func (f *fakeFactory) Offer(Media, *slog.Logger) (Media, []byte, error) {
-	return newFakeMedia(), []byte("v=0 offer"), nil
+	m := newFakeMedia()
+	f.mu.Lock()
+	f.seatLegs = append(f.seatLegs, m)
+	f.mu.Unlock()
+	return m, []byte("v=0 offer"), nil
 }
 
 func (f *fakeFactory) Bridge(_, _ Media, path string) (func() (time.Duration, error), error) {

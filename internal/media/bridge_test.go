@@ -106,6 +106,8 @@ func TestBridgeRelaysBothWays(t *testing.T) {
 		cb.check(pb.recv(time.Second))
 	}
 	ssrcA, ssrcB := ca.last.hdr.SSRC, cb.last.hdr.SSRC
+	pa.introduce(a, 0)
+	pb.introduce(b, 0)
 
 	// A key pressed before the bridge (the caller's menu choice): its start
 	// packet arrives now, its end packets after the bridge is up.

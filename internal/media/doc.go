@@ -1,6 +1,8 @@
 // Package media is the hotline's media plane: G.711 codecs, SDP offer/answer
-// (RFC 3264 on RFC 4566), RFC 4733 DTMF detection, RTP legs bound from a port
-// pool with symmetric-RTP latching, a paced prompt player that keeps every leg
+// (RFC 3264 on RFC 4566), RFC 4733 DTMF detection, RTP legs bound on random
+// ports of a range with strict symmetric-RTP latching (a leg learns its peer
+// only from the addresses the signalling announced; see latch.go), a paced
+// prompt player that keeps every leg
 // sending 20 ms frames, the anchored relay between two legs of a bridged call,
 // and a receive-side tap for recording.
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
@@ -38,8 +39,8 @@ type Config struct {
 	// BindIP is the local address RTP sockets bind to (media.rtp_ip).
 	BindIP netip.Addr
 	// PortMin, PortMax: the RTP port range. Only even ports are handed out
-	// (RFC 3550 §11: RTP on even, RTCP on the next odd port). PortMin =
-	// PortMax = 0 lets the kernel choose (tests only).
+	// (RFC 3550 §11: RTP on even, RTCP on the next odd port), drawn at
+	// random. PortMin = PortMax = 0 lets the kernel choose (tests only).
 	PortMin, PortMax int
 	// Inactivity: a leg whose peer should be sending but has sent no RTP
 	// for this long ends with ErrInactivity. Suspended while the peer holds
@@ -59,11 +60,9 @@ const (
 	// the pacer was late (GC, overload); older frames are skipped, their
 	// timestamps still advancing so the receiver sees the gap as time.
 	maxCatchUp = 5
-	// relatchAfter: a new source address is latched once the latched one has
-	// been silent this long (symmetric RTP, RFC 4961 §4 / RFC 7362 §3).
-	relatchAfter = int64(time.Second)
-	// relatchPackets: ... and the new source has sent at least this many.
-	relatchPackets = 2
+	// portTries: how many random even ports NewLeg tries before it walks the
+	// range for a free one.
+	portTries = 16
 	// bridgeFillAfter: while bridged, if nothing was relayed into a leg for
 	// this long, its pacer sends silence again so carriers never see an RTP
 	// timeout (e.g. the other phone uses silence suppression or holds).
@@ -84,7 +83,6 @@ type Engine struct {
 	closed  bool
 	legs    map[*Leg]struct{}
 	ports   map[int]struct{}
-	cursor  int
 	retired legCounters // counters of closed legs, so totals stay monotonic
 
 	// bridgeMu serialises Bridge set-up and tear-down (never held on a
@@ -129,13 +127,12 @@ func NewEngine(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Eng
 		return nil, fmt.Errorf("media: new engine: pacer mode %d: %w", cfg.PacerMode, ErrBadConfig)
 	}
 	e := &Engine{
-		cfg:    cfg,
-		log:    logger,
-		epoch:  time.Now(),
-		legs:   make(map[*Leg]struct{}),
-		ports:  make(map[int]struct{}),
-		cursor: cfg.PortMin,
-		stop:   make(chan struct{}),
+		cfg:   cfg,
+		log:   logger,
+		epoch: time.Now(),
+		legs:  make(map[*Leg]struct{}),
+		ports: make(map[int]struct{}),
+		stop:  make(chan struct{}),
 	}
 	e.m = newMetrics(e)
 	if reg != nil {
@@ -161,9 +158,9 @@ func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
 // since converts a wall time (with its monotonic reading) to engine ns.
 func (e *Engine) since(t time.Time) int64 { return int64(t.Sub(e.epoch)) }
 
-// NewLeg binds a UDP socket on the next free even port of the range (ports
-// that another process holds are skipped: we try to bind and move on) and
-// returns an idle leg. Start it once the SDP exchange is done.
+// NewLeg binds a UDP socket on a free even port of the range, drawn at
+// random (ports another process holds are skipped: we try to bind and draw
+// again), and returns an idle leg. Start it once the SDP exchange is done.
 func (e *Engine) NewLeg(logger *slog.Logger) (*Leg, error) {
 	if logger == nil {
 		logger = e.log
@@ -182,13 +179,22 @@ func (e *Engine) NewLeg(logger *slog.Logger) (*Leg, error) {
 	return l, nil
 }
 
+// bindLocked picks the leg's port. Sequential ports told an attacker the
+// next call's port from the last one's (RTP Bleed needs only the port); a
+// random draw from the whole range does not (RFC 6056 §3.3.1, the same idea
+// for ephemeral ports). After portTries draws that were taken, the range is
+// walked once from a random point, so a free port is found whenever one is
+// left; the walk only happens in a range that is nearly full.
 func (e *Engine) bindLocked() (*net.UDPConn, int, error) {
 	network := "udp4"
 	if e.cfg.BindIP.Is6() && !e.cfg.BindIP.Is4In6() {
 		network = "udp6"
 	}
+	listen := func(port int) (*net.UDPConn, error) {
+		return net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.cfg.BindIP.Unmap(), uint16(port))))
+	}
 	if e.cfg.PortMin == 0 && e.cfg.PortMax == 0 {
-		conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.cfg.BindIP.Unmap(), 0)))
+		conn, err := listen(0)
 		if err != nil {
 			return nil, 0, fmt.Errorf("bind %s: %w", e.cfg.BindIP, err)
 		}
@@ -196,24 +202,34 @@ func (e *Engine) bindLocked() (*net.UDPConn, int, error) {
 		e.ports[port] = struct{}{}
 		return conn, port, nil
 	}
-	total := (e.cfg.PortMax-e.cfg.PortMin)/2 + 1
+	evens := (e.cfg.PortMax-e.cfg.PortMin)/2 + 1
 	var lastErr error
-	for range total {
-		port := e.cursor
-		e.cursor += 2
-		if e.cursor > e.cfg.PortMax {
-			e.cursor = e.cfg.PortMin
-		}
+	try := func(port int) *net.UDPConn {
 		if _, used := e.ports[port]; used {
-			continue
+			return nil
 		}
-		conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(e.cfg.BindIP.Unmap(), uint16(port))))
+		conn, err := listen(port)
 		if err != nil {
-			lastErr = err // taken by someone else: move on
-			continue
+			lastErr = err // taken by someone else: try another
+			return nil
 		}
 		e.ports[port] = struct{}{}
-		return conn, port, nil
+		return conn
+	}
+	// math/rand/v2's top-level source is ChaCha8 seeded by the runtime from
+	// the OS: one port seen tells nothing about the next.
+	for range min(portTries, evens) {
+		port := e.cfg.PortMin + 2*rand.IntN(evens)
+		if conn := try(port); conn != nil {
+			return conn, port, nil
+		}
+	}
+	start := rand.IntN(evens)
+	for i := range evens {
+		port := e.cfg.PortMin + 2*((start+i)%evens)
+		if conn := try(port); conn != nil {
+			return conn, port, nil
+		}
 	}
 	if lastErr != nil {
 		return nil, 0, fmt.Errorf("%w in %d-%d (last error: %w)", ErrNoFreePort, e.cfg.PortMin, e.cfg.PortMax, lastErr)

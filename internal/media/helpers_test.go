@@ -128,6 +128,26 @@ func (p *peer) sendAudio(to netip.AddrPort, pt uint8, payload []byte) {
 	p.ts += uint32(len(payload))
 }
 
+// introduce makes leg l latch to p the way a phone's first packets do:
+// learnPackets in-sequence frames of silence, then waits for the latch.
+func (p *peer) introduce(l *Leg, pt uint8) {
+	p.t.Helper()
+	sil := byte(0xFF)
+	if pt == 8 {
+		sil = 0xD5
+	}
+	for range learnPackets {
+		p.sendAudio(l.LocalAddr(), pt, bytes.Repeat([]byte{sil}, 160))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for l.Stats().Latched != p.addr() {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("leg did not latch to %s: %+v", p.addr(), l.Stats())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 type rcvd struct {
 	hdr     rtp.Header
 	payload []byte

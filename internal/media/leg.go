@@ -28,9 +28,9 @@ type LegStats struct {
 	PacketsOut, BytesOut uint64 // paced and relayed
 	Relayed              uint64 // packets relayed into this leg by a bridge
 	Lost                 uint64 // gaps in received sequence numbers
-	Dropped              uint64 // malformed, RTCP, or from a source we did not latch to
+	Dropped              uint64 // malformed, RTCP, or from a source we did not latch to (every dropReason)
 	LastReceive          time.Time
-	Latched              netip.AddrPort // source address we latched to (zero until the first packet)
+	Latched              netip.AddrPort // source address we latched to (zero while learning)
 	SendingTo            netip.AddrPort // where our RTP goes now
 	SSRCOut              uint32
 	SSRCIn               uint32 // last SSRC received
@@ -69,12 +69,15 @@ type Leg struct {
 
 	digits chan rune
 
-	rxp      atomic.Pointer[rxParams]
-	tap      atomic.Pointer[tapBox]
-	relay    atomic.Pointer[relayLink] // set while bridged: where received packets go
-	latchGen atomic.Uint64             // bumped when the SDP remote changes: re-latch
-	lastRecv atomic.Int64              // engine ns of the last packet accepted
-	quietRef atomic.Int64              // engine ns the inactivity clock counts from, if later than lastRecv
+	rxp   atomic.Pointer[rxParams]
+	tap   atomic.Pointer[tapBox]
+	relay atomic.Pointer[relayLink] // set while bridged: where received packets go
+	// peers is where the peer was announced (never nil). Replaced, under
+	// txMu, by an offer/answer that changes it: a new pointer is what tells
+	// the reader to check its latch again.
+	peers    atomic.Pointer[peerSet]
+	lastRecv atomic.Int64 // engine ns of the last packet accepted
+	quietRef atomic.Int64 // engine ns the inactivity clock counts from, if later than lastRecv
 	ssrcIn   atomic.Uint32
 	cnt      atomicCounters
 
@@ -102,6 +105,7 @@ func newLeg(e *Engine, conn *net.UDPConn, port int, logger *slog.Logger) *Leg {
 	l.tx.law = lawU
 	l.tx.codecPT = CodecPCMU.PayloadType
 	l.rxp.Store(&rxParams{codecPT: CodecPCMU.PayloadType, law: lawU})
+	l.peers.Store(&peerSet{})
 	return l
 }
 
@@ -142,10 +146,13 @@ func (l *Leg) Start(p SessionParams) {
 }
 
 // Update applies new params from a re-INVITE without interrupting media:
-// the SSRC stays, sequence numbers and timestamps continue. A new remote
-// address resets latching (we send to the SDP address until packets arrive);
-// hold/unhold follows the direction; a codec change takes effect on the next
-// frame.
+// the SSRC stays, sequence numbers and timestamps continue. p.Remote is
+// where the peer now says it is: the leg keeps its latch if the source it
+// latched to is still announced (a session refresh, a hold), and otherwise
+// learns its peer again from the new addresses (see latch.go);
+// until it has, RTP goes to p.Remote. A Remote of c=0.0.0.0 (RFC 3264 §8.4
+// hold) stops our sending but does not move the peer. Hold/unhold follows
+// the direction; a codec change takes effect on the next frame.
 func (l *Leg) Update(p SessionParams) {
 	lw := p.Codec.law()
 	if p.Codec.Name == "" {
@@ -169,14 +176,56 @@ func (l *Leg) Update(p SessionParams) {
 	tx.law = lw
 	tx.dtmfPT = p.DTMFType
 	tx.dir = dir
-	if p.Remote != tx.sdpDst {
-		tx.sdpDst = p.Remote
-		tx.dst = p.Remote
-		tx.latched = false
-		l.latchGen.Add(1)
+	tx.sdpDst = p.Remote
+	l.expectLocked(p.Remote, l.peers.Load().sig)
+}
+
+// SetSignallingSource tells the leg the address its peer's SIP comes from:
+// the trunk's INVITE source (the SBC), or the source of a seat's REGISTER
+// (the registrar binding's Source). A peer behind NAT sends its RTP from
+// there, on a port its NAT chose, whatever private address its SDP names
+// (RFC 4961 symmetric RTP; RFC 4787 REQ-2: a NAT keeps one external address
+// for all of a host's flows), so the leg also accepts and learns from this
+// address on any port. Call it before Start (or Update); an invalid address
+// clears it.
+func (l *Leg) SetSignallingSource(src netip.Addr) {
+	if src.IsValid() {
+		src = src.Unmap().WithZone("")
 	}
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	l.expectLocked(l.tx.sdpDst, src)
+}
+
+// expectLocked installs the peer's announced addresses and derives where we
+// send: the latched source while it is still announced, else the SDP
+// address, or nowhere until the peer's first packets when it looks NATed.
+// txMu is held.
+func (l *Leg) expectLocked(remote netip.AddrPort, sig netip.Addr) {
+	tx := &l.tx
+	cur := l.peers.Load()
+	next := *cur
+	if remote.IsValid() && remote.Port() != 0 {
+		next.sdp = remote
+	} // else c=0.0.0.0 or port 0: "do not send to me", not "I moved"
+	next.sig = sig
+	if next != *cur {
+		l.peers.Store(&next)
+		if tx.latched && !next.allows(tx.dst) {
+			tx.latched = false
+		}
+	}
+	if !tx.latched {
+		tx.dst = next.sendTo()
+	}
+	tx.updateSendingLocked()
+}
+
+// updateSendingLocked recomputes whether the stream goes out: our direction
+// allows it, the peer gave an address (not c=0.0.0.0), and we know where.
+func (tx *sender) updateSendingLocked() {
 	was := tx.sending
-	tx.sending = dir.Sends() && tx.dst.IsValid() && tx.dst.Port() != 0
+	tx.sending = tx.dir.Sends() && tx.sdpDst.IsValid() && tx.sdpDst.Port() != 0 && tx.dst.IsValid() && tx.dst.Port() != 0
 	if tx.sending && !was {
 		tx.marker = true // RFC 3551 §4.1: first packet of a talkspurt
 	}
@@ -262,7 +311,7 @@ func (l *Leg) Stats() LegStats {
 		BytesOut:   c.bytesOut,
 		Relayed:    c.relayed,
 		Lost:       c.lost,
-		Dropped:    c.dropMalformed + c.dropRTCP + c.dropUnlatched,
+		Dropped:    c.droppedTotal(),
 		SSRCIn:     l.ssrcIn.Load(),
 	}
 	if c.packetsIn > 0 {
@@ -319,12 +368,16 @@ type receiver struct {
 	hdr rtp.Header
 	pcm [maxPacket]int16
 
-	gen          uint64
-	latched      netip.AddrPort
-	latchedValid bool
-	latchedLast  int64
-	cand         netip.AddrPort
-	candCount    int
+	// Latching (see latch): the peer set the state below was decided
+	// against, the source latched to, and the run being learned.
+	peers          *peerSet
+	latched        netip.AddrPort
+	latchedValid   bool
+	cand           netip.AddrPort
+	candSSRC       uint32
+	candSeq        uint16
+	candRun        int
+	strangerLogged bool
 
 	ssrc      uint32
 	ssrcValid bool

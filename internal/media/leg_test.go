@@ -155,75 +155,6 @@ func TestLegUpdateKeepsStream(t *testing.T) {
 	}
 }
 
-func TestLegLatching(t *testing.T) {
-	leakCheck(t)
-	e, _ := newTestEngine(t, Config{})
-	sdpPeer, real, intruder := newPeer(t), newPeer(t), newPeer(t)
-	l, err := e.NewLeg(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	l.Start(SessionParams{Codec: CodecPCMU, Remote: sdpPeer.addr(), Direction: SendRecv})
-	sdpPeer.recv(time.Second) // before any packet: the SDP address
-
-	frame := bytes.Repeat([]byte{0xFF}, 160)
-	real.sendAudio(l.LocalAddr(), 0, frame)
-	real.recv(time.Second) // latched: now the real source gets our RTP
-	if s := l.Stats(); s.Latched != real.addr() || s.SendingTo != real.addr() {
-		t.Fatalf("stats %+v", s)
-	}
-	sdpPeer.drain()
-
-	// An intruder while the latched source is live: ignored.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tk := time.NewTicker(20 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				real.sendAudio(l.LocalAddr(), 0, frame)
-			}
-		}
-	}()
-	for range 10 {
-		intruder.sendAudio(l.LocalAddr(), 0, frame)
-		time.Sleep(20 * time.Millisecond)
-	}
-	intruder.expectNone(50 * time.Millisecond)
-	if s := l.Stats(); s.Latched != real.addr() || s.Dropped < 10 {
-		t.Fatalf("intruder took over or was not counted: %+v", s)
-	}
-	close(stop)
-	wg.Wait()
-
-	// The latched source goes quiet for more than a second; a new one that
-	// keeps sending takes over.
-	time.Sleep(1100 * time.Millisecond)
-	for range 3 {
-		intruder.sendAudio(l.LocalAddr(), 0, frame)
-		time.Sleep(10 * time.Millisecond)
-	}
-	intruder.recv(time.Second)
-	if s := l.Stats(); s.Latched != intruder.addr() {
-		t.Fatalf("no re-latch: %+v", s)
-	}
-
-	// A re-INVITE with a new address resets latching to the SDP address.
-	moved := newPeer(t)
-	l.Update(SessionParams{Codec: CodecPCMU, Remote: moved.addr(), Direction: SendRecv})
-	moved.recv(time.Second)
-	if s := l.Stats(); s.Latched.IsValid() {
-		t.Fatalf("latch not reset: %+v", s)
-	}
-}
-
 type tapRec struct {
 	mu    sync.Mutex
 	ssrcs []uint32
@@ -268,8 +199,9 @@ func TestLegReceiveTapSSRCChangeAndGarbage(t *testing.T) {
 	}
 	defer l.Close()
 	tap := &tapRec{}
-	l.SetTap(tap)
 	l.Start(SessionParams{Codec: CodecPCMA, DTMFType: 101, Remote: ph.addr(), Direction: SendRecv})
+	ph.introduce(l, 8)
+	l.SetTap(tap)
 
 	frame := make([]byte, 160)
 	for i := range frame {
@@ -288,7 +220,7 @@ func TestLegReceiveTapSSRCChangeAndGarbage(t *testing.T) {
 			t.Fatalf("sample %d decoded %d", i, s)
 		}
 	}
-	if s := l.Stats(); s.SSRCIn != 0x12345678 || s.PacketsIn != 2 {
+	if s := l.Stats(); s.SSRCIn != 0x12345678 || s.PacketsIn != 3 { // the introduction's last packet, and these two
 		t.Fatalf("stats %+v", s)
 	}
 
@@ -308,8 +240,8 @@ func TestLegReceiveTapSSRCChangeAndGarbage(t *testing.T) {
 	// Still alive and decoding after the garbage.
 	ph.sendAudio(l.LocalAddr(), 8, frame)
 	waitFor(t, time.Second, "tap after garbage", func() bool { c, _, _ := tap.snapshot(); return c == 3 })
-	if s := l.Stats(); s.Dropped != uint64(len(garbage)) {
-		t.Fatalf("dropped %d, want %d", s.Dropped, len(garbage))
+	if s := l.Stats(); s.Dropped != uint64(len(garbage)+learnPackets-1) {
+		t.Fatalf("dropped %d, want %d garbage and %d learning", s.Dropped, len(garbage), learnPackets-1)
 	}
 
 	// DTMF from SIPp's key-1 packets: exactly one '1'.
@@ -377,26 +309,30 @@ func TestLegDigitsFromSIPpPcaps(t *testing.T) {
 func TestLegInactivity(t *testing.T) {
 	leakCheck(t)
 	e, _ := newTestEngine(t, Config{Inactivity: 200 * time.Millisecond})
-	ph := newPeer(t)
-	newStarted := func(dir Direction) *Leg {
+	ph, feeder := newPeer(t), newPeer(t)
+	newStarted := func(dir Direction, remote *peer) *Leg {
 		l, err := e.NewLeg(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { l.Close() })
-		l.Start(SessionParams{Codec: CodecPCMU, Remote: ph.addr(), Direction: dir})
+		l.Start(SessionParams{Codec: CodecPCMU, Remote: remote.addr(), Direction: dir})
 		return l
 	}
-	silentPeer := newStarted(SendRecv)
+	silentPeer := newStarted(SendRecv, ph)
 	playing := silentPeer.Play(NewPrompt("long", make([]int16, 8000*60)))
-	held := newStarted(SendOnly) // the peer offered recvonly: it will not send
-	fed := newStarted(SendRecv)
+	held := newStarted(SendOnly, ph) // the peer offered recvonly: it will not send
+	fed := newStarted(SendRecv, feeder)
+	// The feeder's first packets are learned from (dropped): send them at
+	// once, so that learning never races the 200 ms timeout.
+	for range learnPackets {
+		feeder.sendAudio(fed.LocalAddr(), 0, make([]byte, 160))
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		feeder := newPeer(t)
 		for {
 			select {
 			case <-stop:
@@ -485,8 +421,9 @@ func TestPortPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l1.LocalPort() != base || l2.LocalPort() != base+4 {
-		t.Fatalf("ports %d %d, want %d %d (skipping the squatted %d)", l1.LocalPort(), l2.LocalPort(), base, base+4, base+2)
+	// Drawn at random, the squatted port retried past: the other two.
+	if got := []int{min(l1.LocalPort(), l2.LocalPort()), max(l1.LocalPort(), l2.LocalPort())}; got[0] != base || got[1] != base+4 {
+		t.Fatalf("ports %d %d, want %d and %d (skipping the squatted %d)", l1.LocalPort(), l2.LocalPort(), base, base+4, base+2)
 	}
 	if _, err := e.NewLeg(nil); !errors.Is(err, ErrNoFreePort) {
 		t.Fatalf("err %v, want ErrNoFreePort", err)
@@ -501,7 +438,7 @@ func TestPortPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	l3, err := e.NewLeg(nil)
-	if err != nil || l3.LocalPort() != base {
+	if err != nil || l3.LocalPort() != l1.LocalPort() {
 		t.Fatalf("after release: %v %v", l3, err)
 	}
 	if v := gaugeValue(t, reg, "hotline_rtp_legs"); v != 2 {
@@ -519,6 +456,42 @@ func TestPortPool(t *testing.T) {
 		if _, err := NewEngine(bad, nil, nil); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%+v: err %v", bad, err)
 		}
+	}
+}
+
+// A leg's port is drawn at random from the range: knowing one call's port
+// tells an attacker nothing about the next call's (RTP Bleed guessed them).
+func TestPortsAreRandom(t *testing.T) {
+	leakCheck(t)
+	const lo, hi = 40000, 59998
+	e, _ := newTestEngine(t, Config{PortMin: lo, PortMax: hi})
+	var ports []int
+	seen := map[int]bool{}
+	for range 24 {
+		l, err := e.NewLeg(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		p := l.LocalPort()
+		if p%2 != 0 || p < lo || p > hi || seen[p] {
+			t.Fatalf("port %d: odd, out of %d-%d, or handed out twice", p, lo, hi)
+		}
+		seen[p] = true
+		ports = append(ports, p)
+	}
+	// Sequential allocation makes every step +2; at random from 10,000 even
+	// ports, two neighbours in a row are a 1-in-5,000 event.
+	next, up := 0, 0
+	for i := 1; i < len(ports); i++ {
+		if d := ports[i] - ports[i-1]; d == 2 {
+			next++
+		} else if d > 0 {
+			up++
+		}
+	}
+	if next > 2 || up == len(ports)-1 {
+		t.Fatalf("ports look sequential: %v", ports)
 	}
 }
 
@@ -583,15 +556,28 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every drop reason is there, at 0, before anything happened.
+	for _, r := range dropLabels {
+		if v := gaugeValue(t, reg, "hotline_rtp_dropped_packets_total", "reason", r); v != 0 {
+			t.Fatalf("dropped{reason=%q} %v at start", r, v)
+		}
+	}
 	l.Start(SessionParams{Codec: CodecPCMU, Remote: ph.addr()})
 	ph.recv(time.Second)
-	ph.sendAudio(l.LocalAddr(), 0, make([]byte, 160))
-	waitFor(t, time.Second, "packet in", func() bool { return l.Stats().PacketsIn == 1 })
+	ph.introduce(l, 0) // learnPackets-1 dropped while learning, the last one in
+	stranger := newPeer(t)
+	stranger.sendAudio(l.LocalAddr(), 0, make([]byte, 160))
+	waitFor(t, time.Second, "stranger counted", func() bool { return l.Stats().Dropped == learnPackets })
 	if v := gaugeValue(t, reg, "hotline_rtp_legs"); v != 1 {
 		t.Fatalf("legs %v", v)
 	}
 	if v := gaugeValue(t, reg, "hotline_rtp_packets_total", "direction", "in"); v != 1 {
 		t.Fatalf("in %v", v)
+	}
+	for r, want := range map[string]float64{"learning": learnPackets - 1, "stranger": 1, "not_latched": 0, "malformed": 0, "rtcp": 0} {
+		if v := gaugeValue(t, reg, "hotline_rtp_dropped_packets_total", "reason", r); v != want {
+			t.Errorf("dropped{reason=%q} %v, want %v", r, v, want)
+		}
 	}
 	l.Close()
 	out := gaugeValue(t, reg, "hotline_rtp_packets_total", "direction", "out")
@@ -662,19 +648,29 @@ func TestPacketPathsDoNotAllocate(t *testing.T) {
 	padded[0] |= 0x20
 	withExt := mustPacket(t, 0, false, []byte{0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0}, make([]byte, 160))
 	pkts := [][]byte{audio, event, padded, withExt}
+	// A stranger (another address) and the peer's SDP address on another
+	// port: both dropped, and dropping does not allocate either.
+	stranger := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), src.Port())
+	otherPort := netip.AddrPortFrom(src.Addr(), src.Port()+1)
+	strange := mustPacket(t, 0, false, nil, make([]byte, 160))
 	seq := uint16(0)
 	run := func() {
 		for _, pk := range pkts {
 			seq++
 			pk[2], pk[3] = byte(seq>>8), byte(seq)
 			a.handlePacket(pk, src, time.Now())
+			strange[2], strange[3] = byte(seq>>8), byte(seq)
+			a.handlePacket(strange, stranger, time.Now())
+			a.handlePacket(strange, otherPort, time.Now())
 		}
 	}
+	run() // learn the peer (and log the first stranger) before measuring
 	if n := testing.AllocsPerRun(300, run); n != 0 {
 		t.Fatalf("receive path: %v allocs per 4 packets", n)
 	}
-	if tap.n == 0 || a.Stats().Dropped != 0 {
-		t.Fatalf("tap calls %d, stats %+v", tap.n, a.Stats())
+	c := a.counters()
+	if tap.n == 0 || c.dropped[dropLearning] != learnPackets-1 || c.dropped[dropMalformed] != 0 || c.dropped[dropStranger] == 0 {
+		t.Fatalf("tap calls %d, drops %v", tap.n, c.dropped)
 	}
 
 	stop, err := Bridge(a, b, BridgeTap{A: tap})

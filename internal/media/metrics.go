@@ -6,6 +6,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// dropReason is why a received datagram was ignored: the label values of
+// hotline_rtp_dropped_packets_total, a small fixed set so every one of them
+// is exported (at 0) from the first scrape.
+type dropReason uint8
+
+const (
+	// dropMalformed: not RTP v2 (STUN, ZRTP, garbage), truncated, or longer
+	// than maxPacket.
+	dropMalformed dropReason = iota
+	// dropRTCP: RTCP multiplexed on the RTP port (RFC 5761 §4); we do not
+	// use RTCP.
+	dropRTCP
+	// dropStranger: from an address the peer was never announced at (not
+	// its SDP c=/m=, not its signalling source). The RTP Bleed attack
+	// (CVE-2017-14099) shows up here.
+	dropStranger
+	// dropLearning: from an announced address while the leg is still
+	// learning its peer: before a run of learnPackets in-sequence packets.
+	dropLearning
+	// dropNotLatched: from an announced address, but not the one the leg
+	// latched to; without a new offer/answer a leg never relatches.
+	dropNotLatched
+	numDropReasons
+)
+
+// dropLabels are the reason label values, indexed by dropReason.
+var dropLabels = [numDropReasons]string{"malformed", "rtcp", "stranger", "learning", "not_latched"}
+
 // legCounters are a leg's packet counters. They live on the leg (each is
 // written by one goroutine: the reader or the current sender) and are summed
 // when Prometheus scrapes, so the packet paths never touch a shared cache line.
@@ -14,11 +42,17 @@ type legCounters struct {
 	packetsOut, bytesOut uint64
 	relayed              uint64
 	lost                 uint64
-	dropMalformed        uint64
-	dropRTCP             uint64
-	dropUnlatched        uint64
+	dropped              [numDropReasons]uint64
 	sendErrors           uint64
 	digits               uint64
+}
+
+func (c *legCounters) droppedTotal() uint64 {
+	var n uint64
+	for _, v := range c.dropped {
+		n += v
+	}
+	return n
 }
 
 func (c *legCounters) add(o legCounters) {
@@ -28,9 +62,9 @@ func (c *legCounters) add(o legCounters) {
 	c.bytesOut += o.bytesOut
 	c.relayed += o.relayed
 	c.lost += o.lost
-	c.dropMalformed += o.dropMalformed
-	c.dropRTCP += o.dropRTCP
-	c.dropUnlatched += o.dropUnlatched
+	for i := range c.dropped {
+		c.dropped[i] += o.dropped[i]
+	}
 	c.sendErrors += o.sendErrors
 	c.digits += o.digits
 }
@@ -41,27 +75,28 @@ type atomicCounters struct {
 	packetsOut, bytesOut atomic.Uint64
 	relayed              atomic.Uint64
 	lost                 atomic.Uint64
-	dropMalformed        atomic.Uint64
-	dropRTCP             atomic.Uint64
-	dropUnlatched        atomic.Uint64
+	dropped              [numDropReasons]atomic.Uint64
 	sendErrors           atomic.Uint64
 	digits               atomic.Uint64
 }
 
+func (a *atomicCounters) drop(r dropReason) { a.dropped[r].Add(1) }
+
 func (a *atomicCounters) load() legCounters {
-	return legCounters{
-		packetsIn:     a.packetsIn.Load(),
-		bytesIn:       a.bytesIn.Load(),
-		packetsOut:    a.packetsOut.Load(),
-		bytesOut:      a.bytesOut.Load(),
-		relayed:       a.relayed.Load(),
-		lost:          a.lost.Load(),
-		dropMalformed: a.dropMalformed.Load(),
-		dropRTCP:      a.dropRTCP.Load(),
-		dropUnlatched: a.dropUnlatched.Load(),
-		sendErrors:    a.sendErrors.Load(),
-		digits:        a.digits.Load(),
+	c := legCounters{
+		packetsIn:  a.packetsIn.Load(),
+		bytesIn:    a.bytesIn.Load(),
+		packetsOut: a.packetsOut.Load(),
+		bytesOut:   a.bytesOut.Load(),
+		relayed:    a.relayed.Load(),
+		lost:       a.lost.Load(),
+		sendErrors: a.sendErrors.Load(),
+		digits:     a.digits.Load(),
 	}
+	for i := range c.dropped {
+		c.dropped[i] = a.dropped[i].Load()
+	}
+	return c
 }
 
 // metrics: every name is hotline_rtp_*, and no label ever identifies a call.
@@ -114,7 +149,7 @@ func newMetrics(e *Engine) *metrics {
 		bytes:      prometheus.NewDesc("hotline_rtp_bytes_total", "RTP bytes (UDP payload) received (in) and sent (out).", []string{"direction"}, nil),
 		relayed:    prometheus.NewDesc("hotline_rtp_relayed_packets_total", "RTP packets relayed from one leg of a bridge to the other.", nil, nil),
 		lost:       prometheus.NewDesc("hotline_rtp_lost_packets_total", "RTP packets missing from received sequence numbers (RFC 3550 A.3).", nil, nil),
-		dropped:    prometheus.NewDesc("hotline_rtp_dropped_packets_total", "Received datagrams ignored, by reason.", []string{"reason"}, nil),
+		dropped:    prometheus.NewDesc("hotline_rtp_dropped_packets_total", "Received datagrams ignored, by reason: malformed, rtcp, stranger (from an address the peer was never announced at), learning (before the leg latched to its peer), not_latched (from another announced address once latched).", []string{"reason"}, nil),
 		sendErrors: prometheus.NewDesc("hotline_rtp_send_errors_total", "RTP sends that failed.", nil, nil),
 		digits:     prometheus.NewDesc("hotline_rtp_dtmf_digits_total", "RFC 4733 key presses detected.", nil, nil),
 		bridges:    prometheus.NewDesc("hotline_rtp_bridges", "Active bridges (relays between two legs).", nil, nil),
@@ -170,9 +205,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.bytes, total.bytesOut, "out")
 	counter(m.relayed, total.relayed)
 	counter(m.lost, total.lost)
-	counter(m.dropped, total.dropMalformed, "malformed")
-	counter(m.dropped, total.dropRTCP, "rtcp")
-	counter(m.dropped, total.dropUnlatched, "unlatched_source")
+	for r, label := range dropLabels {
+		counter(m.dropped, total.dropped[r], label)
+	}
 	counter(m.sendErrors, total.sendErrors)
 	counter(m.digits, total.digits)
 	gauge(m.bridges, float64(m.activeBridges.Load()))

@@ -237,11 +237,10 @@ func BenchmarkReceivePacket(b *testing.B) {
 	}
 	defer e.Close()
 	l, _ := e.NewLeg(nil)
-	src := loopback
-	startNoGoroutines(l, SessionParams{Codec: CodecPCMU, DTMFType: 101})
+	from := netip.AddrPortFrom(loopback, 4000)
+	startNoGoroutines(l, SessionParams{Codec: CodecPCMU, DTMFType: 101, Remote: from})
 	l.SetTap(&nopTap{})
 	pkt := mustPacket(b, 0, false, nil, make([]byte, 160))
-	from := netip.AddrPortFrom(src, 4000)
 	b.ReportAllocs()
 	seq := uint16(0)
 	for b.Loop() {
@@ -264,7 +263,8 @@ func BenchmarkRelay(b *testing.B) {
 	to := sink.LocalAddr().(*net.UDPAddr).AddrPort()
 	x, _ := e.NewLeg(nil)
 	y, _ := e.NewLeg(nil)
-	startNoGoroutines(x, SessionParams{Codec: CodecPCMU, Remote: to})
+	from := netip.AddrPortFrom(loopback, 4000) // x's peer; y's is the sink
+	startNoGoroutines(x, SessionParams{Codec: CodecPCMU, Remote: from})
 	startNoGoroutines(y, SessionParams{Codec: CodecPCMU, Remote: to})
 	stop, err := Bridge(x, y, BridgeTap{})
 	if err != nil {
@@ -272,7 +272,6 @@ func BenchmarkRelay(b *testing.B) {
 	}
 	defer stop()
 	pkt := mustPacket(b, 0, false, nil, make([]byte, 160))
-	from := netip.AddrPortFrom(loopback, 4000)
 	b.ReportAllocs()
 	seq := uint16(0)
 	for b.Loop() {
@@ -293,10 +292,19 @@ func BenchmarkLegReceiveUDP(b *testing.B) {
 	l, _ := e.NewLeg(nil)
 	tap := &countTap{done: make(chan struct{}, 1)}
 	l.SetTap(tap)
-	l.Start(SessionParams{Codec: CodecPCMU})
 	c, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer c.Close()
+	l.Start(SessionParams{Codec: CodecPCMU, Remote: c.LocalAddr().(*net.UDPAddr).AddrPort()})
 	pkt := mustPacket(b, 0, false, nil, make([]byte, 160))
+	// The leg learns its peer first (learnPackets in sequence; the last one
+	// reaches the tap).
+	for i := range learnPackets {
+		pkt[2], pkt[3] = 0xff, byte(i)
+		if _, err := c.WriteToUDPAddrPort(pkt, l.LocalAddr()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-tap.done
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {

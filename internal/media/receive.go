@@ -42,7 +42,7 @@ func (l *Leg) readLoop() {
 			continue
 		}
 		if n > maxPacket {
-			l.cnt.dropMalformed.Add(1)
+			l.cnt.drop(dropMalformed)
 			continue
 		}
 		l.handlePacket(l.rx.buf[:n], src, time.Now())
@@ -78,28 +78,30 @@ func (l *Leg) handlePacket(pkt []byte, src netip.AddrPort, wall time.Time) {
 	// RFC 3550 A.1 header validity checks before anything else, so that the
 	// parser never sees what it would reject (its errors allocate).
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
-		l.cnt.dropMalformed.Add(1) // also STUN (first bits 00) and ZRTP
+		l.cnt.drop(dropMalformed) // also STUN (first bits 00) and ZRTP
 		return
 	}
 	pt := pkt[1] & 0x7f
 	if pt >= 64 && pt <= 95 {
 		// RTCP multiplexed on the RTP port (RFC 5761 §4: packet types
 		// 192-223 appear as PT 64-95).
-		l.cnt.dropRTCP.Add(1)
+		l.cnt.drop(dropRTCP)
 		return
 	}
 	hl, end, ok := rtpBounds(pkt)
 	if !ok {
-		l.cnt.dropMalformed.Add(1)
+		l.cnt.drop(dropMalformed)
 		return
 	}
+	// Whose packet is it? Decided on the fixed header (RFC 3550 §5.1:
+	// sequence number at 2, SSRC at 8) before anything else is done with it.
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	if !l.latch(src, now) {
-		l.cnt.dropUnlatched.Add(1)
+	if why, ok := l.latch(src, binary.BigEndian.Uint32(pkt[8:]), binary.BigEndian.Uint16(pkt[2:])); !ok {
+		l.cnt.drop(why)
 		return
 	}
 	if _, err := rx.hdr.Unmarshal(pkt[:hl]); err != nil {
-		l.cnt.dropMalformed.Add(1)
+		l.cnt.drop(dropMalformed)
 		return
 	}
 	payload := pkt[hl:end]
@@ -191,55 +193,6 @@ func rtpBounds(b []byte) (hl, end int, ok bool) {
 		end -= pad
 	}
 	return hl, end, true
-}
-
-// latch implements symmetric RTP (RFC 4961; latching as in RFC 7362 §3):
-// the first packet fixes the address we send to and accept from. A new
-// source replaces it only once the latched one has been silent for
-// relatchAfter and the new one has sent relatchPackets packets (a phone that
-// moved, or a media server change); until then its packets are ignored.
-// A new SDP remote (Update) restarts latching.
-func (l *Leg) latch(src netip.AddrPort, now int64) bool {
-	rx := &l.rx
-	if g := l.latchGen.Load(); g != rx.gen {
-		rx.gen = g
-		rx.latchedValid = false
-		rx.candCount = 0
-	}
-	if rx.latchedValid && src == rx.latched {
-		rx.latchedLast = now
-		rx.candCount = 0
-		return true
-	}
-	if rx.latchedValid {
-		if now-rx.latchedLast < relatchAfter {
-			return false
-		}
-		if src != rx.cand {
-			rx.cand = src
-			rx.candCount = 0
-		}
-		rx.candCount++
-		if rx.candCount < relatchPackets {
-			return false
-		}
-	}
-	// (Re)latch: from now on our RTP goes where this came from.
-	l.txMu.Lock()
-	if l.latchGen.Load() == rx.gen {
-		l.tx.dst = src
-		l.tx.latched = true
-		l.tx.sending = l.tx.dir.Sends()
-	}
-	l.txMu.Unlock()
-	if !rx.latchedValid || rx.latched != src {
-		l.log.Debug("media: rtp latched", "source", src)
-	}
-	rx.latched = src
-	rx.latchedValid = true
-	rx.latchedLast = now
-	rx.candCount = 0
-	return true
 }
 
 // track counts lost packets from sequence-number gaps per SSRC (RFC 3550

@@ -116,6 +116,7 @@ func (s *syncBuffer) String() string {
 type Config struct {
 	Trusted    []string // default 127.0.0.1/32
 	RTPTimeout string   // default 30s
+	RTPPorts   string   // media.rtp_ports, default RTPRange()
 	Grace      string   // shutdown.grace, default 10s
 	// ACD lines inside the acd: block, e.g. "ring_timeout: 3s".
 	ACD   []string
@@ -147,6 +148,9 @@ func WriteConfig(t testing.TB, dir string, c Config) string {
 	}
 	if c.RTPTimeout == "" {
 		c.RTPTimeout = "30s"
+	}
+	if c.RTPPorts == "" {
+		c.RTPPorts = RTPRange()
 	}
 	if c.Grace == "" {
 		c.Grace = "10s"
@@ -182,7 +186,7 @@ ivr:
   prompts: %s
 shutdown:
   grace: %s
-%s`, c.NodeID, filepath.Join(dir, "data"), c.SIPPort, c.SIPPort, tlsListen(c), strings.Join(c.Trusted, ", "), RTPRange(), c.RTPTimeout, c.HTTPPort, acdLines(c.ACD),
+%s`, c.NodeID, filepath.Join(dir, "data"), c.SIPPort, c.SIPPort, tlsListen(c), strings.Join(c.Trusted, ", "), c.RTPPorts, c.RTPTimeout, c.HTTPPort, acdLines(c.ACD),
 		filepath.Join(root, "configs", "ivr.yaml"), filepath.Join(root, "configs", "prompts", "zh"), c.Grace, c.Extra)
 	p := filepath.Join(dir, "hotline.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {

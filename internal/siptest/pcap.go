@@ -322,6 +322,16 @@ func (s *Stream) Digit(d rune, length time.Duration) *Stream {
 	return s
 }
 
+// Silence appends d of nothing: no packets, the timestamp advancing with
+// the time, the next packet marked (RFC 3551 §4.1). What a phone with VAD
+// (or DTX) sends while its user pauses.
+func (s *Stream) Silence(d time.Duration) *Stream {
+	s.at += d
+	s.ts += uint32(d / time.Millisecond * 8)
+	s.mark = true
+	return s
+}
+
 // Packets returns the stream built so far.
 func (s *Stream) Packets() []Packet { return s.out }
 

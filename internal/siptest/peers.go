@@ -2,6 +2,7 @@ package siptest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -165,7 +166,10 @@ func StartCapture(t testing.TB, filter string) *Capture {
 	t.Helper()
 	bin := RequireTool(t, "tcpdump")
 	path := filepath.Join(t.TempDir(), "capture.pcap")
-	cmd := exec.Command(bin, "-i", "lo", "-U", "-n", "-s", "0", "-w", path, filter)
+	// --immediate-mode: libpcap's TPACKET_V3 ring otherwise hands packets
+	// over a block (or a 1 s timeout) at a time, and the packets of the last
+	// block are lost when tcpdump is stopped, and late for Packets.
+	cmd := exec.Command(bin, "-i", "lo", "--immediate-mode", "-U", "-n", "-s", "0", "-w", path, filter)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +229,25 @@ func (c *Capture) Stop(t testing.TB) []Packet {
 	}
 	defer f.Close()
 	pkts, err := ReadPCAP(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkts
+}
+
+// Packets returns what has been captured so far, without stopping: tcpdump
+// runs with --immediate-mode and -U, so every packet is in the file as soon
+// as it is seen (a record cut short at the end waits for the next call).
+func (c *Capture) Packets(t testing.TB) []Packet {
+	t.Helper()
+	b, err := os.ReadFile(c.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 24 {
+		return nil // the file header is not written yet
+	}
+	pkts, err := ReadPCAP(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
