@@ -91,20 +91,18 @@ func TestBaresipSeatOverTLS(t *testing.T) {
 	}
 }
 
-// receivedInvite is the first INVITE in baresip's SIP trace.
+// receivedInvite is the first INVITE in baresip's SIP trace, with its
+// SDP (the trace ends lines with \n only).
 func receivedInvite(log string) string {
 	i := strings.Index(log, "INVITE sip:")
 	if i < 0 {
 		return ""
 	}
 	inv := log[i:]
-	if j := strings.Index(inv, "\r\n\r\n"); j > 0 {
+	if j := strings.Index(inv, "a=sendrecv"); j > 0 {
 		return inv[:j]
 	}
-	if len(inv) > 1500 {
-		inv = inv[:1500]
-	}
-	return inv
+	return inv[:min(len(inv), 2500)]
 }
 
 // serialAt opens a TLS connection and returns the certificate's serial.
@@ -116,4 +114,68 @@ func serialAt(t *testing.T, addr string) int64 {
 	}
 	defer c.Close()
 	return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+}
+
+// A seat with srtp: true: baresip (srtp.so, mediaenc=srtp-mand) over TLS
+// gets an RTP/SAVP offer with an SDES key and answers with its own; the
+// audio is heard both ways and recorded in clear, while on the wire to the
+// seat neither side's voice can be read (the caller's 600 Hz is not in
+// the packets' payloads, decoded as PCMU).
+func TestBaresipSeatWithSRTP(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile := testcert.Write(t, t.TempDir(), 1, 24*time.Hour)
+	h := siptest.StartHotlineDigest(t, siptest.Config{ACD: []string{"wrap_up: 2s"}, TLSCert: certFile, TLSKey: keyFile, SRTPSeats: []string{"8002"}}, "[MD5]")
+	h.Login(t)
+	b := siptest.StartBaresip(t, h, siptest.BaresipOptions{Seat: "8002", Transport: "tls", MediaEnc: "srtp-mand", Voice: siptest.Tone(40*time.Second, 0.25, seatHz)})
+	b.WaitState(t, "ready", 5*time.Second)
+
+	const caller = "13822225555"
+	const talk = 5 * time.Second
+	dir := t.TempDir()
+	callerPress(t, dir, '1', '2', 10*time.Second)
+	mp := siptest.FreePort(t)
+	capture := siptest.StartCapture(t, fmt.Sprintf("udp and (dst port %d or dst portrange %d-%d)", mp, b.RTPMin, b.RTPMin+3))
+	run := siptest.SIPp{
+		Scenario: "caller_rates.xml", Target: h.Ready.SIPUDP, Service: "12348", Caller: caller,
+		Dir: dir, MediaPort: mp, PauseMS: 11000,
+	}.Start(t, 60*time.Second)
+	b.WaitEvent(t, "CALL_ESTABLISHED", 10*time.Second)
+	inv := receivedInvite(b.Log())
+	if !strings.Contains(inv, "RTP/SAVP") || !strings.Contains(inv, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") {
+		t.Fatalf("the seat's INVITE offers no SDES SRTP:\n%s", inv)
+	}
+	time.Sleep(talk)
+	if rep := b.Command(t, "hangup", ""); !rep.OK {
+		t.Fatalf("hangup: %+v", rep)
+	}
+	b.WaitEvent(t, "CALL_CLOSED", 5*time.Second)
+	expectSIPpOK(t, run.Wait(t))
+	pkts := capture.Stop(t)
+
+	var toCaller, toSeat []siptest.Packet
+	for _, p := range pkts {
+		if int(p.Dst.Port()) == mp {
+			toCaller = append(toCaller, p)
+		} else {
+			toSeat = append(toSeat, p)
+		}
+	}
+	if len(toSeat) < 100 {
+		t.Fatalf("only %d packets to the seat's RTP ports captured", len(toSeat))
+	}
+	if lvl := heardLevel(toCaller, seatHz); lvl < 0.02 {
+		t.Errorf("the caller did not hear the SRTP seat (1400 Hz level %.4f)", lvl)
+	}
+	_, heard := b.Recordings(t)
+	if len(heard.Samples) == 0 || siptest.ToneLevel(heard.Samples[0], callerHz1) < 0.02 {
+		t.Errorf("the SRTP seat did not hear the caller")
+	}
+	if lvl := heardLevel(toSeat, callerHz1); lvl > 0.005 {
+		t.Errorf("the caller's voice is readable on the wire to the seat (600 Hz level %.4f in the raw payloads): not encrypted", lvl)
+	}
+	tk := closedTicket(t, h, caller)
+	if str(tk.Outcome) != "answered" || tk.SeatID == nil || *tk.SeatID != "8002" {
+		t.Fatalf("ticket outcome %s seat %v, want answered by 8002", str(tk.Outcome), tk.SeatID)
+	}
+	checkStereo(t, h, tk.ID, talk)
 }

@@ -214,7 +214,7 @@ func Run(ctx context.Context, opt Options) error {
 	defer func() { stopRetention(); <-retentionDone }()
 	svc := &call.Service{
 		Tickets:        tickets,
-		Media:          &mediaFactory{engine: engine, codecs: codecs, prompts: prompts, advertise: advertise, log: log},
+		Media:          &mediaFactory{engine: engine, codecs: codecs, prompts: prompts, advertise: advertise, log: log, srtp: srtpSeats(cfg)},
 		Menu:           menu,
 		ACD:            distributor{a: floor, log: log.With("component", "acd")},
 		Dialer:         dialer,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/internal/call"
+	"github.com/hotline12348/hotline/internal/config"
 	"github.com/hotline12348/hotline/internal/media"
 	"github.com/hotline12348/hotline/recordings"
 )
@@ -22,6 +23,9 @@ type mediaFactory struct {
 	prompts   map[string]*media.Prompt
 	advertise netip.Addr
 	log       *slog.Logger
+	// srtp: the seats whose calls are SRTP (seats[].srtp): offered
+	// RTP/SAVP with SDES keys, and the dialer rings them only over TLS.
+	srtp map[string]bool
 }
 
 // Answer makes the caller's leg. from is the INVITE's source (the SBC):
@@ -66,6 +70,9 @@ type mediaLeg struct {
 	// offered/offeredDTMF: what we offered, on a leg toward a seat.
 	offered     []media.Codec
 	offeredDTMF uint8
+	// srtpKey is our SRTP master key on a seat leg that is SRTP (nil:
+	// plain RTP). It stays for the call: re-offers keep SRTP.
+	srtpKey []byte
 }
 
 // buildAnswer answers offer with one m-line per offered m-line (RFC 3264
@@ -95,7 +102,14 @@ func (m *mediaLeg) Err() error            { return m.leg.Err() }
 // Reoffer applies a mid-call offer (hold, resume, refresh, new address). The
 // SDP version of our answer only changes when the answer does (RFC 3264 §8).
 func (m *mediaLeg) Reoffer(offer []byte) ([]byte, error) {
-	p, err := media.Negotiate(offer, m.f.codecs)
+	negotiate := media.Negotiate
+	if m.srtpKey != nil {
+		negotiate = media.NegotiateSecure // never back to clear audio mid-call
+	}
+	p, err := negotiate(offer, m.f.codecs)
+	if p.SRTP != nil {
+		p.SRTP.Local = m.srtpKey
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +162,7 @@ func (m *mediaLeg) Close() error {
 
 // Offer makes a leg toward a seat that speaks the caller leg's codec (no
 // transcoding on the relay path) and returns it with our SDP offer.
-func (f *mediaFactory) Offer(like call.Media, log *slog.Logger) (call.Media, []byte, error) {
+func (f *mediaFactory) Offer(like call.Media, seat string, log *slog.Logger) (call.Media, []byte, error) {
 	caller, ok := like.(*mediaLeg)
 	if !ok {
 		return nil, nil, fmt.Errorf("app: offer: foreign media %T", like)
@@ -166,6 +180,10 @@ func (f *mediaFactory) Offer(like call.Media, log *slog.Logger) (call.Media, []b
 	m := &mediaLeg{f: f, leg: leg, log: log, sessID: rand.Uint64() >> 1, version: 1, offered: []media.Codec{codec}, offeredDTMF: dtmf}
 	local := netip.AddrPortFrom(f.advertise, uint16(leg.LocalPort()))
 	offer := media.OfferSDP(local, m.offered, dtmf, m.sessID, m.version, media.SendRecv)
+	if f.srtp[seat] {
+		m.srtpKey = media.NewSRTPKey()
+		offer = media.OfferSDPSecure(local, m.offered, dtmf, m.sessID, m.version, media.SendRecv, &media.SRTPKeys{Local: m.srtpKey})
+	}
 	m.answer = offer
 	return m, offer, nil
 }
@@ -177,6 +195,17 @@ func (m *mediaLeg) ApplyAnswer(sdp []byte, from netip.Addr) error {
 	p, err := media.ParseAnswer(sdp, m.offered, m.offeredDTMF)
 	if err != nil {
 		return err
+	}
+	switch {
+	case m.srtpKey != nil && p.SRTP == nil:
+		return fmt.Errorf("%w: the seat answered plain RTP to an SRTP offer (its phone needs SRTP on, e.g. baresip mediaenc=srtp-mand)", media.ErrSRTP)
+	case m.srtpKey == nil && p.SRTP != nil:
+		return fmt.Errorf("%w: the seat answered RTP/SAVP to a plain offer", media.ErrSRTP)
+	case p.SRTP != nil:
+		if p.SRTP.Tag != 1 {
+			return fmt.Errorf("%w: the answer's a=crypto tag %d is not our offer's 1", media.ErrSRTP, p.SRTP.Tag)
+		}
+		p.SRTP.Local = m.srtpKey
 	}
 	m.mu.Lock()
 	m.params = p
@@ -225,4 +254,15 @@ func (f *mediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (fun
 		})
 		return d, err
 	}, nil
+}
+
+// srtpSeats are the seats configured with srtp: true.
+func srtpSeats(cfg *config.Config) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range cfg.Seats {
+		if s.SRTP {
+			m[s.ID] = true
+		}
+	}
+	return m
 }

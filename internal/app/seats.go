@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,11 @@ func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 		}
 		target.Via = via
 	}
+	if err := clearKeys(offer, b, target.Via); err != nil {
+		log.Error("seat has srtp: true but is not registered over TLS to this node: not ringing it (SRTP keys go only over TLS); register the phone over TLS",
+			"seat", seat, "error", err)
+		return nil, err
+	}
 	shown := t.Caller
 	if !d.fullID {
 		shown = pii.Mask(shown)
@@ -91,6 +97,23 @@ func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 	}
 	done := make(chan struct{})
 	return &seatCall{oc: oc, source: b.Source.Addr(), done: done, events: mapEvents(oc.Events(), done)}, nil
+}
+
+// clearKeys refuses an offer with SDES keys (a=crypto) that would travel
+// in clear: they go to the seat over its own TLS flow from this node, or
+// not at all (a hop through another node is not TLS, and a seat on UDP or
+// TCP would be sent them readable).
+func clearKeys(offer []byte, b sipsrv.Binding, via string) error {
+	if !bytes.Contains(offer, []byte("a=crypto:")) {
+		return nil
+	}
+	switch {
+	case via != "":
+		return fmt.Errorf("%w: seat %s needs TLS for SRTP, registered through node %s", call.ErrSeatUnreachable, b.Seat, b.Node)
+	case !strings.EqualFold(b.Transport, "TLS"):
+		return fmt.Errorf("%w: seat %s needs TLS for SRTP, registered over %s", call.ErrSeatUnreachable, b.Seat, b.Transport)
+	}
+	return nil
 }
 
 // seatCall adapts sip.OutboundCall to call.SeatCall.

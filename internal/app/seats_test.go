@@ -1,13 +1,16 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +18,10 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/configs"
+	"github.com/hotline12348/hotline/internal/call"
 	"github.com/hotline12348/hotline/internal/config"
+	"github.com/hotline12348/hotline/internal/media"
+	sipsrv "github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/ticket"
 )
 
@@ -104,5 +110,31 @@ seats: [{id: "8001", password: pass-8001-x, skills: [consult]}]
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.Contains(string(body), "degraded") || !strings.Contains(string(body), "redis") {
 		t.Fatalf("/healthz with Redis down: %d %s", res.StatusCode, body)
+	}
+}
+
+// SDES keys never leave in clear: an SRTP offer goes only to a seat
+// registered over TLS to this node.
+func TestSRTPOfferOnlyOverTLS(t *testing.T) {
+	secure := media.OfferSDPSecure(netip.MustParseAddrPort("127.0.0.1:40000"), []media.Codec{media.CodecPCMU}, 101, 1, 1, media.SendRecv, &media.SRTPKeys{Local: media.NewSRTPKey()})
+	plain := media.OfferSDP(netip.MustParseAddrPort("127.0.0.1:40000"), []media.Codec{media.CodecPCMU}, 101, 1, 1, media.SendRecv)
+	for _, c := range []struct {
+		offer     []byte
+		transport string
+		via       string
+		ok        bool
+	}{
+		{secure, "TLS", "", true},
+		{secure, "tls", "", true},
+		{secure, "UDP", "", false},
+		{secure, "TCP", "", false},
+		{secure, "TLS", "sip:10.0.0.12:5060;transport=tcp", false},
+		{plain, "UDP", "", true},
+		{plain, "TLS", "sip:10.0.0.12:5060;transport=tcp", true},
+	} {
+		err := clearKeys(c.offer, sipsrv.Binding{Seat: "8002", Transport: c.transport, Node: "km-2"}, c.via)
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, call.ErrSeatUnreachable)) {
+			t.Errorf("secure %v over %s via %q: %v", bytes.Contains(c.offer, []byte("a=crypto")), c.transport, c.via, err)
+		}
 	}
 }

@@ -86,9 +86,10 @@ type MediaFactory interface {
 	// takes RTP only from the offer's c=/m= or from there. An error
 	// wrapping ErrNoCommonCodec means 488.
 	Answer(offer []byte, from netip.Addr, log *slog.Logger) (Media, []byte, error)
-	// Offer allocates a leg toward a seat speaking like's codec and
-	// returns it with our SDP offer; ApplyAnswer starts it.
-	Offer(like Media, log *slog.Logger) (Media, []byte, error)
+	// Offer allocates a leg toward seat speaking like's codec and
+	// returns it with our SDP offer (SRTP for a seat configured so);
+	// ApplyAnswer starts it.
+	Offer(like Media, seat string, log *slog.Logger) (Media, []byte, error)
 	// Bridge relays the two legs (no decode) and records them in stereo
 	// to recordPath ("" = no recording); stop ends both and returns the
 	// recorded length.

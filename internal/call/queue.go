@@ -149,7 +149,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <
 			c.stage = ticket.StageQueue
 		}
 	}()
-	seatMedia, offer, err := c.s.Media.Offer(c.media, log)
+	seatMedia, offer, err := c.s.Media.Offer(c.media, seat, log)
 	if err != nil {
 		log.Error("no media for the seat leg", "error", err)
 		c.s.ACD.NoAnswer(c.t.ID, seat, o.token)

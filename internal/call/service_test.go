@@ -165,7 +165,7 @@ func (f *fakeFactory) Answer(_ []byte, from netip.Addr, _ *slog.Logger) (Media, 
 	return f.m, []byte("v=0 answer"), nil
 }
 
-func (f *fakeFactory) Offer(Media, *slog.Logger) (Media, []byte, error) {
+func (f *fakeFactory) Offer(Media, string, *slog.Logger) (Media, []byte, error) {
 	m := newFakeMedia()
 	f.mu.Lock()
 	f.seatLegs = append(f.seatLegs, m)

@@ -149,6 +149,10 @@ type Seat struct {
 	Name     string   `yaml:"name"`
 	Password string   `yaml:"password"`
 	Skills   []string `yaml:"skills"`
+	// SRTP: this seat's calls are SRTP with SDES keys (RFC 4568). The
+	// keys travel in the SDP, so the seat is rung only while it is
+	// registered over TLS (a tls:// listener), never in clear.
+	SRTP bool `yaml:"srtp"`
 }
 
 // IVR names the menu file and the prompt directory.

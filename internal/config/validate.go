@@ -168,6 +168,9 @@ func (c *Config) problems() Errors {
 	// seats
 	for i, s := range c.Seats {
 		path := joinIndex("seats", i)
+		if s.SRTP && !c.SIP.HasTLS() {
+			p.add(path+".srtp", "SRTP keys go only over TLS: add a tls:// listener to sip.listen (and sip.tls_cert, sip.tls_key)")
+		}
 		switch {
 		case s.ID == "":
 			p.add(path+".id", "must not be empty")

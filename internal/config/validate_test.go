@@ -32,6 +32,8 @@ func TestValidationProblems(t *testing.T) {
 		{"listen with path", `sip: {listen: ["ws://0.0.0.0:8088/sip"]}`, []string{"sip.listen[0]: \"ws://0.0.0.0:8088/sip\": want only transport://host:port"}},
 		{"listen duplicate", `sip: {listen: ["udp://[::]:5060", "tcp://[::]:5060", "udp://[::]:5060"]}`, []string{"sip.listen[2]: same as sip.listen[0]"}},
 		{"listen every transport and port 0", `sip: {listen: ["udp://127.0.0.1:0", "tcp://:5060", "ws://localhost:8088", "tls://sip.example.org:5061"], tls_cert: c.pem, tls_key: k.pem}`, nil},
+		{"srtp seat without tls", `sip: {listen: ["udp://127.0.0.1:0"]}
+seats: [{id: "8001", password: p, skills: [consult], srtp: true}]`, []string{"seats[0].srtp: SRTP keys go only over TLS"}},
 		{"tls without its files", `sip: {listen: ["udp://127.0.0.1:0", "tls://127.0.0.1:5061"]}`, []string{"sip.tls_cert: a tls:// listener needs a certificate", "sip.tls_key: a tls:// listener needs the certificate's key"}},
 		{"domain", `sip: {domain: "12348 local"}`, []string{"sip.domain: \"12348 local\" is not a domain name"}},
 		{"domain empty", `sip: {domain: ""}`, []string{"sip.domain: must not be empty"}},

@@ -69,7 +69,10 @@ type Leg struct {
 
 	digits chan rune
 
-	rxp   atomic.Pointer[rxParams]
+	rxp atomic.Pointer[rxParams]
+	// srtp is set on an SRTP leg (SessionParams.SRTP): its rx context is
+	// the reader's, its tx context the sender's under txMu.
+	srtp  atomic.Pointer[srtpContexts]
 	tap   atomic.Pointer[tapBox]
 	relay atomic.Pointer[relayLink] // set while bridged: where received packets go
 	// peers is where the peer was announced (never nil). Replaced, under
@@ -161,6 +164,20 @@ func (l *Leg) Update(p SessionParams) {
 	dir := p.Direction
 	if dir == "" {
 		dir = SendRecv
+	}
+	switch cur := l.srtp.Load(); {
+	case p.SRTP == nil:
+		l.srtp.Store(nil)
+	case !cur.sameKeys(p.SRTP):
+		c, err := newSRTPContexts(p.SRTP)
+		if err != nil {
+			// The offer/answer code checked the keys: this cannot happen.
+			// Never fall back to clear audio: end the leg.
+			l.log.Error("media: srtp keys refused, ending the leg", "error", err)
+			l.end(err)
+			return
+		}
+		l.srtp.Store(c)
 	}
 	old := l.rxp.Load()
 	l.rxp.Store(&rxParams{codecPT: p.Codec.PayloadType, law: lw, dtmfPT: p.DTMFType, receives: dir.Receives()})
@@ -365,6 +382,7 @@ func (l *Leg) Close() error {
 // extension slices' capacity), so parsing does not allocate.
 type receiver struct {
 	buf [maxPacket + 1]byte
+	dec [maxPacket]byte // an SRTP packet decrypted
 	hdr rtp.Header
 	pcm [maxPacket]int16
 

@@ -28,11 +28,14 @@ const (
 	// dropNotLatched: from an announced address, but not the one the leg
 	// latched to; without a new offer/answer a leg never relatches.
 	dropNotLatched
+	// dropSRTP: on an SRTP leg, a packet that fails authentication
+	// (RFC 3711 §3.3: forged, replayed, or plain RTP).
+	dropSRTP
 	numDropReasons
 )
 
 // dropLabels are the reason label values, indexed by dropReason.
-var dropLabels = [numDropReasons]string{"malformed", "rtcp", "stranger", "learning", "not_latched"}
+var dropLabels = [numDropReasons]string{"malformed", "rtcp", "stranger", "learning", "not_latched", "srtp"}
 
 // legCounters are a leg's packet counters. They live on the leg (each is
 // written by one goroutine: the reader or the current sender) and are summed

@@ -100,6 +100,20 @@ func (l *Leg) handlePacket(pkt []byte, src netip.AddrPort, wall time.Time) {
 		l.cnt.drop(why)
 		return
 	}
+	if c := l.srtp.Load(); c != nil {
+		// Authenticated and decrypted before anything reads it: a packet
+		// that fails is dropped here, whoever sent it.
+		dec, err := c.rx.DecryptRTP(rx.dec[:0], pkt, &rx.hdr)
+		if err != nil {
+			l.cnt.drop(dropSRTP)
+			return
+		}
+		pkt = dec
+		if hl, end, ok = rtpBounds(pkt); !ok {
+			l.cnt.drop(dropMalformed)
+			return
+		}
+	}
 	if _, err := rx.hdr.Unmarshal(pkt[:hl]); err != nil {
 		l.cnt.drop(dropMalformed)
 		return

@@ -56,6 +56,10 @@ type SessionParams struct {
 	Remote    netip.AddrPort // from c= and m=; zero when c=0.0.0.0 (RFC 3264 §8.4 old-style hold) or port 0
 	Direction Direction      // OUR direction toward the peer
 	Ptime     int            // remote a=ptime in ms, 0 if absent
+	// SRTP is set when the stream is RTP/SAVP with SDES keys (RFC 4568):
+	// the parsers fill in Tag and Remote, whoever answers or offered sets
+	// Local. Nil: plain RTP.
+	SRTP *SRTPKeys
 }
 
 // mediaInfo is what we read from one audio m-line.
@@ -65,6 +69,8 @@ type mediaInfo struct {
 	dir     Direction  // the peer's direction as written
 	ptime   int
 	formats []payloadFormat
+	secure  bool   // RTP/SAVP or RTP/SAVPF
+	crypto  []sdes // its a=crypto lines we can use, in the order given
 }
 
 type payloadFormat struct {
@@ -79,7 +85,7 @@ type payloadFormat struct {
 // audio m-line with a non-zero port, or else the first audio m-line (port 0,
 // a disabled stream, RFC 3264 §5.1), or ok=false when there is no usable
 // RTP/AVP audio at all.
-func parseSDP(body []byte) (mediaInfo, bool, error) {
+func parseSDP(body []byte, secureOK bool) (mediaInfo, bool, error) {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return mediaInfo{}, false, fmt.Errorf("%w: empty body", ErrBadSDP)
 	}
@@ -87,13 +93,16 @@ func parseSDP(body []byte) (mediaInfo, bool, error) {
 	if err := sd.Unmarshal(body); err != nil {
 		return mediaInfo{}, false, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
-	idx := selectAudio(&sd)
+	var mi mediaInfo
+	idx := selectAudio(&sd, secureOK)
 	if idx < 0 {
 		return mediaInfo{}, false, nil
 	}
 	chosen := sd.MediaDescriptions[idx]
+	if mi.secure = !plainRTP(chosen.MediaName.Protos); mi.secure {
+		mi.crypto = parseCrypto(chosen.Attributes)
+	}
 
-	var mi mediaInfo
 	mi.port = chosen.MediaName.Port.Value
 	conn := chosen.ConnectionInformation
 	if conn == nil {
@@ -162,11 +171,12 @@ func parseSDP(body []byte) (mediaInfo, bool, error) {
 }
 
 // selectAudio is the index of the m-line we use: the first RTP/AVP audio
-// line with a non-zero port, else the first one with port 0; -1 if none.
-func selectAudio(sd *sdp.SessionDescription) int {
+// line with a non-zero port (RTP/SAVP too when secureOK), else the first
+// one with port 0; -1 if none.
+func selectAudio(sd *sdp.SessionDescription, secureOK bool) int {
 	fallback := -1
 	for i, md := range sd.MediaDescriptions {
-		if md == nil || md.MediaName.Media != "audio" || !plainRTP(md.MediaName.Protos) {
+		if md == nil || md.MediaName.Media != "audio" || !(plainRTP(md.MediaName.Protos) || secureOK && secureRTP(md.MediaName.Protos)) {
 			continue
 		}
 		if md.MediaName.Port.Value != 0 {
@@ -296,7 +306,7 @@ func (mi mediaInfo) params(c Codec, dtmf uint8) SessionParams {
 // Errors: ErrBadSDP for unparseable input, ErrNoCommonCodec when no audio
 // codec matches (SIP 488).
 func Negotiate(offer []byte, supported []Codec) (SessionParams, error) {
-	mi, ok, err := parseSDP(offer)
+	mi, ok, err := parseSDP(offer, false)
 	if err != nil {
 		return SessionParams{}, fmt.Errorf("media: negotiate: %w", err)
 	}
@@ -316,12 +326,16 @@ func Negotiate(offer []byte, supported []Codec) (SessionParams, error) {
 // (dtmfType != 0) and the answer kept it. An audio stream answered with port
 // 0 was rejected: ErrNoCommonCodec.
 func ParseAnswer(answer []byte, offered []Codec, dtmfType uint8) (SessionParams, error) {
-	mi, ok, err := parseSDP(answer)
+	mi, ok, err := parseSDP(answer, true)
 	if err != nil {
 		return SessionParams{}, fmt.Errorf("media: parse answer: %w", err)
 	}
 	if !ok || mi.port == 0 {
 		return SessionParams{}, fmt.Errorf("media: parse answer: audio stream rejected: %w", ErrNoCommonCodec)
+	}
+	keys, err := mi.keys()
+	if err != nil {
+		return SessionParams{}, fmt.Errorf("media: parse answer: %w", err)
 	}
 	c, ok := pickCodec(mi.formats, offered)
 	if !ok {
@@ -331,7 +345,9 @@ func ParseAnswer(answer []byte, offered []Codec, dtmfType uint8) (SessionParams,
 	if dtmfType != 0 {
 		dtmf = pickDTMF(mi.formats)
 	}
-	return mi.params(c, dtmf), nil
+	p := mi.params(c, dtmf)
+	p.SRTP = keys
+	return p, nil
 }
 
 // AnswerSDP writes our answer for the negotiated params: one audio m-line
@@ -348,7 +364,7 @@ func AnswerSDP(local netip.AddrPort, p SessionParams, sessID, sessVersion uint64
 	if codec.Name == "" {
 		codec = CodecPCMU
 	}
-	return writeSDP(local, []Codec{codec}, p.DTMFType, sessID, sessVersion, dir)
+	return writeSDP(local, []Codec{codec}, p.DTMFType, sessID, sessVersion, dir, p.SRTP)
 }
 
 // OfferSDP writes an offer for an outbound call (to a seat): the codecs in
@@ -360,7 +376,21 @@ func OfferSDP(local netip.AddrPort, codecs []Codec, dtmfType uint8, sessID, sess
 	if len(codecs) == 0 {
 		codecs = []Codec{CodecPCMU, CodecPCMA}
 	}
-	return writeSDP(local, codecs, dtmfType, sessID, sessVersion, dir)
+	return writeSDP(local, codecs, dtmfType, sessID, sessVersion, dir, nil)
+}
+
+// OfferSDPSecure is OfferSDP for RTP/SAVP: keys.Local goes into an
+// a=crypto line with tag 1 (RFC 4568 §6.1). Send it only over TLS.
+func OfferSDPSecure(local netip.AddrPort, codecs []Codec, dtmfType uint8, sessID, sessVersion uint64, dir Direction, keys *SRTPKeys) []byte {
+	if dir == "" {
+		dir = SendRecv
+	}
+	if len(codecs) == 0 {
+		codecs = []Codec{CodecPCMU, CodecPCMA}
+	}
+	k := *keys
+	k.Tag = 1
+	return writeSDP(local, codecs, dtmfType, sessID, sessVersion, dir, &k)
 }
 
 // AnswerSDPFor is AnswerSDP for an offer with several m-lines: RFC 3264 §6
@@ -372,7 +402,7 @@ func AnswerSDPFor(offer []byte, local netip.AddrPort, p SessionParams, sessID, s
 	if len(offer) == 0 || sd.Unmarshal(offer) != nil {
 		return AnswerSDP(local, p, sessID, sessVersion)
 	}
-	idx := selectAudio(&sd)
+	idx := selectAudio(&sd, p.SRTP != nil)
 	if idx < 0 || len(sd.MediaDescriptions) == 1 {
 		return AnswerSDP(local, p, sessID, sessVersion)
 	}
@@ -387,7 +417,7 @@ func AnswerSDPFor(offer []byte, local netip.AddrPort, p SessionParams, sessID, s
 	b := appendSession(make([]byte, 0, 384), local, sessID, sessVersion)
 	for i, md := range sd.MediaDescriptions {
 		if i == idx {
-			b = appendAudio(b, local.Port(), []Codec{codec}, p.DTMFType, dir)
+			b = appendAudio(b, local.Port(), []Codec{codec}, p.DTMFType, dir, p.SRTP)
 			continue
 		}
 		b = append(b, "m="...)
@@ -406,9 +436,9 @@ func AnswerSDPFor(offer []byte, local netip.AddrPort, p SessionParams, sessID, s
 	return b
 }
 
-func writeSDP(local netip.AddrPort, codecs []Codec, dtmf uint8, sessID, sessVersion uint64, dir Direction) []byte {
-	b := appendSession(make([]byte, 0, 320), local, sessID, sessVersion)
-	return appendAudio(b, local.Port(), codecs, dtmf, dir)
+func writeSDP(local netip.AddrPort, codecs []Codec, dtmf uint8, sessID, sessVersion uint64, dir Direction, keys *SRTPKeys) []byte {
+	b := appendSession(make([]byte, 0, 384), local, sessID, sessVersion)
+	return appendAudio(b, local.Port(), codecs, dtmf, dir, keys)
 }
 
 // appendSession writes v=, o=, s=, c= and t= (RFC 4566 §5 order).
@@ -439,10 +469,14 @@ func appendSession(b []byte, local netip.AddrPort, sessID, sessVersion uint64) [
 }
 
 // appendAudio writes our audio m-line and its attributes.
-func appendAudio(b []byte, port uint16, codecs []Codec, dtmf uint8, dir Direction) []byte {
+func appendAudio(b []byte, port uint16, codecs []Codec, dtmf uint8, dir Direction, keys *SRTPKeys) []byte {
 	b = append(b, "m=audio "...)
 	b = strconv.AppendUint(b, uint64(port), 10)
-	b = append(b, " RTP/AVP"...)
+	if keys != nil {
+		b = append(b, " RTP/SAVP"...)
+	} else {
+		b = append(b, " RTP/AVP"...)
+	}
 	for _, c := range codecs {
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, uint64(c.PayloadType), 10)
@@ -471,6 +505,9 @@ func appendAudio(b []byte, port uint16, codecs []Codec, dtmf uint8, dir Directio
 		b = append(b, " telephone-event/8000\r\na=fmtp:"...)
 		b = strconv.AppendUint(b, uint64(dtmf), 10)
 		b = append(b, " 0-16\r\n"...)
+	}
+	if keys != nil {
+		b = appendCrypto(b, keys)
 	}
 	b = append(b, "a=ptime:20\r\na="...)
 	b = append(b, dir...)

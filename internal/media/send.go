@@ -43,8 +43,10 @@ type sender struct {
 
 	sendErrLogged bool
 
-	hdr rtp.Header
-	buf [maxPacket]byte
+	hdr    rtp.Header
+	buf    [maxPacket]byte
+	enc    [maxPacket + 16]byte // buf encrypted (SRTP adds a 10-byte tag)
+	encHdr rtp.Header
 }
 
 // relayState maps the stream relayed into a leg onto the leg's own
@@ -179,6 +181,14 @@ func (tx *sender) fillFrameLocked(dst []byte) {
 }
 
 func (l *Leg) writeLocked(pkt []byte) bool {
+	if c := l.srtp.Load(); c != nil {
+		out, err := c.tx.EncryptRTP(l.tx.enc[:0], pkt, &l.tx.encHdr)
+		if err != nil {
+			l.cnt.sendErrors.Add(1)
+			return false
+		}
+		pkt = out
+	}
 	_, err := l.conn.WriteToUDPAddrPort(pkt, l.tx.dst)
 	if err != nil {
 		l.cnt.sendErrors.Add(1)

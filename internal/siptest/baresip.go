@@ -33,6 +33,7 @@ type Baresip struct {
 	RecDir   string // sndfile's dump-<time>-enc.wav (said) and -dec.wav (heard)
 	SIPPort  int
 	CtrlPort int
+	RTPMin   int // its RTP ports are RTPMin to RTPMin+3
 
 	cmd    *exec.Cmd
 	log    *syncBuffer
@@ -87,6 +88,9 @@ type BaresipOptions struct {
 	// Transport is how it reaches the registrar: "" (UDP) or "tls" (then
 	// Registrar defaults to the hotline's tls:// listener).
 	Transport string
+	// MediaEnc is baresip's media encryption: "" (none) or "srtp-mand"
+	// (SDES SRTP or no call; loads srtp.so).
+	MediaEnc string
 }
 
 // BaresipBin returns the baresip binary's path and fails the test loudly
@@ -166,10 +170,11 @@ func startBaresip(t testing.TB, h *Hotline, o BaresipOptions) (*Baresip, error) 
 		t.Fatal(err)
 	}
 	rtp := FreePort(t)
+	b.RTPMin = rtp
 	data := map[string]any{
 		"IP": "127.0.0.1", "SIPPort": b.SIPPort, "CtrlPort": b.CtrlPort, "RTPMin": rtp, "RTPMax": rtp + 3,
 		"Device": "seat" + o.Seat, "Voice": voice, "RecDir": b.RecDir, "ModulePath": BaresipModulePath,
-		"Seat": o.Seat, "Domain": "12348.local", "Registrar": outbound, "Password": o.Password, "RegInt": o.RegInt,
+		"Seat": o.Seat, "Domain": "12348.local", "MediaEnc": o.MediaEnc, "Registrar": outbound, "Password": o.Password, "RegInt": o.RegInt,
 	}
 	for _, name := range []string{"config", "accounts"} {
 		if err := os.WriteFile(filepath.Join(b.Dir, name), RenderBaresip(t, name+".tmpl", data), 0o600); err != nil {

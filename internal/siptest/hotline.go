@@ -129,6 +129,8 @@ type Config struct {
 	// TLSCert and TLSKey, when set, add a tls:// listener (any free port,
 	// Ready.SIPTLS) presenting them.
 	TLSCert, TLSKey string
+	// SRTPSeats get srtp: true (they need TLSCert).
+	SRTPSeats []string
 }
 
 // SeatPassword is the password of seat id in test configurations.
@@ -188,6 +190,15 @@ shutdown:
   grace: %s
 %s`, c.NodeID, filepath.Join(dir, "data"), c.SIPPort, c.SIPPort, tlsListen(c), strings.Join(c.Trusted, ", "), c.RTPPorts, c.RTPTimeout, c.HTTPPort, acdLines(c.ACD),
 		filepath.Join(root, "configs", "ivr.yaml"), filepath.Join(root, "configs", "prompts", "zh"), c.Grace, c.Extra)
+	for _, id := range c.SRTPSeats {
+		line := `  - { id: "` + id + `", name: "坐席`
+		i := strings.Index(y, line)
+		if i < 0 {
+			t.Fatalf("no seat %s in the test config", id)
+		}
+		end := i + strings.Index(y[i:], " }\n")
+		y = y[:end] + ", srtp: true" + y[end:]
+	}
 	p := filepath.Join(dir, "hotline.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
