@@ -209,7 +209,9 @@ func TestDefaultsOnlyForAbsentKeys(t *testing.T) {
 			func(c *Config) bool {
 				return slices.Equal(c.Seats[0].DigestAlgorithms, []string{"SHA-256"}) && slices.Equal(c.SIP.DigestAlgorithms, []string{"MD5"})
 			}},
-		{"rate limit half given", "sip: {rate_limit: {requests: 40}}", func(c *Config) bool { return c.SIP.RateLimit == RateLimit{Requests: 40, Window: Duration(2 * time.Second)} }},
+		{"rate limit half given", "sip: {rate_limit: {requests: 40}}", func(c *Config) bool {
+			return c.SIP.RateLimit == RateLimit{Requests: 40, Window: Duration(2 * time.Second)}
+		}},
 		{"wrap_up 0 is kept", "acd: {wrap_up: 0s}", func(c *Config) bool { return c.ACD.WrapUp == 0 }},
 		{"node_id given", "node_id: gz-2", func(c *Config) bool { return c.NodeID == "gz-2" }},
 	}
