@@ -93,6 +93,10 @@ type guard struct {
 	// flowRegistered reports whether a registered seat's binding is this
 	// flow (its REGISTER came from addr over transport): never idle.
 	flowRegistered func(addr netip.AddrPort, transport string) bool
+	// seatSource reports whether a registered seat's live binding came from
+	// ip: seats are trusted by the rate limit (a seat's DTMF by SIP INFO
+	// and its refreshes are no flood).
+	seatSource func(ip netip.Addr) bool
 
 	dropped *prometheus.CounterVec
 	tcpOpen prometheus.Gauge
@@ -112,6 +116,7 @@ func newGuard(lim Limits, log *slog.Logger, trusted func(netip.Addr) bool) *guar
 		lim: lim, log: log, parser: p, trusted: trusted,
 		limiter:        newRateLimiter(lim.RateLimit, lim.RateWindow, nil),
 		flowRegistered: func(netip.AddrPort, string) bool { return false },
+		seatSource:     func(netip.Addr) bool { return false },
 		counts:         map[string]int64{},
 	}
 	g.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -141,9 +146,10 @@ func (g *guard) drop(transport, reason string) {
 }
 
 // allow counts a request (or TCP connection attempt) of an untrusted
-// source against its rate; trusted sources are never limited.
+// source against its rate; trusted sources (the SBC, the sources of
+// registered seats) are never limited.
 func (g *guard) allow(ip netip.Addr, trusted bool) bool {
-	return trusted || g.limiter.allow(ip)
+	return trusted || g.seatSource(ip) || g.limiter.allow(ip)
 }
 
 // run writes the summary line every summaryEvery until ctx ends.

@@ -102,6 +102,34 @@ func TestRateLimitPerUntrustedSource(t *testing.T) {
 	}
 }
 
+// A registered seat's source is trusted by the rate limit: a seat keying
+// DTMF by SIP INFO is no flood. Its neighbour on another address is not.
+func TestRateLimitSparesRegisteredSeats(t *testing.T) {
+	f := startRegistrar(t, nil)
+	seat := peerAt(t, f.srv, "127.0.0.21")
+	s := &regSeat{p: seat, user: "8001", pw: "pw-8001", alg: 1}
+	if res := s.do(t, regMsg{contacts: []string{fmt.Sprintf("<sip:8001@127.0.0.21:%d>", seat.port())}, expires: "600"}); regStatus(res) != "200 OK" {
+		t.Fatalf("REGISTER: %q", regStatus(res))
+	}
+	f.expectChange(t, "8001", true)
+	count := func(p *udpPeer, tag string) int {
+		for i := range 40 {
+			p.send(t, options(p.port(), fmt.Sprintf("%s%d", tag, i)))
+		}
+		got := 0
+		for p.recvStatus(300*time.Millisecond) == "SIP/2.0 200 OK" {
+			got++
+		}
+		return got
+	}
+	if got := count(seat, "seat"); got != 40 {
+		t.Fatalf("registered seat's source: %d of 40 answered, want all", got)
+	}
+	if got := count(peerAt(t, f.srv, "127.0.0.22"), "nb"); got > 16 {
+		t.Fatalf("unregistered neighbour: %d of 40 answered, want at most 16 (its challenge counted too)", got)
+	}
+}
+
 // The ban table cannot be exhausted: with every slot for single sources
 // taken, a new source that guesses gets banned all the same (its prefix),
 // and the office's own address (no_ban) inside that prefix is not.

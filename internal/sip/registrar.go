@@ -292,6 +292,21 @@ func (r *Registrar) flowRegistered(addr netip.AddrPort, transport string) bool {
 	return false
 }
 
+// sourceRegistered: a live binding was registered from ip (any port,
+// any transport) through this node.
+func (r *Registrar) sourceRegistered(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	now := r.now()
+	r.flowMu.Lock()
+	defer r.flowMu.Unlock()
+	for _, b := range r.flows {
+		if b.Source.Addr() == ip && b.Expires.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
 // localFlows are the sources of the live bindings registered over
 // transport through this node.
 func (r *Registrar) localFlows(transport string) []netip.AddrPort {

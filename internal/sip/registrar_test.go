@@ -795,6 +795,20 @@ func TestSeatRegisterWithSIPp(t *testing.T) {
 		}
 	}
 
+	// The shipped configuration (sip.digest_algorithms defaults to [MD5]):
+	// an MD5-only SIPp seat registers as it is.
+	t.Run("shipped_default", func(t *testing.T) {
+		f := startRegistrar(t, func(c *RegistrarConfig) { c.Algorithms = nil })
+		r, src := run(t, f)
+		if r.ExitCode != 0 {
+			t.Fatalf("sipp exit %d\n%s\nerrors:\n%s\nmessages:\n%s", r.ExitCode, r.Output, r.Errors, r.Messages)
+		}
+		registered(t, f, r, src)
+		if strings.Contains(r.Messages, "algorithm=SHA-256") {
+			t.Fatalf("a default seat was offered SHA-256\nmessages:\n%s", r.Messages)
+		}
+	})
+
 	t.Run("md5_first", func(t *testing.T) {
 		f := startRegistrar(t, func(c *RegistrarConfig) { c.Algorithms = []string{"MD5", "SHA-256"} })
 		r, src := run(t, f)

@@ -119,6 +119,7 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	s.g = newGuard(cfg.Limits, logger.With("component", "sip-guard"), func(ip netip.Addr) bool { return s.isTrusted(ip) })
 	if cfg.Registrar != nil {
 		s.g.flowRegistered = cfg.Registrar.flowRegistered
+		s.g.seatSource = cfg.Registrar.sourceRegistered
 	}
 	sipgoLog := redactingLogger(logger.With("component", "sipgo"), &s.g.sipgoLines)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Domain),
