@@ -3,38 +3,18 @@ package sip
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func startServer(t *testing.T, h Handler) *Server {
 	t.Helper()
-	if h == nil {
-		h = func(ctx context.Context, c *InboundCall) { _ = c.Reject(404, "Not Found") }
-	}
-	s, err := New(Config{
-		Listen:         []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0"},
-		Domain:         "12348.local",
-		TrustedSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		AdvertiseHost:  "127.0.0.1",
-	}, h, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return startGuarded(t, Limits{}, h) // the default limits
 }
 
 // udpPeer is a bare UDP socket that speaks SIP by hand.
