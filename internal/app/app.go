@@ -168,8 +168,14 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	reg.MustRegister(newSeatMetrics(floor))
 	passwords := map[string]string{}
+	seatAlgs := map[string][]string{}
 	for _, s := range cfg.Seats {
 		passwords[s.ID] = s.Password
+		seatAlgs[s.ID] = s.DigestAlgorithms // defaults to sip.digest_algorithms
+	}
+	bans, err := newSQLBans(ctx, db)
+	if err != nil {
+		return err
 	}
 	var bindings sip.Bindings // nil: the registrar's own, in memory
 	if node != nil {
@@ -186,6 +192,8 @@ func Run(ctx context.Context, opt Options) error {
 		AuthFailBan:    cfg.SIP.AuthFailBan.D(),
 		NoBan:          cfg.SIP.NoBanPrefixes(),
 		Algorithms:     cfg.SIP.DigestAlgorithms,
+		SeatAlgorithms: seatAlgs,
+		BanStore:       bans,
 		OnChange: func(seat string, up bool) {
 			var err error
 			if up {
@@ -248,6 +256,15 @@ func Run(ctx context.Context, opt Options) error {
 		SessionExpires: cfg.SIP.SessionExpires.D(),
 		Registrar:      registrar,
 		Cluster:        sipCluster(cfg),
+		Limits: sip.Limits{
+			MaxMessageSize:    cfg.SIP.MaxMessageSize,
+			TCPHeaderTimeout:  cfg.SIP.TCPHeaderTimeout.D(),
+			TCPIdleTimeout:    cfg.SIP.TCPIdleTimeout.D(),
+			TCPMaxPerSource:   cfg.SIP.TCPMaxPerSource,
+			TCPMaxConnections: cfg.SIP.TCPMaxConnections,
+			RateLimit:         cfg.SIP.RateLimit.Requests,
+			RateWindow:        cfg.SIP.RateLimit.Window.D(),
+		},
 	}, func(ctx context.Context, c *sip.InboundCall) {
 		in := newInbound(c)
 		defer in.close()

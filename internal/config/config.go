@@ -59,10 +59,11 @@ type SIP struct {
 	AuthFailBan    Duration `yaml:"auth_fail_ban"`    // default 10m
 	// MaxRegisterExpires caps the Expires a seat may ask for (default 3600s).
 	MaxRegisterExpires Duration `yaml:"max_register_expires"`
-	// DigestAlgorithms are the digest challenges offered to seats, in order
-	// of preference (RFC 8760 §2.4). Default [SHA-256, MD5]; phones that
-	// read only the first challenge and know only MD5 (SIPp 3.6, older
-	// softphones) need MD5 first.
+	// DigestAlgorithms are the digest challenges offered to a seat whose
+	// seats[].digest_algorithms is not set, in order of preference (RFC
+	// 8760 §2.4). Default [MD5]: the phones in use (SIPp 3.6, baresip 1.x)
+	// know only MD5 and some give up on any other challenge; a phone that
+	// does SHA-256 gets [SHA-256] on its own seat and is never offered MD5.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
 	// NoBan lists CIDRs never banned for failed logins: the call centre's
 	// own office address, behind which all six seats share one NAT address.
@@ -71,6 +72,36 @@ type SIP struct {
 	// listener presents; SIGHUP reads them again (renewal drops no call).
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+
+	// What an untrusted peer may cost us (RFC 3261 §18; SPEC §4 "a bad
+	// packet may lose no ticket"). Trusted sources are exempt from the TCP
+	// limits and from RateLimit.
+
+	// MaxMessageSize bounds one SIP message in bytes, headers and body,
+	// over UDP and TCP (default 16384).
+	MaxMessageSize int `yaml:"max_message_size"`
+	// TCPHeaderTimeout: a message begun on a TCP connection must have
+	// arrived whole within this time (default 10s).
+	TCPHeaderTimeout Duration `yaml:"tcp_header_timeout"`
+	// TCPIdleTimeout closes a TCP connection that carried nothing for this
+	// long, unless it is a registered seat's flow (default 30s).
+	TCPIdleTimeout Duration `yaml:"tcp_idle_timeout"`
+	// TCPMaxPerSource and TCPMaxConnections cap the open TCP connections of
+	// one untrusted address and of all of them (defaults 32 and 256).
+	TCPMaxPerSource   int `yaml:"tcp_max_per_source"`
+	TCPMaxConnections int `yaml:"tcp_max_connections"`
+	// RateLimit caps the requests (and TCP connection attempts) of one
+	// untrusted address, as Kamailio's pike module does.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is sip.rate_limit: at most Requests requests from one address
+// (an IPv4 address, an IPv6 /64) per Window; more are dropped (UDP) or get
+// 503 and the connection closed (TCP). Default 16 per 2s (Kamailio pike's
+// example).
+type RateLimit struct {
+	Requests int      `yaml:"requests"`
+	Window   Duration `yaml:"window"`
 }
 
 // Media is the RTP side.
@@ -153,6 +184,11 @@ type Seat struct {
 	// keys travel in the SDP, so the seat is rung only while it is
 	// registered over TLS (a tls:// listener), never in clear.
 	SRTP bool `yaml:"srtp"`
+	// DigestAlgorithms are the digest challenges this seat's phone is
+	// offered and the only ones accepted from it (RFC 8760): [SHA-256] for
+	// a phone that does it, so it is never offered MD5. Default:
+	// sip.digest_algorithms.
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
 }
 
 // IVR names the menu file and the prompt directory.

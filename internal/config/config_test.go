@@ -168,7 +168,9 @@ func TestDefaultsWhenKeysAreAbsent(t *testing.T) {
 			Listen: []string{"udp://0.0.0.0:5060", "tcp://0.0.0.0:5060"}, Domain: "12348.local",
 			HotlineNumbers: []string{"12348"}, TrustedSources: []string{"127.0.0.0/8"},
 			SessionExpires: sec(1800), AuthFailLimit: 10, AuthFailWindow: sec(60), AuthFailBan: sec(600),
-			MaxRegisterExpires: sec(3600), DigestAlgorithms: []string{"SHA-256", "MD5"},
+			MaxRegisterExpires: sec(3600), DigestAlgorithms: []string{"MD5"},
+			MaxMessageSize: 16384, TCPHeaderTimeout: sec(10), TCPIdleTimeout: sec(30),
+			TCPMaxPerSource: 32, TCPMaxConnections: 256, RateLimit: RateLimit{Requests: 16, Window: sec(2)},
 		},
 		Media: Media{RTPIP: "127.0.0.1", BindIP: "127.0.0.1", RTPPorts: "20000-29999", RTPTimeout: sec(30), Codecs: []string{"PCMU", "PCMA"}},
 		HTTP:  HTTP{Listen: "127.0.0.1:8080", SessionTTL: sec(12 * 3600)},
@@ -201,6 +203,15 @@ func TestDefaultsOnlyForAbsentKeys(t *testing.T) {
 		{"bind_ip follows rtp_ip", "media: {rtp_ip: 192.0.2.10}", func(c *Config) bool { return c.Media.BindIP == "192.0.2.10" }},
 		{"bind_ip explicit", "media: {rtp_ip: 192.0.2.10, bind_ip: 0.0.0.0}", func(c *Config) bool { return c.Media.BindIP == "0.0.0.0" }},
 		{"seat name defaults to its id", `seats: [{id: "8001", password: p, skills: [consult]}]`, func(c *Config) bool { return c.Seats[0].Name == "8001" }},
+		{"seat digest algorithms default to sip.digest_algorithms", "sip: {digest_algorithms: [SHA-256, MD5]}\nseats: [{id: \"8001\", password: p, skills: [consult]}]",
+			func(c *Config) bool { return slices.Equal(c.Seats[0].DigestAlgorithms, []string{"SHA-256", "MD5"}) }},
+		{"seat digest algorithms its own", "seats: [{id: \"8001\", password: p, skills: [consult], digest_algorithms: [SHA-256]}]",
+			func(c *Config) bool {
+				return slices.Equal(c.Seats[0].DigestAlgorithms, []string{"SHA-256"}) && slices.Equal(c.SIP.DigestAlgorithms, []string{"MD5"})
+			}},
+		{"rate limit half given", "sip: {rate_limit: {requests: 40}}", func(c *Config) bool {
+			return c.SIP.RateLimit == RateLimit{Requests: 40, Window: Duration(2 * time.Second)}
+		}},
 		{"wrap_up 0 is kept", "acd: {wrap_up: 0s}", func(c *Config) bool { return c.ACD.WrapUp == 0 }},
 		{"node_id given", "node_id: gz-2", func(c *Config) bool { return c.NodeID == "gz-2" }},
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -54,7 +55,14 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	dur("sip.auth_fail_window", &c.SIP.AuthFailWindow, time.Minute)
 	dur("sip.auth_fail_ban", &c.SIP.AuthFailBan, 10*time.Minute)
 	dur("sip.max_register_expires", &c.SIP.MaxRegisterExpires, 3600*time.Second)
-	list("sip.digest_algorithms", &c.SIP.DigestAlgorithms, "SHA-256", "MD5")
+	list("sip.digest_algorithms", &c.SIP.DigestAlgorithms, "MD5")
+	num("sip.max_message_size", &c.SIP.MaxMessageSize, 16384)
+	dur("sip.tcp_header_timeout", &c.SIP.TCPHeaderTimeout, 10*time.Second)
+	dur("sip.tcp_idle_timeout", &c.SIP.TCPIdleTimeout, 30*time.Second)
+	num("sip.tcp_max_per_source", &c.SIP.TCPMaxPerSource, 32)
+	num("sip.tcp_max_connections", &c.SIP.TCPMaxConnections, 256)
+	num("sip.rate_limit.requests", &c.SIP.RateLimit.Requests, 16)
+	dur("sip.rate_limit.window", &c.SIP.RateLimit.Window, 2*time.Second)
 
 	str("media.rtp_ip", &c.Media.RTPIP, "127.0.0.1")
 	str("media.bind_ip", &c.Media.BindIP, c.Media.RTPIP)
@@ -80,6 +88,7 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	for i := range c.Seats {
 		s := &c.Seats[i]
 		str(fmt.Sprintf("seats[%d].name", i), &s.Name, s.ID)
+		list(fmt.Sprintf("seats[%d].digest_algorithms", i), &s.DigestAlgorithms, slices.Clone(c.SIP.DigestAlgorithms)...)
 	}
 
 	str("ivr.menu", &c.IVR.Menu, "configs/ivr.yaml")

@@ -88,17 +88,7 @@ func (c *Config) problems() Errors {
 			p.add(joinIndex("sip.no_ban", i), "%q is not a CIDR", s)
 		}
 	}
-	if len(c.SIP.DigestAlgorithms) == 0 {
-		p.add("sip.digest_algorithms", "must list SHA-256, MD5 or both")
-	}
-	for i, a := range c.SIP.DigestAlgorithms {
-		path := joinIndex("sip.digest_algorithms", i)
-		if a != "SHA-256" && a != "MD5" {
-			p.add(path, "%q: want SHA-256 or MD5", a)
-		} else if j := slices.Index(c.SIP.DigestAlgorithms, a); j < i {
-			p.add(path, "same as sip.digest_algorithms[%d]", j)
-		}
-	}
+	digestAlgorithms(&p, "sip.digest_algorithms", c.SIP.DigestAlgorithms)
 	// RFC 4028 §5: Session-Expires below Min-SE (90 s) is refused by peers.
 	atLeast(&p, "sip.session_expires", c.SIP.SessionExpires, Duration(90*time.Second), "90s (RFC 4028 Min-SE)")
 	if c.SIP.AuthFailLimit < 1 {
@@ -107,6 +97,26 @@ func (c *Config) problems() Errors {
 	positive(&p, "sip.auth_fail_window", c.SIP.AuthFailWindow)
 	positive(&p, "sip.auth_fail_ban", c.SIP.AuthFailBan)
 	atLeast(&p, "sip.max_register_expires", c.SIP.MaxRegisterExpires, Duration(60*time.Second), "60s")
+	// RFC 3261 §18.1.1: a request within 200 bytes of the path MTU goes over
+	// TCP, so even a UDP-only seat needs ~1300 bytes; 65535 is the most a
+	// UDP datagram carries.
+	if n := c.SIP.MaxMessageSize; n < 2048 || n > 65535 {
+		p.add("sip.max_message_size", "%d: want bytes between 2048 and 65535", n)
+	}
+	positive(&p, "sip.tcp_header_timeout", c.SIP.TCPHeaderTimeout)
+	positive(&p, "sip.tcp_idle_timeout", c.SIP.TCPIdleTimeout)
+	if c.SIP.TCPMaxPerSource < 1 {
+		p.add("sip.tcp_max_per_source", "must be at least 1")
+	}
+	if c.SIP.TCPMaxConnections < 1 {
+		p.add("sip.tcp_max_connections", "must be at least 1")
+	} else if c.SIP.TCPMaxPerSource > c.SIP.TCPMaxConnections {
+		p.add("sip.tcp_max_per_source", "%d is more than sip.tcp_max_connections (%d)", c.SIP.TCPMaxPerSource, c.SIP.TCPMaxConnections)
+	}
+	if c.SIP.RateLimit.Requests < 1 {
+		p.add("sip.rate_limit.requests", "must be at least 1")
+	}
+	positive(&p, "sip.rate_limit.window", c.SIP.RateLimit.Window)
 
 	// media
 	rtpIP, err := netip.ParseAddr(c.Media.RTPIP)
@@ -186,6 +196,11 @@ func (c *Config) problems() Errors {
 		}
 		if len(s.Skills) == 0 {
 			p.add(path+".skills", "must list at least one of %s", skillNames())
+		}
+		// A seat without its own list took sip.digest_algorithms, which is
+		// reported there, once.
+		if !slices.Equal(s.DigestAlgorithms, c.SIP.DigestAlgorithms) {
+			digestAlgorithms(&p, path+".digest_algorithms", s.DigestAlgorithms)
 		}
 		for j, sk := range s.Skills {
 			kpath := joinIndex(path+".skills", j)
@@ -416,6 +431,21 @@ func checkRedisURL(s string) error {
 		return fmt.Errorf("%q: bad host", redactURL(s))
 	}
 	return nil
+}
+
+// digestAlgorithms checks a list of RFC 8760 digest algorithms.
+func digestAlgorithms(p *Errors, path string, algs []string) {
+	if len(algs) == 0 {
+		p.add(path, "must list SHA-256, MD5 or both")
+	}
+	for i, a := range algs {
+		ipath := joinIndex(path, i)
+		if a != "SHA-256" && a != "MD5" {
+			p.add(ipath, "%q: want SHA-256 or MD5", a)
+		} else if j := slices.Index(algs, a); j < i {
+			p.add(ipath, "same as %s", joinIndex(path, j))
+		}
+	}
 }
 
 func oneOf(p *Errors, path, v string, allowed ...string) {

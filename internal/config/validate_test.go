@@ -44,6 +44,18 @@ seats: [{id: "8001", password: p, skills: [consult], srtp: true}]`, []string{"se
 		{"session expires below Min-SE", `sip: {session_expires: 30s}`, []string{"sip.session_expires: must be at least 90s"}},
 		{"auth fail", `sip: {auth_fail_limit: 0, auth_fail_window: 0s, auth_fail_ban: -1m}`, []string{"sip.auth_fail_limit: must be at least 1", "sip.auth_fail_window: must be positive, got 0s", "sip.auth_fail_ban: must be positive, got -1m"}},
 		{"max register expires", `sip: {max_register_expires: 10s}`, []string{"sip.max_register_expires: must be at least 60s"}},
+		{"digest algorithms", `sip: {digest_algorithms: [MD5, SHA-512, MD5]}`, []string{`sip.digest_algorithms[1]: "SHA-512": want SHA-256 or MD5`, "sip.digest_algorithms[2]: same as sip.digest_algorithms[0]"}},
+		{"digest algorithms empty", `sip: {digest_algorithms: []}`, []string{"sip.digest_algorithms: must list SHA-256, MD5 or both"}},
+		{"seat digest algorithms", `seats: [{id: "8001", password: p, skills: [consult], digest_algorithms: [sha-256]}, {id: "8002", password: p, skills: [consult], digest_algorithms: []}]`,
+			[]string{`seats[0].digest_algorithms[0]: "sha-256": want SHA-256 or MD5`, "seats[1].digest_algorithms: must list SHA-256, MD5 or both"}},
+		{"bad global digest reported once, not per seat", "sip: {digest_algorithms: [SHA1]}\nseats: [" + okSeat + "]", []string{`sip.digest_algorithms[0]: "SHA1": want SHA-256 or MD5`}},
+		{"message size", `sip: {max_message_size: 1000}`, []string{"sip.max_message_size: 1000: want bytes between 2048 and 65535"}},
+		{"message size too big", `sip: {max_message_size: 70000}`, []string{"sip.max_message_size: 70000: want bytes"}},
+		{"tcp limits", `sip: {tcp_header_timeout: 0s, tcp_idle_timeout: -1s, tcp_max_per_source: 0, tcp_max_connections: 0}`, []string{
+			"sip.tcp_header_timeout: must be positive", "sip.tcp_idle_timeout: must be positive", "sip.tcp_max_per_source: must be at least 1", "sip.tcp_max_connections: must be at least 1"}},
+		{"tcp per source above total", `sip: {tcp_max_per_source: 64, tcp_max_connections: 32}`, []string{"sip.tcp_max_per_source: 64 is more than sip.tcp_max_connections (32)"}},
+		{"rate limit", `sip: {rate_limit: {requests: 0, window: 0s}}`, []string{"sip.rate_limit.requests: must be at least 1", "sip.rate_limit.window: must be positive"}},
+		{"rate limit unknown key", `sip: {rate_limit: {per_second: 5}}`, []string{"sip.rate_limit.per_second: unknown key"}},
 
 		{"rtp_ip not an IP", `media: {rtp_ip: localhost}`, []string{"media.rtp_ip: \"localhost\" is not an IP address"}},
 		{"rtp_ip unspecified", `media: {rtp_ip: 0.0.0.0}`, []string{"media.rtp_ip: 0.0.0.0 goes into SDP"}},

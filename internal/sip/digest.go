@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -22,9 +23,21 @@ import (
 // Digest authentication of the seats (RFC 3261 §22, RFC 7616, RFC 8760).
 //
 // Nonces are stateless: base64url(issued unix nanos ‖ 12 random bytes ‖
-// HMAC-SHA256(per-process key, issued ‖ random)[:16]), so their age and
-// authenticity are checked without storing them, and a nonce from before a
-// restart simply fails the MAC. The only state is the replay table: the
+// HMAC-SHA256(per-process key, issued ‖ random ‖ client IP)[:16]), so their
+// age and authenticity are checked without storing them, and a nonce from
+// before a restart simply fails the MAC. A nonce is good only from the
+// address it was sent to: an answer from anywhere else is challenged
+// afresh (stale=true, RFC 7616 §3.3) without looking at the password and
+// without counting a failure, so failures count only for a sender that can
+// receive at its address. Spoofed datagrams can then neither fill the ban
+// table nor get someone else's address banned, and since the password is
+// not looked at, the stale flag tells a guesser nothing.
+//
+// Each seat may have its own algorithms (seats[].digest_algorithms): a
+// SHA-256 phone is never offered MD5, and an answer in an algorithm the
+// seat was not offered fails (no downgrade, RFC 8760 §3).
+//
+// The only state is the replay table: the
 // highest nonce count (RFC 7616 §3.4, "nc") seen per nonce, written only
 // after a response has proved the password, so an attacker without a
 // password cannot grow it; it is capped and swept as its nonces expire.
@@ -79,7 +92,7 @@ func (o authOutcome) String() string {
 // digestAuth issues challenges and verifies answers for one realm.
 type digestAuth struct {
 	realm  string
-	algs   []string // offered, in order of preference; only these are accepted
+	algs   []string // offered by default, in order of preference
 	opaque string
 	ttl    time.Duration
 	now    func() time.Time
@@ -100,9 +113,11 @@ type nonceUse struct {
 	issued int64  // unix nanos
 }
 
-func newDigestAuth(realm string, algs []string, ttl time.Duration, now func() time.Time, rnd io.Reader, maxUsed int) (*digestAuth, error) {
+// canonicalAlgorithms checks a configured list (default [MD5]) and writes
+// it as offered.
+func canonicalAlgorithms(algs []string) ([]string, error) {
 	if len(algs) == 0 {
-		algs = []string{algSHA256, algMD5}
+		algs = []string{algMD5}
 	}
 	var canon []string
 	for _, a := range algs {
@@ -113,6 +128,14 @@ func newDigestAuth(realm string, algs []string, ttl time.Duration, now func() ti
 		if !slices.Contains(canon, c) {
 			canon = append(canon, c)
 		}
+	}
+	return canon, nil
+}
+
+func newDigestAuth(realm string, algs []string, ttl time.Duration, now func() time.Time, rnd io.Reader, maxUsed int) (*digestAuth, error) {
+	canon, err := canonicalAlgorithms(algs)
+	if err != nil {
+		return nil, err
 	}
 	if rnd == nil {
 		rnd = rand.Reader
@@ -131,26 +154,37 @@ func newDigestAuth(realm string, algs []string, ttl time.Duration, now func() ti
 	}, nil
 }
 
-func (a *digestAuth) mac(ts, rnd []byte) []byte {
+// mac binds a nonce to its time, randomness and the client's address (an
+// IPv4 address or IPv6 /64, as bans count them: a phone's IPv6 privacy
+// address may change within its /64).
+func (a *digestAuth) mac(ts, rnd []byte, client netip.Addr) []byte {
 	m := hmac.New(sha256.New, a.key)
 	m.Write(ts)
 	m.Write(rnd)
+	k := sourceKey(client)
+	m.Write(k[:])
 	return m.Sum(nil)[:nonceMACLen]
 }
 
-func (a *digestAuth) newNonce() (string, error) {
+func (a *digestAuth) newNonce(client netip.Addr) (string, error) {
 	raw := make([]byte, nonceRawLen)
 	binary.BigEndian.PutUint64(raw[:nonceTSLen], uint64(a.now().UnixNano()))
 	if _, err := io.ReadFull(a.rand, raw[nonceTSLen:nonceTSLen+nonceRandLen]); err != nil {
 		return "", fmt.Errorf("sip: nonce: %w", err)
 	}
-	copy(raw[nonceTSLen+nonceRandLen:], a.mac(raw[:nonceTSLen], raw[nonceTSLen:nonceTSLen+nonceRandLen]))
+	copy(raw[nonceTSLen+nonceRandLen:], a.mac(raw[:nonceTSLen], raw[nonceTSLen:nonceTSLen+nonceRandLen], client))
 	return base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
-// checkNonce says whether n is one of ours (authentic) and, if so, when it
-// was issued and whether it is still fresh.
-func (a *digestAuth) checkNonce(n string) (issued int64, fresh bool, ok bool) {
+// authentic: n is a nonce this process sent to client's address.
+func (a *digestAuth) authentic(n string, client netip.Addr) bool {
+	_, _, ok := a.checkNonce(n, client)
+	return ok
+}
+
+// checkNonce says whether n is one of ours for client (authentic) and, if
+// so, when it was issued and whether it is still fresh.
+func (a *digestAuth) checkNonce(n string, client netip.Addr) (issued int64, fresh bool, ok bool) {
 	if len(n) != base64.RawURLEncoding.EncodedLen(nonceRawLen) {
 		return 0, false, false
 	}
@@ -158,7 +192,7 @@ func (a *digestAuth) checkNonce(n string) (issued int64, fresh bool, ok bool) {
 	if err != nil || len(raw) != nonceRawLen {
 		return 0, false, false
 	}
-	want := a.mac(raw[:nonceTSLen], raw[nonceTSLen:nonceTSLen+nonceRandLen])
+	want := a.mac(raw[:nonceTSLen], raw[nonceTSLen:nonceTSLen+nonceRandLen], client)
 	if !hmac.Equal(want, raw[nonceTSLen+nonceRandLen:]) {
 		return 0, false, false
 	}
@@ -167,16 +201,19 @@ func (a *digestAuth) checkNonce(n string) (issued int64, fresh bool, ok bool) {
 	return issued, age >= -nonceSkew && age <= a.ttl, true
 }
 
-// challenges returns the WWW-Authenticate headers of a 401, one per
-// algorithm in order of preference (by default SHA-256, then MD5), with one
+// challenges returns the WWW-Authenticate headers of a 401 for client, one
+// per algorithm of algs (nil: the default) in order of preference, with one
 // nonce (RFC 8760 §2.4: the UA uses the first it supports).
-func (a *digestAuth) challenges(stale bool) ([]sip.Header, error) {
-	n, err := a.newNonce()
+func (a *digestAuth) challenges(stale bool, algs []string, client netip.Addr) ([]sip.Header, error) {
+	if len(algs) == 0 {
+		algs = a.algs
+	}
+	n, err := a.newNonce(client)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]sip.Header, 0, len(a.algs))
-	for _, alg := range a.algs {
+	out := make([]sip.Header, 0, len(algs))
+	for _, alg := range algs {
 		c := digest.Challenge{Realm: a.realm, Nonce: n, Opaque: a.opaque, Stale: stale, Algorithm: alg, QOP: []string{"auth"}}
 		out = append(out, sip.NewHeader("WWW-Authenticate", c.String()))
 	}
@@ -195,14 +232,19 @@ func canonicalAlgorithm(alg string) (string, bool) {
 	return "", false
 }
 
-// verify checks one answer. password is the user's password when known is
-// true; an unknown user is computed against a dummy password and fails the
-// same way, so a wrong user and a wrong password look alike from outside.
-// The caller has already checked the realm and that the username is the
-// seat being registered.
-func (a *digestAuth) verify(method string, cred *digest.Credentials, password string, known bool) authOutcome {
+// verify checks one answer from client. password is the user's password
+// when known is true; an unknown user is computed against a dummy password
+// and fails the same way, so a wrong user and a wrong password look alike
+// from outside. algs are the algorithms the seat was offered (nil: the
+// default). The caller has already checked the realm, that the nonce is
+// one we sent to client (authentic) and that the username is the seat
+// being registered.
+func (a *digestAuth) verify(method string, cred *digest.Credentials, password string, known bool, algs []string, client netip.Addr) authOutcome {
+	if len(algs) == 0 {
+		algs = a.algs
+	}
 	alg, ok := canonicalAlgorithm(cred.Algorithm)
-	if !ok || !slices.Contains(a.algs, alg) || cred.Userhash || cred.Response == "" {
+	if !ok || !slices.Contains(algs, alg) || cred.Userhash || cred.Response == "" {
 		return authFailed
 	}
 	var qop []string
@@ -230,7 +272,7 @@ func (a *digestAuth) verify(method string, cred *digest.Credentials, password st
 		return authFailed
 	}
 	// The password is proven; now whether this nonce may still be used.
-	issued, fresh, authentic := a.checkNonce(cred.Nonce)
+	issued, fresh, authentic := a.checkNonce(cred.Nonce, client)
 	if !authentic || !fresh {
 		return authStale
 	}

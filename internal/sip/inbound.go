@@ -122,6 +122,9 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, sess 
 	return c
 }
 
+// peerSource: the trunk's requests come from where its INVITE came from.
+func (c *InboundCall) peerSource() (netip.Addr, bool) { return c.Source, c.Source.IsValid() }
+
 // Offer returns the SDP of the INVITE, or nil when it carried none.
 func (c *InboundCall) Offer() []byte {
 	if ct := c.req.ContentType(); ct != nil && !strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp") {

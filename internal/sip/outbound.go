@@ -77,7 +77,15 @@ type OutboundCall struct {
 	answered   bool
 	dialogID   string
 	cancelSent bool
+
+	// source is the seat's registered address when its flow is this
+	// node's (Target.Via empty).
+	source netip.Addr
 }
+
+// peerSource: a seat's requests come from the address it registered from,
+// unless it is reached through another node.
+func (c *OutboundCall) peerSource() (netip.Addr, bool) { return c.source, c.source.IsValid() }
 
 // Dial sends an INVITE to a seat and returns at once; Wait gives the outcome.
 // Through another node (Target.Via) over TCP, a node that is down fails
@@ -142,6 +150,9 @@ func (s *Server) Dial(ctx context.Context, o DialOptions) (*OutboundCall, error)
 		return nil, fmt.Errorf("sip: dial %s: %w", o.ToUser, err)
 	}
 	c := &OutboundCall{sess: sess, ringing: make(chan struct{}), provisional: make(chan struct{})}
+	if o.Target.Via == "" && o.Target.Source.IsValid() {
+		c.source = o.Target.Source.Addr().Unmap()
+	}
 	c.peer = newPeer(s, sess, log, contact.Clone(), func() sip.Uri {
 		if r := sess.InviteResponse; r != nil && r.Contact() != nil {
 			return r.Contact().Address

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -27,6 +28,10 @@ type inDialog interface {
 	onInfo(req *sip.Request, tx sip.ServerTransaction)
 	onReinvite(req *sip.Request, tx sip.ServerTransaction)
 	onUpdate(req *sip.Request, tx sip.ServerTransaction)
+	// peerSource is the address the other side's requests come from; ok
+	// is false when it is not known here (a seat reached through another
+	// node: its requests come from that node).
+	peerSource() (ip netip.Addr, ok bool)
 }
 
 // peer is what both directions of a dialog share: the requests the other

@@ -23,82 +23,6 @@ import (
 // later reaches each seat at the address its REGISTER came from (NAT, TCP
 // connection reuse), not at whatever its Contact claims.
 
-// Binding is where a seat can be reached: one per seat, the newest REGISTER
-// replacing older ones.
-type Binding struct {
-	Seat      string
-	Contact   string         // the Contact URI the seat registered
-	Source    netip.AddrPort // where the REGISTER came from: send requests here
-	Transport string         // "UDP", "TCP", … as sipgo names it
-	UserAgent string
-	Expires   time.Time
-	CallID    string // RFC 3261 §10.3 step 7: orders REGISTERs of one Call-ID
-	CSeq      uint32
-	// Node is the cluster node whose socket received the REGISTER and
-	// holds the seat's flow (SPEC §11); a call on another node reaches the
-	// seat through it. Empty on a single node.
-	Node string
-}
-
-// Bindings stores the seats' bindings. The in-memory store serves one node;
-// a shared (Redis) store lets a call on one node reach a seat registered on
-// another. A store may keep a binding past its Expires (the registrar
-// treats it as gone and removes it), so a store with TTLs need not be exact.
-type Bindings interface {
-	// Put stores b as b.Seat's binding, replacing any other.
-	Put(ctx context.Context, b Binding) error
-	// Remove deletes the seat's binding; removing a missing one is no error.
-	Remove(ctx context.Context, seat string) error
-	// Get returns the seat's binding.
-	Get(ctx context.Context, seat string) (Binding, bool, error)
-	// List returns every binding, in no particular order.
-	List(ctx context.Context) ([]Binding, error)
-}
-
-// MemoryBindings is a Bindings in a map, for a single node.
-type MemoryBindings struct {
-	mu sync.Mutex
-	m  map[string]Binding
-}
-
-// NewMemoryBindings returns an empty in-memory store.
-func NewMemoryBindings() *MemoryBindings { return &MemoryBindings{m: map[string]Binding{}} }
-
-// Put implements Bindings.
-func (s *MemoryBindings) Put(_ context.Context, b Binding) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[b.Seat] = b
-	return nil
-}
-
-// Remove implements Bindings.
-func (s *MemoryBindings) Remove(_ context.Context, seat string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, seat)
-	return nil
-}
-
-// Get implements Bindings.
-func (s *MemoryBindings) Get(_ context.Context, seat string) (Binding, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.m[seat]
-	return b, ok, nil
-}
-
-// List implements Bindings.
-func (s *MemoryBindings) List(_ context.Context) ([]Binding, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Binding, 0, len(s.m))
-	for _, b := range s.m {
-		out = append(out, b)
-	}
-	return out, nil
-}
-
 // RegistrarConfig configures a Registrar; zero values take the defaults
 // noted, which are those of the configuration keys.
 type RegistrarConfig struct {
@@ -117,21 +41,30 @@ type RegistrarConfig struct {
 	// IPv6 /64) within AuthFailWindow ban that source for AuthFailBan:
 	// every REGISTER from it gets 403 without a challenge.
 	// sip.auth_fail_limit (default 10), sip.auth_fail_window (1m),
-	// sip.auth_fail_ban (10m).
+	// sip.auth_fail_ban (10m). bans.go: what happens when the table is full.
 	AuthFailLimit  int
 	AuthFailWindow time.Duration
 	AuthFailBan    time.Duration
+	// BanTableSize bounds the sources whose failures are counted one by one
+	// (default 65536); past it, failures count against wider prefixes.
+	BanTableSize int
+	// BanStore keeps bans across restarts; nil: in memory only.
+	BanStore BanStore
 	// NoBan lists sources never banned, e.g. the call centre's own NAT
 	// address, where one misconfigured softphone would otherwise lock all
 	// six seats out. Their failures are still answered 401 and counted.
 	NoBan []netip.Prefix
-	// Algorithms are the digest algorithms offered, in order of
-	// preference, and the only ones accepted: "SHA-256", "MD5". Default
-	// both, SHA-256 first (RFC 8760 §2.4). A UA that reads only the first
-	// challenge and knows only MD5 (SIPp 3.6) needs ["MD5", "SHA-256"]; one
-	// that gives up on any challenge it does not know (baresip 1.x, libre)
-	// needs ["MD5"] alone.
+	// Algorithms are the digest algorithms offered to a seat without its
+	// own (SeatAlgorithms), in order of preference, and the only ones
+	// accepted from it: "SHA-256", "MD5". Default ["MD5"]
+	// (sip.digest_algorithms). A UA that reads only the first challenge and
+	// knows only MD5 (SIPp 3.6) needs MD5 first; one that gives up on any
+	// challenge it does not know (baresip 1.x, libre) needs ["MD5"] alone.
 	Algorithms []string
+	// SeatAlgorithms are the algorithms of the seats that have their own
+	// (seats[].digest_algorithms), by seat id: a seat's phone is offered
+	// exactly these, and an answer in any other algorithm fails.
+	SeatAlgorithms map[string][]string
 	// NonceTTL is how long a nonce may be answered (default 5m); a correct
 	// answer to an older one gets a new challenge with stale=true.
 	NonceTTL time.Duration
@@ -159,6 +92,7 @@ const (
 	regOK               = "ok"                 // 200: bound, refreshed, removed or queried
 	regChallenged       = "challenged"         // 401: no credentials for our realm yet
 	regStale            = "stale"              // 401 stale=true: right password, expired nonce
+	regUnknownNonce     = "unknown_nonce"      // 401 stale=true: a nonce we did not send to this address
 	regUnauthorized     = "unauthorized"       // 401: wrong password or unknown user
 	regReplay           = "replay"             // 401: nonce count did not increase
 	regForbidden        = "forbidden"          // 403: credentials of another seat
@@ -169,7 +103,7 @@ const (
 	regError            = "error"              // 500: the bindings store failed
 )
 
-var registrationResults = []string{regOK, regChallenged, regStale, regUnauthorized, regReplay, regForbidden,
+var registrationResults = []string{regOK, regChallenged, regStale, regUnknownNonce, regUnauthorized, regReplay, regForbidden,
 	regBanned, regIntervalTooBrief, regBadRequest, regOutOfOrder, regError}
 
 // Auth failure reasons, the label values of hotline_sip_auth_failures_total{reason}.
@@ -182,7 +116,6 @@ const (
 const (
 	defaultExpires  = 3600 * time.Second // RFC 3261 §10.2.1.1: the registrar's default
 	maxContacts     = 10
-	maxBanSources   = 65536
 	maxNonceRecords = 65536
 	maxUserAgent    = 200
 	maxContactURI   = 1024
@@ -195,8 +128,12 @@ type Registrar struct {
 	log   *slog.Logger
 	now   func() time.Time
 	auth  *digestAuth
-	bans  *banList
+	algs  map[string][]string // seats with their own digest algorithms
+	bans  *banTable
 	store Bindings
+
+	flowMu sync.Mutex
+	flows  map[string]Binding // seat -> binding made through this node's sockets
 
 	mu       sync.Mutex      // serialises binding changes with the reported states
 	reported map[string]bool // seats last reported registered to OnChange
@@ -221,6 +158,7 @@ type registrarMetrics struct {
 	authFailures  *prometheus.CounterVec
 	registered    prometheus.Gauge
 	banned        prometheus.Gauge
+	aggregated    prometheus.Counter
 }
 
 // NewRegistrar builds a registrar and starts its sweeper; Close stops it.
@@ -262,9 +200,18 @@ func NewRegistrar(cfg RegistrarConfig, logger *slog.Logger, reg prometheus.Regis
 	if err != nil {
 		return nil, err
 	}
+	algs := map[string][]string{}
+	for seat, list := range cfg.SeatAlgorithms {
+		canon, err := canonicalAlgorithms(list)
+		if err != nil {
+			return nil, fmt.Errorf("%w (seat %s)", err, seat)
+		}
+		algs[seat] = canon
+	}
 	r := &Registrar{
-		cfg: cfg, log: logger, now: cfg.Now, auth: auth, store: cfg.Bindings,
-		bans:     &banList{limit: cfg.AuthFailLimit, window: cfg.AuthFailWindow, ban: cfg.AuthFailBan, max: maxBanSources, m: map[netip.Prefix]*failures{}},
+		cfg: cfg, log: logger, now: cfg.Now, auth: auth, algs: algs, store: cfg.Bindings,
+		bans:     newBanTable(cfg.AuthFailLimit, cfg.AuthFailWindow, cfg.AuthFailBan, cfg.BanTableSize),
+		flows:    map[string]Binding{},
 		reported: map[string]bool{},
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -279,7 +226,10 @@ func NewRegistrar(cfg RegistrarConfig, logger *slog.Logger, reg prometheus.Regis
 		Name: "hotline_sip_registered_seats", Help: "Seats with a live registration.",
 	})
 	r.m.banned = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "hotline_sip_banned_sources", Help: "Sources (IPv4 addresses, IPv6 /64s) banned for repeated digest failures.",
+		Name: "hotline_sip_banned_sources", Help: "Bans in force for repeated digest failures: sources (IPv4 addresses, IPv6 /64s), or wider prefixes when the table was full.",
+	})
+	r.m.aggregated = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hotline_sip_auth_failures_aggregated_total", Help: "Digest failures counted against a wider prefix (IPv4 /24, /16, /8) because the table of single sources was full.",
 	})
 	for _, v := range registrationResults {
 		r.m.registrations.WithLabelValues(v)
@@ -288,16 +238,92 @@ func NewRegistrar(cfg RegistrarConfig, logger *slog.Logger, reg prometheus.Regis
 		r.m.authFailures.WithLabelValues(v)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{r.m.registrations, r.m.authFailures, r.m.registered, r.m.banned} {
+		for _, c := range []prometheus.Collector{r.m.registrations, r.m.authFailures, r.m.registered, r.m.banned, r.m.aggregated} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sip: registrar metrics: %w", err)
 			}
+		}
+	}
+	if cfg.BanStore != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		bans, err := cfg.BanStore.LoadBans(ctx, cfg.Now())
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("sip: registrar: loading bans: %w", err)
+		}
+		for _, b := range bans {
+			r.bans.restore(b)
+		}
+		if n := r.bans.active(cfg.Now()); n > 0 {
+			r.m.banned.Set(float64(n))
+			logger.Info("bans restored", "bans", n)
 		}
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go r.run()
 	return r, nil
 }
+
+// setFlow records the flow a seat registered through this node's sockets
+// (or forgets it): the TCP guard keeps such a connection open however idle
+// (RFC 5626: a flow lives as long as its registration), and the UDP gate
+// keeps sipgo answering it from the listening socket.
+func (r *Registrar) setFlow(seat string, b Binding, up bool) {
+	r.flowMu.Lock()
+	defer r.flowMu.Unlock()
+	if up {
+		r.flows[seat] = b
+	} else {
+		delete(r.flows, seat)
+	}
+}
+
+// flowRegistered: a live binding was registered from addr over transport
+// through this node.
+func (r *Registrar) flowRegistered(addr netip.AddrPort, transport string) bool {
+	now := r.now()
+	r.flowMu.Lock()
+	defer r.flowMu.Unlock()
+	for _, b := range r.flows {
+		if b.Source == addr && strings.EqualFold(b.Transport, transport) && b.Expires.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceRegistered: a live binding was registered from ip (any port,
+// any transport) through this node.
+func (r *Registrar) sourceRegistered(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	now := r.now()
+	r.flowMu.Lock()
+	defer r.flowMu.Unlock()
+	for _, b := range r.flows {
+		if b.Source.Addr() == ip && b.Expires.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// localFlows are the sources of the live bindings registered over
+// transport through this node.
+func (r *Registrar) localFlows(transport string) []netip.AddrPort {
+	now := r.now()
+	r.flowMu.Lock()
+	defer r.flowMu.Unlock()
+	out := make([]netip.AddrPort, 0, len(r.flows))
+	for _, b := range r.flows {
+		if strings.EqualFold(b.Transport, transport) && b.Expires.After(now) {
+			out = append(out, b.Source)
+		}
+	}
+	return out
+}
+
+// algorithms are the digest algorithms of a seat (nil: the default).
+func (r *Registrar) algorithms(seat string) []string { return r.algs[seat] }
 
 // Close stops the sweeper; changes not yet delivered to OnChange are
 // dropped. Safe to call more than once.
@@ -347,12 +373,43 @@ func (r *Registrar) run() {
 	for {
 		select {
 		case <-r.ctx.Done():
+			r.persistBans(context.Background())
 			return
 		case <-t.C:
 			r.sweep()
 		case <-r.wake:
 		}
 		r.deliver()
+		r.persistBans(r.ctx)
+	}
+}
+
+// persistBans saves new bans and deletes ended ones (BanStore), from the
+// registrar's goroutine: a SIP handler never waits for the database.
+func (r *Registrar) persistBans(ctx context.Context) {
+	save, lifted := r.bans.takePersist()
+	if r.cfg.BanStore == nil || (len(save) == 0 && !lifted) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if len(save) > 0 {
+		if err := r.cfg.BanStore.SaveBans(ctx, save); err != nil {
+			r.log.Warn("registrar: saving bans failed; they hold until a restart", "bans", len(save), "error", err)
+		}
+	}
+	if lifted {
+		if err := r.cfg.BanStore.DeleteBansBefore(ctx, r.now()); err != nil {
+			r.log.Warn("registrar: deleting ended bans failed", "error", err)
+		}
+	}
+}
+
+// wakeUp has the registrar's goroutine deliver changes and persist bans.
+func (r *Registrar) wakeUp() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -404,6 +461,7 @@ func (r *Registrar) sweep() {
 			continue
 		}
 		r.log.Info("seat registration expired", "seat", b.Seat, "source", b.Source.String())
+		r.setFlow(b.Seat, Binding{}, false)
 	}
 	for seat := range r.reported {
 		if !live[seat] {
@@ -427,10 +485,7 @@ func (r *Registrar) setStateLocked(seat string, registered bool) {
 	}
 	r.m.registered.Set(float64(len(r.reported)))
 	r.pending = append(r.pending, seatChange{seat: seat, registered: registered})
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.wakeUp()
 }
 
 // onRegister is the sipgo handler for REGISTER.
@@ -457,12 +512,14 @@ func (r *Registrar) handle(req *sip.Request) (*sip.Response, string) {
 		return regResponse(req, sip.StatusBadRequest, "Bad Request"), regBadRequest
 	}
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	key := banKey(src.Addr())
-	// A banned source learns nothing, not even a nonce.
-	if r.bans.banned(key, now) {
+	ip := src.Addr()
+	// A banned source learns nothing, not even a nonce. The office's own
+	// address (no_ban) is never banned, not even within a banned prefix.
+	if !r.exempt(ip) && r.bans.banned(ip, now) {
 		return regResponse(req, sip.StatusForbidden, "Forbidden"), regBanned
 	}
 	seat := to.Address.User
+	algs := r.algorithms(seat)
 	log := r.log.With("seat", regClip(seat, 64), "source", src.String(), "transport", req.Transport())
 
 	cred, err := r.credentials(req)
@@ -470,30 +527,36 @@ func (r *Registrar) handle(req *sip.Request) (*sip.Response, string) {
 		return regResponse(req, sip.StatusBadRequest, "Bad Authorization"), regBadRequest
 	}
 	if cred == nil {
-		return r.challenge(req, false, regChallenged)
+		return r.challenge(req, ip, algs, false, regChallenged)
+	}
+	// An answer to a nonce we never sent to this address (spoofed, from
+	// before a restart, or after a NAT rebinding): a fresh challenge, the
+	// password unexamined, nothing counted (digest.go).
+	if !r.auth.authentic(cred.Nonce, ip) {
+		return r.challenge(req, ip, algs, true, regUnknownNonce)
 	}
 	// RFC 3261 §10.3 step 3 and §22: the credentials must be those of the
 	// seat being registered; no third-party registration.
 	if cred.Username != seat || from.Address.User != seat {
-		if res, result := r.fail(req, key, failIdentity, log); res != nil {
+		if res, result := r.fail(req, ip, failIdentity, log); res != nil {
 			return res, result
 		}
 		return regResponse(req, sip.StatusForbidden, "Forbidden"), regForbidden
 	}
 	password, known := r.cfg.Credentials(seat)
-	switch r.auth.verify(string(req.Method), cred, password, known) {
+	switch r.auth.verify(string(req.Method), cred, password, known, algs, ip) {
 	case authFailed:
-		if res, result := r.fail(req, key, failCredentials, log); res != nil {
+		if res, result := r.fail(req, ip, failCredentials, log); res != nil {
 			return res, result
 		}
-		return r.challenge(req, false, regUnauthorized)
+		return r.challenge(req, ip, algs, false, regUnauthorized)
 	case authReplay:
-		if res, result := r.fail(req, key, failReplay, log); res != nil {
+		if res, result := r.fail(req, ip, failReplay, log); res != nil {
 			return res, result
 		}
-		return r.challenge(req, false, regReplay)
+		return r.challenge(req, ip, algs, false, regReplay)
 	case authStale:
-		return r.challenge(req, true, regStale)
+		return r.challenge(req, ip, algs, true, regStale)
 	}
 	return r.register(req, seat, src, now, log)
 }
@@ -520,8 +583,8 @@ func (r *Registrar) credentials(req *sip.Request) (*digest.Credentials, error) {
 	return nil, bad
 }
 
-func (r *Registrar) challenge(req *sip.Request, stale bool, result string) (*sip.Response, string) {
-	hdrs, err := r.auth.challenges(stale)
+func (r *Registrar) challenge(req *sip.Request, client netip.Addr, algs []string, stale bool, result string) (*sip.Response, string) {
+	hdrs, err := r.auth.challenges(stale, algs, client)
 	if err != nil {
 		r.log.Error("registrar: no challenge", "error", err)
 		return regResponse(req, sip.StatusInternalServerError, "Server Internal Error"), regError
@@ -530,17 +593,26 @@ func (r *Registrar) challenge(req *sip.Request, stale bool, result string) (*sip
 }
 
 // fail counts a failed answer against its source; when that bans the
-// source it returns the 403 to send.
-func (r *Registrar) fail(req *sip.Request, key netip.Prefix, reason string, log *slog.Logger) (*sip.Response, string) {
+// source (or its prefix) it returns the 403 to send.
+func (r *Registrar) fail(req *sip.Request, ip netip.Addr, reason string, log *slog.Logger) (*sip.Response, string) {
 	r.m.authFailures.WithLabelValues(reason).Inc()
 	now := r.now()
-	if r.exempt(key.Addr()) || !r.bans.fail(key, now) {
+	if r.exempt(ip) {
 		log.Info("seat authentication failed", "reason", reason)
 		return nil, ""
 	}
+	banned, aggregated := r.bans.fail(ip, now)
+	if aggregated {
+		r.m.aggregated.Inc()
+	}
+	if !banned.IsValid() {
+		log.Info("seat authentication failed", "reason", reason, "aggregated", aggregated)
+		return nil, ""
+	}
 	r.m.banned.Set(float64(r.bans.active(now)))
+	r.wakeUp() // persist it
 	log.Warn("source banned after repeated authentication failures", "reason", reason,
-		"limit", r.cfg.AuthFailLimit, "window", r.cfg.AuthFailWindow, "ban", r.cfg.AuthFailBan, "banned", key.String())
+		"limit", r.cfg.AuthFailLimit, "window", r.cfg.AuthFailWindow, "ban", r.cfg.AuthFailBan, "banned", banned.String())
 	return regResponse(req, sip.StatusForbidden, "Forbidden"), regBanned
 }
 
@@ -660,6 +732,7 @@ func (r *Registrar) register(req *sip.Request, seat string, src netip.AddrPort, 
 		if !have || cur.Contact != next.Contact || cur.Source != next.Source || cur.Transport != next.Transport {
 			log.Info("seat registered", "contact", regClip(next.Contact, 200), "expires", next.Expires.Sub(now), "user_agent", next.UserAgent)
 		}
+		r.setFlow(seat, next, true)
 		r.setStateLocked(seat, true)
 	case have && !present:
 		if err := r.store.Remove(ctx, seat); err != nil {
@@ -667,6 +740,7 @@ func (r *Registrar) register(req *sip.Request, seat string, src netip.AddrPort, 
 			return regResponse(req, sip.StatusInternalServerError, "Server Internal Error"), regError
 		}
 		log.Info("seat unregistered")
+		r.setFlow(seat, Binding{}, false)
 		r.setStateLocked(seat, false)
 	}
 	return r.okLocked(req, next, present, now), regOK
@@ -761,106 +835,4 @@ func regClip(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-// banKey is the unit a ban applies to: an IPv4 address, or an IPv6 /64
-// (one subscriber's LAN; banning single v6 addresses bans nothing).
-func banKey(ip netip.Addr) netip.Prefix {
-	ip = ip.Unmap()
-	if ip.Is4() {
-		return netip.PrefixFrom(ip, 32)
-	}
-	p, _ := ip.Prefix(64)
-	return p
-}
-
-// banList counts failed answers per source in a sliding window and bans
-// a source that reaches the limit. It is capped: past max sources it
-// forgets unbanned ones first.
-type banList struct {
-	limit  int
-	window time.Duration
-	ban    time.Duration
-	max    int
-
-	mu sync.Mutex
-	m  map[netip.Prefix]*failures
-}
-
-type failures struct {
-	at    []time.Time // within the window, at most limit-1 of them
-	until time.Time   // banned before this instant
-}
-
-func (b *banList) banned(k netip.Prefix, now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	f := b.m[k]
-	return f != nil && now.Before(f.until)
-}
-
-// fail records a failure and says whether it got the source banned.
-func (b *banList) fail(k netip.Prefix, now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	f := b.m[k]
-	if f == nil {
-		if len(b.m) >= b.max {
-			b.pruneLocked(now)
-			for key, g := range b.m {
-				if len(b.m) < b.max {
-					break
-				}
-				if !now.Before(g.until) {
-					delete(b.m, key)
-				}
-			}
-			if len(b.m) >= b.max {
-				return false // every slot is a ban in force: nothing to learn from this one
-			}
-		}
-		f = &failures{}
-		b.m[k] = f
-	}
-	f.at = slices.DeleteFunc(f.at, func(t time.Time) bool { return now.Sub(t) >= b.window })
-	f.at = append(f.at, now)
-	if len(f.at) >= b.limit {
-		f.at = f.at[:0]
-		f.until = now.Add(b.ban)
-		return true
-	}
-	return false
-}
-
-// prune forgets old failures and lifted bans; it returns the bans in force.
-func (b *banList) prune(now time.Time) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.pruneLocked(now)
-}
-
-func (b *banList) pruneLocked(now time.Time) int {
-	n := 0
-	for k, f := range b.m {
-		f.at = slices.DeleteFunc(f.at, func(t time.Time) bool { return now.Sub(t) >= b.window })
-		switch {
-		case now.Before(f.until):
-			n++
-		case len(f.at) == 0:
-			delete(b.m, k)
-		}
-	}
-	return n
-}
-
-func (b *banList) active(now time.Time) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, f := range b.m {
-		if now.Before(f.until) {
-			n++
-		}
-	}
-	return n
 }

@@ -61,6 +61,9 @@ func startRegistrar(t *testing.T, mod func(*RegistrarConfig)) *regFixture {
 		},
 		SweepInterval: 20 * time.Millisecond,
 		Now:           f.clock.Now,
+		// Most tests check both algorithms; the default ([MD5]) and seats
+		// of their own have theirs (TestRegisterDigestAlgorithmsPerSeat).
+		Algorithms: []string{"SHA-256", "MD5"},
 		OnChange: func(seat string, registered bool) {
 			select {
 			case f.changes <- seatChange{seat, registered}:
@@ -411,17 +414,21 @@ func TestRegisterStaleNonce(t *testing.T) {
 	if regStatus(res) != "401 Unauthorized" || len(fresh) != 2 || fresh[0].stale != "true" || fresh[1].stale != "true" || fresh[0].nonce == ch[0].nonce {
 		t.Fatalf("correct answer to an expired nonce: %q, want 401 with new nonces and stale=true", res)
 	}
-	// A nonce we never issued (e.g. before a restart), answered correctly: stale too.
+	// A nonce we never issued (e.g. before a restart), answered correctly
+	// or not: stale too, and nothing counted either way (the password is
+	// not even looked at: no oracle).
 	forged := ch[1]
 	forged.nonce = "bm90LW91cnMtYXQtYWxs"
-	res = p.regDo(t, regMsg{user: "8001", cseq: 3, contacts: contact, auth: authorization(forged, "8001", "pw-8001", 1)})
-	if c := parseChallenges(t, res); regStatus(res) != "401 Unauthorized" || len(c) != 2 || c[0].stale != "true" {
-		t.Fatalf("correct answer to a foreign nonce: %q, want 401 stale=true", res)
+	for i, pw := range []string{"pw-8001", "guess"} {
+		res = p.regDo(t, regMsg{user: "8001", cseq: 3, contacts: contact, auth: authorization(forged, "8001", pw, 1+i)})
+		if c := parseChallenges(t, res); regStatus(res) != "401 Unauthorized" || len(c) != 2 || c[0].stale != "true" {
+			t.Fatalf("answer (%s) to a foreign nonce: %q, want 401 stale=true", pw, res)
+		}
 	}
 	if got := f.metric(t, "hotline_sip_auth_failures_total", "reason", "credentials"); got != 0 {
 		t.Fatalf("a stale nonce counted as %v failures: a right password is no failure", got)
 	}
-	if f.metric(t, "hotline_sip_registrations_total", "result", "stale") != 2 {
+	if f.metric(t, "hotline_sip_registrations_total", "result", "stale") != 1 || f.metric(t, "hotline_sip_registrations_total", "result", "unknown_nonce") != 2 {
 		t.Fatal("stale answers not counted")
 	}
 	res = p.regDo(t, regMsg{user: "8001", cseq: 4, contacts: contact, auth: authorization(fresh[0], "8001", "pw-8001", 1)})
@@ -690,17 +697,18 @@ func TestNonceAndBanBookkeepingStayBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	client := netip.MustParseAddr("192.0.2.7")
 	answer := func(nonce string, nc int) authOutcome {
 		c := regChallenge{realm: testRealm, nonce: nonce, algorithm: "MD5"}
 		cred, err := digest.ParseCredentials(authorization(c, "8001", "pw", nc))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return a.verify("REGISTER", cred, "pw", true)
+		return a.verify("REGISTER", cred, "pw", true, nil, client)
 	}
 	var nonces []string
 	for range 5 {
-		n, err := a.newNonce()
+		n, err := a.newNonce(client)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -726,16 +734,23 @@ func TestNonceAndBanBookkeepingStayBounded(t *testing.T) {
 		t.Fatalf("expired nonces kept: %d", a.usedLen())
 	}
 
-	b := &banList{limit: 2, window: time.Minute, ban: time.Minute, max: 4, m: map[netip.Prefix]*failures{}}
-	for i := range 100 {
-		b.fail(banKey(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})), now)
+	// A nonce is good only from the address it was sent to.
+	if a.authentic(nonces[4], netip.MustParseAddr("192.0.2.8")) || !a.authentic(nonces[4], client) {
+		t.Fatal("a nonce must be authentic from its own address only")
 	}
-	if len(b.m) > 4 {
-		t.Fatalf("ban list holds %d sources, cap 4", len(b.m))
+
+	// The ban table: 4 sources one by one, then /24s (1 slot at this
+	// size), /16s, /8s: whatever the number of sources, its size is bounded.
+	b := newBanTable(2, time.Minute, time.Minute, 4)
+	for i := range 100_000 {
+		b.fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), now)
+	}
+	if n := b.size(); n > 4+1+1+256 {
+		t.Fatalf("ban table holds %d entries, bound %d", n, 4+1+1+256)
 	}
 	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff:1")
-	if banKey(v6a) != banKey(v6b) || banKey(netip.MustParseAddr("::ffff:10.0.0.1")) != banKey(netip.MustParseAddr("10.0.0.1")) {
-		t.Fatal("ban keys: one IPv6 /64 must be one source, a v4-mapped address its v4 address")
+	if sourceKey(v6a) != sourceKey(v6b) || sourceKey(netip.MustParseAddr("::ffff:10.0.0.1")) != sourceKey(netip.MustParseAddr("10.0.0.1")) {
+		t.Fatal("source keys: one IPv6 /64 must be one source, a v4-mapped address its v4 address")
 	}
 }
 
@@ -780,6 +795,20 @@ func TestSeatRegisterWithSIPp(t *testing.T) {
 		}
 	}
 
+	// The shipped configuration (sip.digest_algorithms defaults to [MD5]):
+	// an MD5-only SIPp seat registers as it is.
+	t.Run("shipped_default", func(t *testing.T) {
+		f := startRegistrar(t, func(c *RegistrarConfig) { c.Algorithms = nil })
+		r, src := run(t, f)
+		if r.ExitCode != 0 {
+			t.Fatalf("sipp exit %d\n%s\nerrors:\n%s\nmessages:\n%s", r.ExitCode, r.Output, r.Errors, r.Messages)
+		}
+		registered(t, f, r, src)
+		if strings.Contains(r.Messages, "algorithm=SHA-256") {
+			t.Fatalf("a default seat was offered SHA-256\nmessages:\n%s", r.Messages)
+		}
+	})
+
 	t.Run("md5_first", func(t *testing.T) {
 		f := startRegistrar(t, func(c *RegistrarConfig) { c.Algorithms = []string{"MD5", "SHA-256"} })
 		r, src := run(t, f)
@@ -792,7 +821,7 @@ func TestSeatRegisterWithSIPp(t *testing.T) {
 		}
 	})
 
-	t.Run("default_sha256_first", func(t *testing.T) {
+	t.Run("sha256_first", func(t *testing.T) {
 		f := startRegistrar(t, nil)
 		r, src := run(t, f)
 		switch {

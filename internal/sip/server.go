@@ -57,6 +57,8 @@ type Config struct {
 	// Cluster turns on forwarding to and from seats between the nodes
 	// (SPEC §11); nil: one node, and none of it exists.
 	Cluster *ClusterConfig
+	// Limits bound what untrusted peers may cost (guard.go).
+	Limits Limits
 }
 
 // MinSE is the smallest session interval we accept (RFC 4028 §4: 90 s).
@@ -77,6 +79,7 @@ type Server struct {
 	dialog  *sipgo.DialogUA
 	handler Handler
 	fwd     *forwarder // nil without Config.Cluster
+	g       *guard
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -89,6 +92,8 @@ type Server struct {
 	draining atomic.Bool
 	closed   bool // behind mu: Close has begun
 	active   sync.WaitGroup
+	serving  sync.WaitGroup // the listeners' serve loops and the guard's summary
+	udpGates []*udpGate
 
 	m metrics
 
@@ -113,8 +118,22 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	if cfg.SessionExpires < MinSE {
 		cfg.SessionExpires = 1800 * time.Second
 	}
-	sipgoLog := RedactingLogger(logger.With("component", "sipgo"))
+	s := &Server{
+		cfg: cfg, log: logger, handler: handler,
+		dialogs: map[string]inDialog{}, addrs: map[string]netip.AddrPort{},
+	}
+	s.g = newGuard(cfg.Limits, logger.With("component", "sip-guard"), func(ip netip.Addr) bool { return s.isTrusted(ip) })
+	if cfg.Registrar != nil {
+		s.g.flowRegistered = cfg.Registrar.flowRegistered
+		s.g.seatSource = cfg.Registrar.sourceRegistered
+	}
+	sipgoLog := redactingLogger(logger.With("component", "sipgo"), &s.g.sipgoLines)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Domain),
+		// The parser the UDP gate also uses, bounded by max_message_size.
+		sipgo.WithUserAgentParser(s.g.parser),
+		// No name from a message is ever looked up (issue 9): a TCP
+		// response once fell back to resolving the Via host.
+		sipgo.WithUserAgentDNSResolver(noDNSResolver()),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipgoLog)),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipgoLog),
 			// A response that matches no transaction is dropped, never
@@ -130,24 +149,21 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	if err != nil {
 		return nil, fmt.Errorf("sip: server: %w", err)
 	}
-	s := &Server{
-		cfg: cfg, log: logger, ua: ua, srv: srv, handler: handler,
-		dialogs: map[string]inDialog{}, addrs: map[string]netip.AddrPort{},
-	}
+	s.ua, s.srv = ua, srv
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hotline_sip_requests_total", Help: "SIP requests received, by method.",
 	}, []string{"method"})
 	s.m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hotline_sip_rejected_total", Help: "Inbound INVITEs refused before a call existed, by reason.",
+		Name: "hotline_sip_rejected_total", Help: "Requests refused before they reached a call or the registrar (INVITEs from untrusted sources, while draining; malformed or unsupported requests; in-dialog requests from another source than the dialog's), by reason.",
 	}, []string{"reason"})
 	for _, m := range knownMethods {
 		s.m.requests.WithLabelValues(m)
 	}
-	for _, r := range []string{"untrusted", "draining", "malformed"} {
+	for _, r := range rejectReasons {
 		s.m.rejected.WithLabelValues(r)
 	}
-	collectors := []prometheus.Collector{s.m.requests, s.m.rejected}
+	collectors := append([]prometheus.Collector{s.m.requests, s.m.rejected}, s.g.collectors()...)
 	if hasTLS(cfg.Listen) {
 		if s.certs, err = newCertStore(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return nil, fmt.Errorf("sip: %w", err)
@@ -173,9 +189,17 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	count := func(h sipgo.RequestHandler) sipgo.RequestHandler {
 		return func(req *sip.Request, tx sip.ServerTransaction) {
 			s.countRequest(req.Method)
+			if r := checkMessage(req); r != nil {
+				s.reject(req, tx, "malformed", r)
+				return
+			}
 			// Requests routed through this node for a seat's flow are
 			// forwarded, whatever their method (forward.go).
 			if s.fwd != nil && s.fwd.intercept(req, tx) {
+				return
+			}
+			if r := checkUAS(req); r != nil {
+				s.reject(req, tx, "unsupported", r)
 				return
 			}
 			h(req, tx)
@@ -200,6 +224,17 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 }
 
 const allowMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+
+// Reasons of hotline_sip_rejected_total.
+var rejectReasons = []string{"untrusted", "draining", "malformed", "unsupported", "wrong_source"}
+
+// reject answers a request that goes no further (never an ACK).
+func (s *Server) reject(req *sip.Request, tx sip.ServerTransaction, label string, r *rejection) {
+	s.m.rejected.WithLabelValues(label).Inc()
+	if !req.IsAck() {
+		respond(tx, req, r.code, r.reason, r.hdrs...)
+	}
+}
 
 func (s *Server) countRequest(m sip.RequestMethod) {
 	name := strings.ToUpper(string(m))
@@ -230,7 +265,22 @@ func (s *Server) Start() error {
 			}
 			s.recordAddr("udp", conn.LocalAddr())
 			s.conns = append(s.conns, conn)
-			serve = append(serve, func() { _ = s.srv.ServeUDP(conn) })
+			var keep func() []netip.AddrPort
+			if s.cfg.Registrar != nil {
+				keep = func() []netip.AddrPort { return s.cfg.Registrar.localFlows("UDP") }
+			}
+			gate := newUDPGate(conn, s.g, func() *sip.ConnectionPool { return s.ua.TransportLayer().Pool("udp") }, keep)
+			s.udpGates = append(s.udpGates, gate)
+			serve = append(serve, func() {
+				// sipgo's read loop ends when the gate recycles it
+				// (udpgate.go): serve the same socket again.
+				for {
+					_ = s.srv.ServeUDP(gate)
+					if !gate.takeRecycled() {
+						return
+					}
+				}
+			})
 		case "tcp":
 			ln, err := net.Listen("tcp", u.Host)
 			if err != nil {
@@ -238,7 +288,8 @@ func (s *Server) Start() error {
 			}
 			s.recordAddr("tcp", ln.Addr())
 			s.conns = append(s.conns, ln)
-			serve = append(serve, func() { _ = s.srv.ServeTCP(ln) })
+			guarded := newTCPGuard(ln, s.g, func() *sip.ConnectionPool { return s.ua.TransportLayer().Pool("tcp") })
+			serve = append(serve, func() { _ = s.srv.ServeTCP(guarded) })
 		case "tls":
 			if s.certs == nil {
 				return fmt.Errorf("sip: listen %s: %w", l, errNoCerts)
@@ -249,7 +300,10 @@ func (s *Server) Start() error {
 			}
 			s.recordAddr("tls", ln.Addr())
 			s.conns = append(s.conns, ln)
-			tln := tls.NewListener(ln, s.certs.config())
+			// The TCP guard's bounds (header and idle timeouts, caps per
+			// source) hold for TLS too: a handshake is reads like any other.
+			guarded := newTCPGuard(ln, s.g, func() *sip.ConnectionPool { return s.ua.TransportLayer().Pool("tls") })
+			tln := tls.NewListener(guarded, s.certs.config())
 			serve = append(serve, func() { _ = s.srv.ServeTLS(tln) })
 		default:
 			return fmt.Errorf("sip: listen %q: transport %q is not supported yet", l, u.Scheme)
@@ -273,11 +327,33 @@ func (s *Server) Start() error {
 		ContactHDR:     sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "12348", Host: contact.Addr().String(), Port: int(contact.Port())}},
 		RewriteContact: true,
 	}
+	s.serving.Add(len(serve) + 1)
 	for _, f := range serve {
-		go f()
+		go func() {
+			defer s.serving.Done()
+			f()
+		}()
 	}
+	go func() {
+		defer s.serving.Done()
+		s.g.run(s.ctx)
+	}()
 	return nil
 }
+
+// noDNSResolver is the resolver sipgo gets: it never asks a name server,
+// so no name taken from a SIP message (a Via host, a Contact, a Route) is
+// looked up (issue 9: a TCP response was dialled to the Via host after a
+// DNS lookup of it). Destinations are the addresses packets came from
+// (RFC 3261 §18.2.2, RFC 3581) and the addresses of the configuration
+// (cluster.advertise_sip is an IP address); /etc/hosts still answers.
+func noDNSResolver() *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errNoDNS
+	}}
+}
+
+var errNoDNS = errors.New("sip: names in SIP messages are not looked up in DNS")
 
 func (s *Server) recordAddr(network string, a net.Addr) {
 	ap, err := netip.ParseAddrPort(a.String())
@@ -398,6 +474,7 @@ func (s *Server) Close() error {
 		errs = append(errs, c.Close())
 	}
 	errs = append(errs, s.ua.Close())
+	s.serving.Wait()
 	return errors.Join(errs...)
 }
 
@@ -407,12 +484,17 @@ func (s *Server) trusted(src string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	ip := ap.Addr().Unmap()
+	return ip, s.isTrusted(ip)
+}
+
+func (s *Server) isTrusted(ip netip.Addr) bool {
+	ip = ip.Unmap()
 	for _, p := range s.cfg.TrustedSources {
 		if p.Contains(ip) {
-			return ip, true
+			return true
 		}
 	}
-	return ip, false
+	return false
 }
 
 func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
@@ -510,9 +592,29 @@ func (s *Server) removeDialog(id string) {
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	if c := s.lookup(req); c != nil {
+	if c := s.lookup(req); c != nil && s.fromPeer(c, req) {
 		c.onAck(req)
 	}
+}
+
+// fromPeer: an in-dialog request comes from the dialog's other side — the
+// address its requests came from (the trunk's INVITE, the seat's
+// registration), or a trusted source (an SBC pair answers from either
+// node). Knowing a dialog's Call-ID and tags is not enough to end a call
+// or press its keys: they travel in clear and end up in logs.
+func (s *Server) fromPeer(d inDialog, req *sip.Request) bool {
+	want, ok := d.peerSource()
+	if !ok {
+		return true
+	}
+	ip, trusted := s.trusted(req.Source())
+	if trusted || (ip.IsValid() && sameSource(ip, want)) {
+		return true
+	}
+	s.m.rejected.WithLabelValues("wrong_source").Inc()
+	s.log.Warn("in-dialog request from another source than the dialog's refused", "method", string(req.Method),
+		"source", ip.String(), "call_id", callID(req))
+	return false
 }
 
 func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
@@ -539,6 +641,10 @@ func (s *Server) inDialog(handle func(d inDialog, req *sip.Request, tx sip.Serve
 		c := s.lookup(req)
 		if c == nil {
 			respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+			return
+		}
+		if !s.fromPeer(c, req) {
+			respond(tx, req, sip.StatusForbidden, "Forbidden")
 			return
 		}
 		handle(c, req, tx)

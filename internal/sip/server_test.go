@@ -18,10 +18,7 @@ import (
 
 func startServer(t *testing.T, h Handler) *Server {
 	t.Helper()
-	if h == nil {
-		h = func(ctx context.Context, c *InboundCall) { _ = c.Reject(404, "Not Found") }
-	}
-	return startServerWith(t, h, Config{Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0"}}, prometheus.NewRegistry())
+	return startGuarded(t, Limits{}, h) // the default limits
 }
 
 // startServerWith starts a server with cfg's listeners and files, on the
