@@ -190,3 +190,36 @@ func TestSDESOfferAnswer(t *testing.T) {
 		t.Fatalf("secure answer:\n%s", ans)
 	}
 }
+
+// FuzzSDES: a secure offer or answer either yields usable keys (30 bytes,
+// the tag it carried) or a classified error, and our answer to it parses
+// back with our key.
+func FuzzSDES(f *testing.F) {
+	local := netip.MustParseAddrPort("127.0.0.1:40000")
+	f.Add(OfferSDPSecure(local, []Codec{CodecPCMU, CodecPCMA}, 101, 1, 1, SendRecv, &SRTPKeys{Local: bytes.Repeat([]byte{7}, srtpKeyLen)}))
+	f.Add([]byte("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/SAVP 0\r\n" +
+		"a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n" +
+		"a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA|2^20|1:4\r\n" +
+		"a=crypto:x AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if p, err := ParseAnswer(data, ours, 101); err == nil && p.SRTP != nil && len(p.SRTP.Remote) != srtpKeyLen {
+			t.Fatalf("answer key of %d bytes", len(p.SRTP.Remote))
+		}
+		p, err := NegotiateSecure(data, ours)
+		if err != nil {
+			if !errors.Is(err, ErrBadSDP) && !errors.Is(err, ErrNoCommonCodec) && !errors.Is(err, ErrSRTP) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		if p.SRTP == nil || len(p.SRTP.Remote) != srtpKeyLen {
+			t.Fatalf("secure offer accepted without a usable key: %+v", p.SRTP)
+		}
+		mine := NewSRTPKey()
+		p.SRTP.Local = mine
+		back, err := NegotiateSecure(AnswerSDP(local, p, 1, 1), ours)
+		if err != nil || !bytes.Equal(back.SRTP.Remote, mine) || back.SRTP.Tag != p.SRTP.Tag {
+			t.Fatalf("our secure answer does not parse back: %+v %v", back.SRTP, err)
+		}
+	})
+}
