@@ -169,6 +169,29 @@ func (f *forwarder) intercept(req *sip.Request, tx sip.ServerTransaction) bool {
 	return true
 }
 
+// authorized: req is routed through this node with a flow token this
+// cluster minted for its Call-ID, not expired (another node's request for
+// a seat's flow, or a seat's in-dialog request back). The token is the
+// authorisation: the guard does not rate-limit such requests, so one busy
+// node forwarding many calls through another is no flood.
+func (f *forwarder) authorized(req *sip.Request) bool {
+	routes := req.GetHeaders("Route")
+	if len(routes) == 0 {
+		return false
+	}
+	top, ok := headerURI(routes[0])
+	if !ok || !f.isSelf(top) {
+		return false
+	}
+	tok, has := top.UriParams.Get(flowParam)
+	if !has {
+		return false
+	}
+	_, issued, err := parseFlowToken(f.secret, tok, callID(req))
+	now := f.now()
+	return err == nil && !issued.After(now.Add(tokenFreshness)) && now.Sub(issued) <= tokenMaxDialog
+}
+
 // headerURI is the URI of a Route or Record-Route header, parsed or not.
 func headerURI(h sip.Header) (sip.Uri, bool) {
 	switch v := h.(type) {

@@ -554,3 +554,41 @@ func TestNewClusterConfigErrors(t *testing.T) {
 		t.Fatalf("Advertise() = %q", got)
 	}
 }
+
+// Requests another node routes through this one carry a flow token: the
+// token is the authorisation, and they are not rate-limited like a
+// stranger's (a busy node forwards many calls' requests); the same requests
+// with a forged token are.
+func TestForwardedRequestsNotRateLimited(t *testing.T) {
+	b := startNode(t, "udp", true)
+	p := peerAt(t, b.srv, "127.0.0.31")
+	self := b.srv.Addrs()["udp"].String()
+	gone := flow{transport: "TCP", addr: netip.MustParseAddrPort("127.0.0.1:9")}
+	send := func(forge bool) int {
+		for i := range 40 {
+			cid := fmt.Sprintf("pike-%v-%d", forge, i)
+			tok, err := mintFlowToken(clusterSecret, gone, cid, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if forge {
+				tok, err = mintFlowToken([]byte("another cluster's secret"), gone, cid, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.send(t, rawRequest(p, "INFO", "sip:8001@127.0.0.1:9", fmt.Sprintf("<sip:%s;lr;hlflow=%s>", self, tok), cid, "t1", 70))
+		}
+		n := 0
+		for p.recvStatus(300*time.Millisecond) != "" {
+			n++
+		}
+		return n
+	}
+	if n := send(false); n != 40 {
+		t.Fatalf("%d of 40 requests with a valid flow token answered, want all", n)
+	}
+	if n := send(true); n > 16 {
+		t.Fatalf("%d of 40 requests with a forged token answered, want at most 16 (sip.rate_limit)", n)
+	}
+}

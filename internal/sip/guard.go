@@ -97,6 +97,9 @@ type guard struct {
 	// ip: seats are trusted by the rate limit (a seat's DTMF by SIP INFO
 	// and its refreshes are no flood).
 	seatSource func(ip netip.Addr) bool
+	// authorized reports whether a parsed request carries a valid cluster
+	// flow token (forward.go): not rate-limited either.
+	authorized func(req *sip.Request) bool
 
 	dropped *prometheus.CounterVec
 	tcpOpen prometheus.Gauge
@@ -117,6 +120,7 @@ func newGuard(lim Limits, log *slog.Logger, trusted func(netip.Addr) bool) *guar
 		limiter:        newRateLimiter(lim.RateLimit, lim.RateWindow, nil),
 		flowRegistered: func(netip.AddrPort, string) bool { return false },
 		seatSource:     func(netip.Addr) bool { return false },
+		authorized:     func(*sip.Request) bool { return false },
 		counts:         map[string]int64{},
 	}
 	g.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -177,6 +177,7 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 		if s.fwd, err = newForwarder(s, cfg.Cluster); err != nil {
 			return nil, err
 		}
+		s.g.authorized = s.fwd.authorized
 		collectors = append(collectors, s.fwd.forwarded, s.fwd.refused)
 	}
 	if reg != nil {

@@ -139,7 +139,7 @@ func (u *udpGate) check(data []byte, src netip.AddrPort, trusted bool) bool {
 	}
 	msg, err := u.g.parser.ParseSIP(data)
 	if err == nil {
-		if _, isReq := msg.(*sip.Request); isReq && !u.g.allow(src.Addr(), trusted) {
+		if req, isReq := msg.(*sip.Request); isReq && !u.g.allow(src.Addr(), trusted || u.g.authorized(req)) {
 			u.g.drop("udp", dropRateLimited)
 			return false
 		}
