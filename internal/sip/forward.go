@@ -146,15 +146,10 @@ func routeParams(tok string) sip.HeaderParams {
 // intercept takes the requests this node forwards: those whose top Route
 // names this node. It reports whether it took req (answered or forwarded).
 func (f *forwarder) intercept(req *sip.Request, tx sip.ServerTransaction) bool {
-	routes := req.GetHeaders("Route")
-	if len(routes) == 0 {
+	tok, routed, has := f.routeToken(req)
+	if !routed {
 		return false
 	}
-	top, ok := headerURI(routes[0])
-	if !ok || !f.isSelf(top) {
-		return false
-	}
-	tok, has := top.UriParams.Get(flowParam)
 	if !has {
 		// A route to us (an SBC's preloaded route) for a target of ours is
 		// ours to serve as always; one to anywhere else asks us to relay
@@ -169,21 +164,28 @@ func (f *forwarder) intercept(req *sip.Request, tx sip.ServerTransaction) bool {
 	return true
 }
 
+// routeToken: routed says req's top Route names this node; has, that it
+// carries a flow token, tok.
+func (f *forwarder) routeToken(req *sip.Request) (tok string, routed, has bool) {
+	routes := req.GetHeaders("Route")
+	if len(routes) == 0 {
+		return "", false, false
+	}
+	top, ok := headerURI(routes[0])
+	if !ok || !f.isSelf(top) {
+		return "", false, false
+	}
+	tok, has = top.UriParams.Get(flowParam)
+	return tok, true, has
+}
+
 // authorized: req is routed through this node with a flow token this
 // cluster minted for its Call-ID, not expired (another node's request for
 // a seat's flow, or a seat's in-dialog request back). The token is the
 // authorisation: the guard does not rate-limit such requests, so one busy
 // node forwarding many calls through another is no flood.
 func (f *forwarder) authorized(req *sip.Request) bool {
-	routes := req.GetHeaders("Route")
-	if len(routes) == 0 {
-		return false
-	}
-	top, ok := headerURI(routes[0])
-	if !ok || !f.isSelf(top) {
-		return false
-	}
-	tok, has := top.UriParams.Get(flowParam)
+	tok, _, has := f.routeToken(req)
 	if !has {
 		return false
 	}
