@@ -178,8 +178,11 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	var bindings sip.Bindings // nil: the registrar's own, in memory
+	var peers *clusterPeers
 	if node != nil {
 		bindings = node.Bindings()
+		peers = newClusterPeers(node)
+		go peers.run(ctx, 2*time.Second)
 	}
 	registrar, err := sip.NewRegistrar(sip.RegistrarConfig{
 		Realm:          cfg.SIP.Domain,
@@ -255,7 +258,7 @@ func Run(ctx context.Context, opt Options) error {
 		AdvertiseHost:  cfg.Media.RTPIP,
 		SessionExpires: cfg.SIP.SessionExpires.D(),
 		Registrar:      registrar,
-		Cluster:        sipCluster(cfg),
+		Cluster:        sipCluster(cfg, peers),
 		Limits: sip.Limits{
 			MaxMessageSize:    cfg.SIP.MaxMessageSize,
 			TCPHeaderTimeout:  cfg.SIP.TCPHeaderTimeout.D(),

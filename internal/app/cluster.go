@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/netip"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	sipgosip "github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -57,11 +61,74 @@ func startCluster(ctx context.Context, cfg *config.Config, seats []agent.Seat, a
 
 // sipCluster is the signalling side of the cluster: this node forwards the
 // requests of calls on other nodes to the seats registered through it.
-func sipCluster(cfg *config.Config) *sip.ClusterConfig {
+func sipCluster(cfg *config.Config, peers *clusterPeers) *sip.ClusterConfig {
 	if cfg.ACD.Backend != "redis" {
 		return nil
 	}
-	return &sip.ClusterConfig{Secret: []byte(cfg.Cluster.Secret), Advertise: cfg.Cluster.AdvertiseSIP}
+	c := &sip.ClusterConfig{Secret: []byte(cfg.Cluster.Secret), Advertise: cfg.Cluster.AdvertiseSIP}
+	if peers != nil {
+		c.Peer = peers.has
+	}
+	return c
+}
+
+// clusterPeers are the addresses of the cluster's nodes (the hosts of
+// their cluster.advertise_sip, as the shared state lists them), refreshed
+// every few seconds: the SIP guard exempts their links from the limits for
+// untrusted sources, which a node forwarding a busy centre's calls would
+// otherwise hit (sip.rate_limit is 16 requests per 2 s).
+type clusterPeers struct {
+	n   *cluster.Node
+	set atomic.Pointer[map[netip.Addr]bool]
+}
+
+func newClusterPeers(n *cluster.Node) *clusterPeers {
+	p := &clusterPeers{n: n}
+	p.set.Store(&map[netip.Addr]bool{})
+	return p
+}
+
+func (p *clusterPeers) has(ip netip.Addr) bool { return (*p.set.Load())[ip] }
+
+// run refreshes the set until ctx ends; while Redis is down the last set stays.
+func (p *clusterPeers) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		p.refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *clusterPeers) refresh(ctx context.Context) {
+	nodes, err := p.n.Nodes(ctx)
+	if err != nil {
+		return
+	}
+	set := make(map[netip.Addr]bool, len(nodes))
+	for _, s := range nodes {
+		if ip, ok := sipHostIP(s.SIP); ok && s.Alive {
+			set[ip] = true
+		}
+	}
+	p.set.Store(&set)
+}
+
+// sipHostIP is the IP address of a SIP URI's host ("sip:10.0.0.11:5060;transport=tcp").
+func sipHostIP(uri string) (netip.Addr, bool) {
+	var u sipgosip.Uri
+	if err := sipgosip.ParseUri(uri, &u); err != nil {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]"))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
 }
 
 // webCluster shows the cluster to the console (web.Cluster).

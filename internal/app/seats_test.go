@@ -138,3 +138,21 @@ func TestSRTPOfferOnlyOverTLS(t *testing.T) {
 		}
 	}
 }
+
+func TestSIPHostIP(t *testing.T) {
+	for uri, want := range map[string]string{
+		"sip:10.0.0.11:5060;transport=tcp": "10.0.0.11",
+		"sip:10.0.0.12":                    "10.0.0.12",
+		"sip:[2001:db8::1]:5060":           "2001:db8::1",
+		"sip:node-a.example:5060":          "",
+		"garbage":                          "",
+	} {
+		got := ""
+		if ip, ok := sipHostIP(uri); ok {
+			got = ip.String()
+		}
+		if got != want {
+			t.Errorf("%s: %q, want %q", uri, got, want)
+		}
+	}
+}

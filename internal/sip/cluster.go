@@ -40,6 +40,11 @@ type ClusterConfig struct {
 	// (its advertised host and bound port), which is right only when the
 	// other nodes reach this one at that address (tests, one LAN).
 	Advertise string
+	// Peer reports whether an address is one of the cluster's nodes (its
+	// cluster.advertise_sip host). Their links carry every call forwarded
+	// between them: the limits for untrusted sources (TCP caps and idle
+	// timeout, the rate limit) do not apply to them. Nil: none is.
+	Peer func(netip.Addr) bool
 }
 
 // flowParam is the Route/Record-Route URI parameter that carries a flow token.

@@ -594,3 +594,31 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// The cluster's nodes (ClusterConfig.Peer) are no flood: their links carry
+// every call forwarded between them. A stranger next to them still is.
+func TestRateLimitSparesClusterPeers(t *testing.T) {
+	node := netip.MustParseAddr("127.0.0.31")
+	s := startServerWith(t, nil, Config{
+		Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0"},
+		Limits: Limits{RateLimit: 4, RateWindow: 2 * time.Second},
+		Cluster: &ClusterConfig{Secret: []byte("0123456789abcdef0123"),
+			Peer: func(ip netip.Addr) bool { return ip == node }},
+	}, prometheus.NewRegistry())
+	count := func(p *udpPeer, tag string) int {
+		for i := range 20 {
+			p.send(t, options(p.port(), fmt.Sprintf("%s%d", tag, i)))
+		}
+		got := 0
+		for p.recvStatus(300*time.Millisecond) == "SIP/2.0 200 OK" {
+			got++
+		}
+		return got
+	}
+	if got := count(peerAt(t, s, node.String()), "peer"); got != 20 {
+		t.Fatalf("cluster node: %d of 20 answered, want all", got)
+	}
+	if got := count(peerAt(t, s, "127.0.0.32"), "st"); got != 4 {
+		t.Fatalf("stranger: %d of 20 answered, want 4", got)
+	}
+}

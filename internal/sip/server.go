@@ -122,7 +122,9 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 		cfg: cfg, log: logger, handler: handler,
 		dialogs: map[string]inDialog{}, addrs: map[string]netip.AddrPort{},
 	}
-	s.g = newGuard(cfg.Limits, logger.With("component", "sip-guard"), func(ip netip.Addr) bool { return s.isTrusted(ip) })
+	s.g = newGuard(cfg.Limits, logger.With("component", "sip-guard"), func(ip netip.Addr) bool {
+		return s.isTrusted(ip) || cfg.Cluster != nil && cfg.Cluster.Peer != nil && cfg.Cluster.Peer(ip.Unmap())
+	})
 	if cfg.Registrar != nil {
 		s.g.flowRegistered = cfg.Registrar.flowRegistered
 		s.g.seatSource = cfg.Registrar.sourceRegistered
