@@ -491,6 +491,28 @@ func TestNodeSignature(t *testing.T) {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
 	}
+	// Replayed: the very request (headers and all) a second time; and a
+	// request of an older node (no nonce), taken once too. Two requests
+	// signed in the same second are both taken (each has its nonce).
+	first := signedRequest(t, b.srv.URL, "GET", path, boss, testClusterSecret, "", "", now)
+	again, _ := http.NewRequest("GET", b.srv.URL+path, nil)
+	again.Header = first.Header.Clone()
+	if got, replay := status(t, first), status(t, again); got != 200 || replay != 401 {
+		t.Errorf("a request and its replay: %d and %d, want 200 and 401", got, replay)
+	}
+	if a, b2 := status(t, signedRequest(t, b.srv.URL, "GET", path, boss, testClusterSecret, "", "", now)),
+		status(t, signedRequest(t, b.srv.URL, "GET", path, boss, testClusterSecret, "", "", now)); a != 200 || b2 != 200 {
+		t.Errorf("two requests signed in one second: %d and %d, want 200 twice", a, b2)
+	}
+	old := signedRequest(t, b.srv.URL, "GET", path, boss, testClusterSecret, "", "", now)
+	old.Header.Del(HeaderNonce)
+	old.Header.Set(HeaderSignature, NodeSignature([]byte(testClusterSecret), "GET", path, old.Header.Get(HeaderTimestamp), "km-1", old.Header.Get(HeaderUser), "", nil))
+	oldAgain, _ := http.NewRequest("GET", b.srv.URL+path, nil)
+	oldAgain.Header = old.Header.Clone()
+	if got, replay := status(t, old), status(t, oldAgain); got != 200 || replay != 401 {
+		t.Errorf("an older node's request and its replay: %d and %d, want 200 and 401", got, replay)
+	}
+
 	// Tampered query, method, user header.
 	req := signedRequest(t, b.srv.URL, "GET", "/api/tickets?scope=node", op, testClusterSecret, "", "", now)
 	req.URL.RawQuery += "&caller=13812345678"
@@ -745,5 +767,28 @@ func TestPeerClientBoundsAnswers(t *testing.T) {
 	}
 	if err := c.GetJSON(context.Background(), "ftp://x", "/api/tickets", auth.User{Name: "boss", Role: auth.RoleManager}, &v); err == nil {
 		t.Fatal("a non-http peer address was used")
+	}
+}
+
+// The replay cache forgets what has expired, and full of live entries it
+// refuses rather than forgets.
+func TestReplayCacheBounded(t *testing.T) {
+	var c replayCache
+	now := time.Unix(1_800_000_000, 0)
+	if !c.first("a", now.Add(time.Minute), now) || c.first("a", now.Add(time.Minute), now) {
+		t.Fatal("a signature is taken once")
+	}
+	for i := range maxReplayEntries - 1 {
+		c.first(strconv.Itoa(i), now.Add(time.Minute), now)
+	}
+	if c.first("full", now.Add(time.Minute), now) {
+		t.Fatal("a full cache of live signatures took another")
+	}
+	later := now.Add(2 * time.Minute)
+	if !c.first("full", later.Add(time.Minute), later) || len(c.seen) != 1 {
+		t.Fatalf("after expiry: %d entries, want only the new one", len(c.seen))
+	}
+	if c.first("a", later.Add(time.Minute), later) == false {
+		t.Fatal("an expired signature is forgotten (its timestamp is out of NodeSkew anyway)")
 	}
 }

@@ -8,22 +8,29 @@ package web
 //	X-Hotline-Node       the calling node's id
 //	X-Hotline-Timestamp  unix seconds
 //	X-Hotline-User       base64url (no padding) of the JSON auth.User
+//	X-Hotline-Nonce      16 random bytes, base64url: makes each request unique
 //	X-Hotline-Signature  sha256=<hex HMAC-SHA256(cluster.secret,
 //	                     method "\n" path-with-query "\n" timestamp "\n"
-//	                     node "\n" user-header "\n" hex(SHA-256(body)))>
+//	                     node "\n" user-header "\n" [nonce "\n"]
+//	                     hex(SHA-256(body)))>
 //
 // The receiving node takes the request as that user when the signature
 // verifies (constant time) and the timestamp is within NodeSkew of its
 // clock; otherwise the request needs a session like any other (a forged or
 // stale signature is just a 401). Node-to-node calls add scope=node to the
 // query: such a request is answered from the receiving node's own data and
-// never fans out again. A captured request can be replayed within NodeSkew:
-// keep node-to-node traffic on the nodes' private network (or https).
+// never fans out again. Each signature is taken once: the receiver keeps the
+// signatures it accepted until their timestamp is out of NodeSkew, so a
+// captured request replayed is refused (a node of an older version sends
+// no nonce; its requests are still taken, once each). Still keep
+// node-to-node traffic on the nodes' private network (or https): the
+// requests carry personal data.
 
 import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -36,6 +43,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/auth"
@@ -47,6 +55,7 @@ const (
 	HeaderTimestamp = "X-Hotline-Timestamp"
 	HeaderUser      = "X-Hotline-User"
 	HeaderSignature = "X-Hotline-Signature"
+	HeaderNonce     = "X-Hotline-Nonce"
 	// HeaderServedBy, on an answer one node relays from another, names the
 	// node that answered.
 	HeaderServedBy = "X-Hotline-Served-By"
@@ -59,10 +68,14 @@ const NodeSkew = 30 * time.Second
 const maxNodeBody = 1 << 20
 
 // NodeSignature is the X-Hotline-Signature of a node-to-node request.
-func NodeSignature(secret []byte, method, pathQuery, ts, node, user string, body []byte) string {
+func NodeSignature(secret []byte, method, pathQuery, ts, node, user, nonce string, body []byte) string {
 	bodySum := sha256.Sum256(body)
 	m := hmac.New(sha256.New, secret)
-	for _, part := range []string{method, pathQuery, ts, node, user} {
+	parts := []string{method, pathQuery, ts, node, user}
+	if nonce != "" { // an older node's request is signed without one
+		parts = append(parts, nonce)
+	}
+	for _, part := range parts {
 		m.Write([]byte(part))
 		m.Write([]byte{'\n'})
 	}
@@ -79,10 +92,12 @@ func SignNodeRequest(req *http.Request, secret []byte, node string, u auth.User,
 	}
 	user := base64.RawURLEncoding.EncodeToString(ub)
 	ts := strconv.FormatInt(now.Unix(), 10)
+	nonce := base64.RawURLEncoding.EncodeToString(randomBytes(16))
 	req.Header.Set(HeaderNode, node)
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderUser, user)
-	req.Header.Set(HeaderSignature, NodeSignature(secret, req.Method, req.URL.RequestURI(), ts, node, user, body))
+	req.Header.Set(HeaderNonce, nonce)
+	req.Header.Set(HeaderSignature, NodeSignature(secret, req.Method, req.URL.RequestURI(), ts, node, user, nonce, body))
 	return nil
 }
 
@@ -107,7 +122,11 @@ func VerifyNodeRequest(r *http.Request, secret, body []byte, now time.Time) (aut
 	if uri == "" {
 		uri = r.URL.RequestURI()
 	}
-	if !hmac.Equal([]byte(NodeSignature(secret, r.Method, uri, ts, node, user, body)), []byte(sig)) {
+	nonce := r.Header.Get(HeaderNonce)
+	if len(nonce) > 64 {
+		return auth.User{}, "", errors.New("bad nonce")
+	}
+	if !hmac.Equal([]byte(NodeSignature(secret, r.Method, uri, ts, node, user, nonce, body)), []byte(sig)) {
 		return auth.User{}, "", errors.New("bad signature")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(user, "="))
@@ -215,3 +234,49 @@ func (c *PeerClient) GetJSON(ctx context.Context, base, pathQuery string, u auth
 
 // CloseIdleConnections closes the idle connections to the other nodes.
 func (c *PeerClient) CloseIdleConnections() { c.HTTP.CloseIdleConnections() }
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return b
+}
+
+// replayCache holds the signatures of the node requests taken, until
+// their timestamp has left NodeSkew. Only requests whose signature
+// verified are added, so only a holder of cluster.secret can fill it; it
+// is bounded anyway (maxReplayEntries): when full of live entries, a new
+// request is refused rather than a live entry forgotten.
+type replayCache struct {
+	mu        sync.Mutex
+	seen      map[string]time.Time // signature → when it may be forgotten
+	lastPrune time.Time
+}
+
+const maxReplayEntries = 200_000
+
+// first records sig until until and reports whether it was new.
+func (c *replayCache) first(sig string, until, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]time.Time{}
+	}
+	if _, dup := c.seen[sig]; dup {
+		return false
+	}
+	if len(c.seen) >= maxReplayEntries || now.Sub(c.lastPrune) > NodeSkew {
+		c.lastPrune = now
+		for k, t := range c.seen {
+			if !t.After(now) {
+				delete(c.seen, k)
+			}
+		}
+		if len(c.seen) >= maxReplayEntries {
+			return false
+		}
+	}
+	c.seen[sig] = until
+	return true
+}

@@ -90,6 +90,8 @@ type Server struct {
 	// peer and fan are set in a cluster only.
 	peer *PeerClient
 	fan  *fanout
+	// replays: the node requests taken, each once (peer.go).
+	replays replayCache
 
 	guard *loginGuard
 }
@@ -230,7 +232,11 @@ func (s *Server) nodeUser(r *http.Request) (auth.User, string, bool) {
 		s.log.Warn("node request refused", "reason", "body unreadable or too large", "node", r.Header.Get(HeaderNode), "remote", remoteIP(r))
 		return auth.User{}, "", false
 	}
-	u, node, err := VerifyNodeRequest(r, s.opt.ClusterSecret, body, time.Now())
+	now := time.Now()
+	u, node, err := VerifyNodeRequest(r, s.opt.ClusterSecret, body, now)
+	if err == nil && !s.replays.first(r.Header.Get(HeaderSignature), now.Add(2*NodeSkew), now) {
+		err = errors.New("replayed: this signature was already taken")
+	}
 	if err != nil {
 		s.log.Warn("node request refused", "reason", err.Error(), "node", r.Header.Get(HeaderNode), "remote", remoteIP(r))
 		return auth.User{}, "", false
