@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/hotline12348/hotline/internal/redistest"
 	"github.com/hotline12348/hotline/internal/siptest"
 )
@@ -180,6 +182,23 @@ func TestClusterSeatOnOtherNodeAnswers(t *testing.T) {
 			t.Errorf("stats on %s: %d %s", h.Ready.HTTP, code, body)
 		}
 	}
+
+	// B stops answering (SIGSTOP, shorter than node_timeout): a ticket
+	// search on A's console says the list is partial and names B.
+	if err := b.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = b.Signal(syscall.SIGCONT)
+		}
+	}()
+	page.Do(chromedp.Click(chromedp.CSS(`#search-form button[type=submit]`)))
+	page.WaitFor("the search says node-b is missing", `document.getElementById("s-msg").textContent.includes("不完整") &&
+		document.getElementById("s-msg").textContent.includes("node-b")`, 5*time.Second)
+	_ = b.Signal(syscall.SIGCONT)
+	stopped = false
 }
 
 // loginAs logs a console user in and returns the bearer token.

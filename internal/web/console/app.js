@@ -452,6 +452,7 @@
       const r = await api("GET", `/api/tickets?status=closed&from=${from}&limit=300`);
       const list = (r.tickets || []).filter((t) => t.callback && !t.seat_id && !t.disposition).slice(0, 30);
       ul.replaceChildren();
+      if (r.partial && r.partial.length) ul.append(el("li", { class: "msg error", text: `不完整：节点 ${r.partial.join("、")} 未响应` }));
       if (!list.length) { ul.append(el("li", { class: "muted", text: "没有待回访的留言" })); return; }
       for (const t of list) {
         ul.append(el("li", {},
@@ -661,6 +662,11 @@
       const r = await api("GET", `/api/tickets?${q}`);
       renderSearch(r.tickets || []);
       msg.textContent = `共 ${(r.tickets || []).length} 条`;
+      // In a cluster, a node that did not answer in time: its tickets are missing.
+      if (r.partial && r.partial.length) {
+        msg.className = "msg error";
+        msg.textContent += `（不完整：节点 ${r.partial.join("、")} 未响应，其工单未列出）`;
+      }
     } catch (e) { msg.className = "msg error"; msg.textContent = `查询失败：${e.message}`; }
   });
   function renderSearch(list) {
