@@ -3,6 +3,7 @@ package ticket
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -58,13 +59,21 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int, ignoreBackoff
 // StillDue reports whether revision is still the ticket's lowest pending
 // one: a list of due rows read before another worker finished the same
 // row must not send it a second time (or after a later revision).
-func (s *Store) StillDue(ctx context.Context, id ID, revision int) (bool, error) {
-	var low sql.NullInt64
-	err := s.db.R.QueryRowContext(ctx, `SELECT min(revision) FROM outbox WHERE ticket_id=? AND state='pending'`, id).Scan(&low)
-	if err != nil {
-		return false, fmt.Errorf("ticket: outbox: %w", err)
+//
+// It also returns that row's attempts and next attempt time as they are
+// now: the row a worker read may predate an attempt that ended since (the
+// worker then counts from, and waits for the backoff of, the fresh one).
+func (s *Store) StillDue(ctx context.Context, id ID, revision int) (due bool, attempts int, next time.Time, err error) {
+	var rev, ms int64
+	err = s.db.R.QueryRowContext(ctx, `SELECT revision, attempts, next_attempt_at FROM outbox
+		WHERE ticket_id=? AND state='pending' ORDER BY revision LIMIT 1`, id).Scan(&rev, &attempts, &ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, 0, time.Time{}, nil
 	}
-	return low.Valid && int(low.Int64) == revision, nil
+	if err != nil {
+		return false, 0, time.Time{}, fmt.Errorf("ticket: outbox: %w", err)
+	}
+	return int(rev) == revision, attempts, store.FromMillis(ms), nil
 }
 
 // NextDue is when the earliest pending row becomes due (zero: none pending).

@@ -178,7 +178,7 @@ func (w *Worker) Flush(ctx context.Context) int {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem; w.release(r.TicketID) }()
-				w.deliver(ctx, r)
+				w.deliver(ctx, r, true)
 			})
 		}
 		wg.Wait()
@@ -232,20 +232,23 @@ func (w *Worker) dispatch(ctx context.Context, wg *sync.WaitGroup, sem chan stru
 		n++
 		wg.Go(func() {
 			defer func() { <-sem; w.release(r.TicketID) }()
-			w.deliver(ctx, r)
+			w.deliver(ctx, r, ignoreBackoff)
 		})
 	}
 	return n
 }
 
 // deliver makes one attempt and records its result.
-func (w *Worker) deliver(ctx context.Context, r OutboxRow) {
+func (w *Worker) deliver(ctx context.Context, r OutboxRow, ignoreBackoff bool) {
 	log := w.log.With("ticket_id", r.TicketID, "revision", r.Revision)
 	// The row was read before we held the ticket: another push may have
-	// finished it meanwhile.
-	if ok, err := w.store.StillDue(ctx, r.TicketID, r.Revision); err != nil || !ok {
+	// finished it, or made an attempt and set a backoff, meanwhile. Count
+	// from what the outbox says now (max_attempts is exact).
+	due, attempts, next, err := w.store.StillDue(ctx, r.TicketID, r.Revision)
+	if err != nil || !due || !ignoreBackoff && next.After(time.Now()) {
 		return
 	}
+	r.Attempts = attempts
 	start := time.Now()
 	retryable, err := w.push.Push(ctx, r)
 	w.latency.Observe(time.Since(start).Seconds())

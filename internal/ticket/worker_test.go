@@ -278,6 +278,57 @@ func TestMaxAttemptsMakesDead(t *testing.T) {
 	}
 }
 
+// A worker holding a row read before another attempt ended (the dispatch
+// loop reads due rows, then claims the ticket) counts from the outbox as it
+// is now, and waits out the backoff that attempt set: max_attempts is
+// exact. Seen under load: "gave up after 4 attempts" with max_attempts 3.
+func TestStaleRowCountsFromTheOutbox(t *testing.T) {
+	s := newTestStore(t)
+	rcv, srv := newReceiver(t, "k")
+	rcv.behave = func(int, string) (int, time.Duration) { return 502, 0 }
+	ids := makeTickets(t, s, 1)
+	w, _ := newTestWorker(t, s, srv.URL, "k", WorkerConfig{MaxAttempts: 3})
+	ctx := context.Background()
+	rows, err := s.Due(ctx, time.Now(), 10, false)
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("due: %v %v", rows, err)
+	}
+	stale := rows[0] // Attempts 0
+	for range 2 {    // two attempts end meanwhile
+		if err := s.RecordAttempt(ctx, stale.TicketID, stale.Revision, Delivery{Error: "502", NextAt: time.Now().Add(-time.Millisecond)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.deliver(ctx, stale, false) // the third attempt: dead
+	tk, _ := s.Get(ctx, ids[0])
+	if tk.Workorder.State != DeliveryDead || !strings.Contains(tk.Workorder.LastError, "gave up after 3 attempts") {
+		t.Fatalf("workorder %+v, want dead after 3 attempts", tk.Workorder)
+	}
+
+	// A stale row whose ticket got a backoff meanwhile is not pushed early.
+	ids = makeTickets(t, s, 1)
+	rows, _ = s.Due(ctx, time.Now(), 10, false)
+	var fresh OutboxRow
+	for _, r := range rows {
+		if string(r.TicketID) == ids[0] {
+			fresh = r
+		}
+	}
+	if err := s.RecordAttempt(ctx, fresh.TicketID, fresh.Revision, Delivery{Error: "502", NextAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	rcv.mu.Lock()
+	before := rcv.n
+	rcv.mu.Unlock()
+	w.deliver(ctx, fresh, false)
+	rcv.mu.Lock()
+	after := rcv.n
+	rcv.mu.Unlock()
+	if after != before {
+		t.Fatal("pushed before the backoff the last attempt set")
+	}
+}
+
 func TestBackoffHonoursRetryAfterAndJitter(t *testing.T) {
 	w := &Worker{cfg: WorkerConfig{BaseBackoff: time.Second, MaxBackoff: time.Minute, MaxRetryAfter: time.Hour}, rand: func() float64 { return 0.5 }}
 	if d := w.backoff(1, &PushError{}); d != 500*time.Millisecond {
