@@ -51,7 +51,14 @@ func MaskText(s string) string {
 		}
 		if digits >= minTextDigits {
 			b.WriteString(s[last:start])
-			b.WriteString(Mask(compact(s[start:end])))
+			run := s[start:end]
+			if run[0] == '(' {
+				// Kept: without it the digits before could join the
+				// masked ones into a new run ("0000  (00000000").
+				b.WriteByte('(')
+				run = run[1:]
+			}
+			b.WriteString(Mask(compact(run)))
 			last = end
 		}
 		i = end

@@ -26,7 +26,7 @@ func TestMaskText(t *testing.T) {
 		{"caller 138-1234-5678 hung up", "caller 138****5678 hung up"},
 		{"caller 138 1234 5678.", "caller 138****5678."},
 		{"P-Asserted-Identity: \"+86 138 1234 5678\" <tel:+86-138-1234-5678>", "P-Asserted-Identity: \"+86****5678\" <tel:+86****5678>"},
-		{"office (0871) 6512-3456", "office 087****3456"},
+		{"office (0871) 6512-3456", "office (087****3456"},
 		{"0871-65123456 or 087165123456", "087****3456 or 087****3456"},
 		{"+8613812345678", "+86****5678"},
 		// Not numbers: too few digits, or grouped with dots (addresses, versions).
