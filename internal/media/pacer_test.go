@@ -212,7 +212,11 @@ func counterValue(reg *prometheus.Registry, name string) float64 {
 }
 
 // BenchmarkSendFrame is one paced frame (playback copy + header + sendto).
-func BenchmarkSendFrame(b *testing.B) {
+func BenchmarkSendFrame(b *testing.B) { benchSendFrame(b, nil) }
+
+// benchSendFrame paces a playing leg frame by frame to a loopback sink
+// (keys: SRTP, nil: plain RTP).
+func benchSendFrame(b *testing.B, keys *SRTPKeys) {
 	e, err := NewEngine(Config{BindIP: loopback}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -221,7 +225,7 @@ func BenchmarkSendFrame(b *testing.B) {
 	sink, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer sink.Close()
 	l, _ := e.NewLeg(nil)
-	startNoGoroutines(l, SessionParams{Codec: CodecPCMU, Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort()})
+	startNoGoroutines(l, SessionParams{Codec: CodecPCMU, Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), SRTP: keys})
 	l.Play(NewPrompt("p", make([]int16, 8000*600)))
 	b.ReportAllocs()
 	T := int64(0)

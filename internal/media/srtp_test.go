@@ -3,7 +3,6 @@ package media
 import (
 	"bytes"
 	"errors"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -228,25 +227,7 @@ func FuzzSDES(f *testing.F) {
 // BenchmarkSendFrameSRTP is BenchmarkSendFrame on an SRTP leg: the paced
 // frame encrypted and authenticated before sendto.
 func BenchmarkSendFrameSRTP(b *testing.B) {
-	e, err := NewEngine(Config{BindIP: loopback}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	sink, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	defer sink.Close()
-	l, _ := e.NewLeg(nil)
-	startNoGoroutines(l, SessionParams{Codec: CodecPCMU, Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(),
-		SRTP: &SRTPKeys{Tag: 1, Local: NewSRTPKey(), Remote: NewSRTPKey()}})
-	l.Play(NewPrompt("p", make([]int16, 8000*600)))
-	b.ReportAllocs()
-	T := int64(0)
-	for b.Loop() {
-		T += frameNS
-		l.txMu.Lock()
-		l.paceLocked(T)
-		l.txMu.Unlock()
-	}
+	benchSendFrame(b, &SRTPKeys{Tag: 1, Local: NewSRTPKey(), Remote: NewSRTPKey()})
 }
 
 // BenchmarkReceivePacketSRTP is BenchmarkReceivePacket on an SRTP leg:
