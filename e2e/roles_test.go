@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/hotline12348/hotline/internal/siptest"
 )
@@ -74,6 +77,26 @@ func auditLines(t *testing.T, h *siptest.Hotline) []string {
 	return strings.Split(strings.TrimSpace(string(out)), "\n")
 }
 
+// leaveVoicemail: with nobody logged in, number calls, presses 1, skips
+// the invitation with a key, leaves about 4 s of message and hangs up; it
+// returns the closed ticket.
+func leaveVoicemail(t *testing.T, h *siptest.Hotline, number string) ticketJSON {
+	t.Helper()
+	dir := t.TempDir()
+	st := siptest.NewStream(sippAddr, farEnd, 0, 101, 0xCA11).
+		Audio(siptest.Tone(800*time.Millisecond, 0.05, 300)).
+		Digit('1', 120*time.Millisecond).
+		Audio(siptest.Tone(1500*time.Millisecond, 0.05, 300)).
+		Digit('5', 120*time.Millisecond).
+		Audio(siptest.Tone(15*time.Second, 0.25, callerHz1, callerHz2))
+	siptest.WritePCAPFile(t, dir, "audio.pcap", st.Packets())
+	expectSIPpOK(t, siptest.SIPp{
+		Scenario: "caller_hangs_up.xml", Target: h.Ready.SIPUDP, Service: "12348", Caller: number,
+		Dir: dir, PauseMS: 8000,
+	}.Run(t, 40*time.Second))
+	return closedTicket(t, h, number)
+}
+
 // Role scoping from outside, over HTTP against the real binary: a voicemail
 // left while nobody was logged in (a callback, never queued) and a call
 // answered at seat 8001. The operator of 8001 sees their call (masked) and
@@ -92,20 +115,7 @@ func TestRolesOperatorAndManagerOverHTTP(t *testing.T) {
 
 	// Nobody logged in: the caller presses 1 and leaves a message.
 	const vmCaller, callCaller = "13900000071", "13900000072"
-	// A key skips the invitation to the beep; about 4 s of message.
-	dir := t.TempDir()
-	st := siptest.NewStream(sippAddr, farEnd, 0, 101, 0xCA11).
-		Audio(siptest.Tone(800*time.Millisecond, 0.05, 300)).
-		Digit('1', 120*time.Millisecond).
-		Audio(siptest.Tone(1500*time.Millisecond, 0.05, 300)).
-		Digit('5', 120*time.Millisecond).
-		Audio(siptest.Tone(15*time.Second, 0.25, callerHz1, callerHz2))
-	siptest.WritePCAPFile(t, dir, "audio.pcap", st.Packets())
-	expectSIPpOK(t, siptest.SIPp{
-		Scenario: "caller_hangs_up.xml", Target: h.Ready.SIPUDP, Service: "12348", Caller: vmCaller,
-		Dir: dir, PauseMS: 8000,
-	}.Run(t, 40*time.Second))
-	vmT := closedTicket(t, h, vmCaller)
+	vmT := leaveVoicemail(t, h, vmCaller)
 	if str(vmT.Outcome) != "voicemail" || !vmT.Callback || vmT.Recording == nil {
 		t.Fatalf("voicemail ticket: outcome %s callback %v recording %v", str(vmT.Outcome), vmT.Callback, vmT.Recording)
 	}
@@ -218,5 +228,43 @@ func TestRolesOperatorAndManagerOverHTTP(t *testing.T) {
 	}
 	if n := strings.Count(strings.Join(lines, "\n"), "|recording."); n != 3 {
 		t.Errorf("%d recording audit lines for the 3 recordings served, want 3:\n%s", n, strings.Join(lines, "\n"))
+	}
+}
+
+// The operator's callback view in headless Chromium: the voicemail left
+// while nobody was logged in is listed; opened, it shows the number whole,
+// "未排队" (it never queued: no made-up queue wait) and the voicemail's
+// player, whose audio the operator may fetch (audited).
+func TestConsoleOperatorHearsTheCallback(t *testing.T) {
+	t.Parallel()
+	br := siptest.StartBrowser(t)
+	h := siptest.StartHotline(t, siptest.Config{})
+	h.Login(t)
+	addUser(t, h, "op1", "operator", "8001", "op1-password-1")
+	const number = "13900000081"
+	vmT := leaveVoicemail(t, h, number)
+	if str(vmT.Outcome) != "voicemail" || !vmT.Callback {
+		t.Fatalf("voicemail ticket: outcome %s callback %v", str(vmT.Outcome), vmT.Callback)
+	}
+
+	desk := br.NewPage(t, "desk", 1366, 768)
+	consoleLogin(t, h, desk, "op1", "op1-password-1", "desk-view")
+	desk.WaitFor("the callback listed", `document.querySelectorAll("#callbacks button").length === 1`, 10*time.Second)
+	desk.Do(chromedp.Click(chromedp.CSS("#callbacks button")))
+	desk.WaitFor("the callback opened", `document.getElementById("pop-stage").textContent === "回访处理"`, 5*time.Second)
+	if got := desk.Text("pop-caller"); got != number {
+		t.Errorf("callback caller %q, want the whole number %s to dial", got, number)
+	}
+	if got := desk.Text("pop-wait"); got != "未排队" {
+		t.Errorf("queue wait of a call that never queued: %q, want 未排队", got)
+	}
+	src := "/api/tickets/" + vmT.ID + "/recording"
+	desk.WaitFor("the voicemail's player", fmt.Sprintf(`!document.getElementById("pop-vm-row").hidden && document.querySelector("#pop-vm audio").getAttribute("src") === %s`, jsq(src)), 5*time.Second)
+	// What the player fetches, from the page (its session cookie).
+	siptest.Eval[bool](desk, fmt.Sprintf(`(fetch(%s, {headers: {Range: "bytes=-200000"}}).then(r => { window.vmStatus = r.status; }), true)`, jsq(src)))
+	desk.WaitFor("the voicemail fetched", `window.vmStatus === 206`, 5*time.Second)
+	desk.Screenshot("desk-callback.png")
+	if lines := auditLines(t, h); !slices.Contains(lines, "op1|recording.range|"+vmT.ID+" bytes=-200000") {
+		t.Errorf("the operator's playback is not in the audit log:\n%s", strings.Join(lines, "\n"))
 	}
 }
