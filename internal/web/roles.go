@@ -133,5 +133,5 @@ func (s *Server) scopeFor(w http.ResponseWriter, r *http.Request, u auth.User) (
 	return sc, true
 }
 
-// errOutOfScope's message is the 403 of a ticket outside the user's scope.
+// outOfScope is the message of the 403 for a ticket outside the user's scope.
 const outOfScope = "operators see the tickets of their own calls, the current caller's history and their callback work"
