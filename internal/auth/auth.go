@@ -269,6 +269,26 @@ func (s *Store) Audit(ctx context.Context, user, action, object, remote string) 
 	return nil
 }
 
+// AuditObjects returns the objects of user's audit lines of action, newest
+// first, at most limit (the callbacks an operator wrote up).
+func (s *Store) AuditObjects(ctx context.Context, user, action string, limit int) ([]string, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT object FROM audit_log WHERE user_name = ? AND action = ? GROUP BY object ORDER BY max(id) DESC LIMIT ?`,
+		user, action, limit)
+	if err != nil {
+		return nil, fmt.Errorf("auth: audit objects: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			return nil, fmt.Errorf("auth: audit objects: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
 // Argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
 const (
 	argonMemory  = 19 * 1024

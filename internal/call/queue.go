@@ -19,12 +19,14 @@ const Ringback = "ringback"
 // that answers; with nobody logged in, or after max_wait, voicemail.
 func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 	if c.s.ACD == nil || c.s.ACD.LoggedIn() == 0 {
+		c.neverQueued = true
 		c.voicemail(ctx, cctx, ch)
 		return
 	}
 	events, err := c.s.ACD.Enqueue(c.t.ID, c.queue, c.t.Priority, c.queuedAt)
 	if err != nil {
 		c.log.Error("enqueue failed: voicemail instead", "error", err)
+		c.neverQueued = true
 		c.voicemail(ctx, cctx, ch)
 		return
 	}
@@ -66,7 +68,8 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 			case acd.NoSeats, acd.MaxWait:
 				ann.stop()
 				leaveQueue()
-				c.s.Metrics.waited(ticket.OutcomeVoicemail, c.s.Now().Sub(c.queuedAt))
+				c.leftQueueAt = c.s.Now()
+				c.s.Metrics.waited(ticket.OutcomeVoicemail, c.leftQueueAt.Sub(c.queuedAt))
 				c.log.Info("leaving the queue for voicemail", "why", ev.Kind.String())
 				c.voicemail(ctx, cctx, ch)
 				return

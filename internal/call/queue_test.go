@@ -338,6 +338,7 @@ func TestMaxWaitAndNoSeatsGoToVoicemail(t *testing.T) {
 			r, a, _ := newQueueRig(t, nil)
 			done := r.start(context.Background())
 			time.Sleep(2 * time.Second)
+			left := time.Now()
 			a.events <- acd.Event{Kind: kind}
 			time.Sleep(10 * time.Second) // invitation, beep, message
 			r.media.digits <- '#'
@@ -345,6 +346,10 @@ func TestMaxWaitAndNoSeatsGoToVoicemail(t *testing.T) {
 			tk := r.tickets.get()
 			if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback {
 				t.Fatalf("%v: ticket %+v", kind, tk)
+			}
+			// The wait is the time in the queue, not until the message ended.
+			if tk.QueuedAt == nil || tk.WaitSeconds == nil || *tk.WaitSeconds != left.Sub(*tk.QueuedAt).Seconds() {
+				t.Fatalf("%v: queued_at %v wait %v, want the time until %v", kind, tk.QueuedAt, tk.WaitSeconds, left)
 			}
 		})
 	}
@@ -361,8 +366,8 @@ func TestNobodyLoggedInSkipsTheQueue(t *testing.T) {
 		if len(a.calls()) != 0 {
 			t.Fatalf("enqueued with nobody logged in: %v", a.calls())
 		}
-		if tk := r.tickets.get(); str(tk.Outcome) != ticket.OutcomeVoicemail {
-			t.Fatalf("outcome %s", str(tk.Outcome))
+		if tk := r.tickets.get(); str(tk.Outcome) != ticket.OutcomeVoicemail || tk.QueuedAt != nil || tk.WaitSeconds != nil {
+			t.Fatalf("outcome %s, queued_at %v, wait %v: a call that never queued has no queue wait", str(tk.Outcome), tk.QueuedAt, tk.WaitSeconds)
 		}
 	})
 }

@@ -58,6 +58,11 @@ type callRun struct {
 	// offeredCounted: hotline_calls_offered_total has this call.
 	offeredCounted bool
 	queuedAt       time.Time
+	// leftQueueAt: when the call left the queue for voicemail; neverQueued:
+	// it went to voicemail without entering the queue (nobody logged in).
+	// Either way the wait is not the time until the end of the message.
+	leftQueueAt time.Time
+	neverQueued bool
 
 	mu        sync.Mutex
 	endReason string
@@ -303,8 +308,15 @@ func (c *callRun) close(ctx context.Context, outcome string, also func(t *ticket
 		t.AbandonStage = ticket.Optional(stage)
 		t.EndReason = ticket.Optional(c.end())
 		t.EndedAt = ticket.TimePtr(now)
-		if !c.queuedAt.IsZero() && t.WaitSeconds == nil {
-			t.WaitSeconds = ticket.Seconds(now.Sub(c.queuedAt))
+		switch {
+		case c.neverQueued:
+			t.QueuedAt, t.WaitSeconds = nil, nil
+		case !c.queuedAt.IsZero() && t.WaitSeconds == nil:
+			left := now
+			if !c.leftQueueAt.IsZero() {
+				left = c.leftQueueAt
+			}
+			t.WaitSeconds = ticket.Seconds(left.Sub(c.queuedAt))
 		}
 		if also != nil {
 			also(t)

@@ -283,8 +283,13 @@ func TestVoicemailAfterKey(t *testing.T) {
 		r.media.digits <- '#'
 		<-done
 		tk := r.tickets.get()
-		if tk.IVRPath != "2" || tk.Category != "legal_aid" || tk.Priority != "normal" || tk.QueuedAt == nil {
+		if tk.IVRPath != "2" || tk.Category != "legal_aid" || tk.Priority != "normal" {
 			t.Fatalf("IVR result on ticket: %+v", tk)
+		}
+		// Nobody logged in: straight to voicemail, never queued, no wait
+		// (not the length of the message).
+		if tk.QueuedAt != nil || tk.WaitSeconds != nil {
+			t.Fatalf("a voicemail that never queued has queue times: queued_at %v wait %v", tk.QueuedAt, tk.WaitSeconds)
 		}
 		if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback || tk.Recording == nil || *tk.Recording != "/api/tickets/T1/recording" {
 			t.Fatalf("voicemail ticket: %+v", tk)
@@ -359,7 +364,9 @@ func TestHangupBeforeBeepIsQueueAbandon(t *testing.T) {
 		r.in.events <- Event{Kind: EventHangup}
 		<-done
 		tk := r.tickets.get()
-		if str(tk.Outcome) != ticket.OutcomeAbandoned || str(tk.AbandonStage) != ticket.StageQueue || tk.WaitSeconds == nil {
+		// Nobody logged in: it went to the voicemail invitation without
+		// queueing, so it has no queue wait.
+		if str(tk.Outcome) != ticket.OutcomeAbandoned || str(tk.AbandonStage) != ticket.StageQueue || tk.WaitSeconds != nil || tk.QueuedAt != nil {
 			t.Fatalf("ticket %+v", tk)
 		}
 	})

@@ -190,6 +190,55 @@ type Filter struct {
 	From   time.Time // opened_at >= From
 	To     time.Time // opened_at < To
 	Limit  int       // default 100, at most 1000
+	// Scope, when set, limits the list to what one operator may see.
+	Scope *Scope
+}
+
+// Scope is what an operator may see of the tickets (web's role scoping):
+// the tickets their seat answered, the tickets named one by one (the call
+// on their seat now, the callbacks they wrote up), the current caller's
+// tickets, and the callbacks nobody has written up yet. A zero Scope
+// matches nothing.
+type Scope struct {
+	SeatID           string
+	IDs              []string
+	Caller           string
+	PendingCallbacks bool
+}
+
+// PendingCallback reports whether t is callback work nobody has written up
+// yet: marked for callback, answered by no seat, closed, no disposition.
+func PendingCallback(t *Ticket) bool {
+	return t.Callback && t.SeatID == "" && t.Status == StatusClosed && t.Disposition == ""
+}
+
+// sql returns the scope's condition and its arguments.
+func (sc *Scope) sql() (string, []any) {
+	var (
+		or   []string
+		args []any
+	)
+	if sc.SeatID != "" {
+		or = append(or, "seat_id = ?")
+		args = append(args, sc.SeatID)
+	}
+	if len(sc.IDs) > 0 {
+		or = append(or, "id IN (?"+strings.Repeat(",?", len(sc.IDs)-1)+")")
+		for _, id := range sc.IDs {
+			args = append(args, id)
+		}
+	}
+	if sc.Caller != "" {
+		or = append(or, "caller = ?")
+		args = append(args, sc.Caller)
+	}
+	if sc.PendingCallbacks {
+		or = append(or, "(callback = 1 AND seat_id = '' AND status = 'closed' AND disposition = '')")
+	}
+	if len(or) == 0 {
+		return "0", nil
+	}
+	return "(" + strings.Join(or, " OR ") + ")", args
 }
 
 // List returns tickets matching f, newest first.
@@ -213,6 +262,11 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Ticket, error) {
 	if !f.To.IsZero() {
 		where = append(where, "opened_at < ?")
 		args = append(args, store.Millis(f.To))
+	}
+	if f.Scope != nil {
+		w, a := f.Scope.sql()
+		where = append(where, w)
+		args = append(args, a...)
 	}
 	limit := f.Limit
 	if limit <= 0 {

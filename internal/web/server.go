@@ -92,6 +92,9 @@ type Server struct {
 	fan  *fanout
 	// replays: the node requests taken, each once (peer.go).
 	replays replayCache
+	// lookup finds a ticket wherever it is kept (role scoping: the current
+	// call's caller).
+	lookup TicketLookup
 
 	guard *loginGuard
 }
@@ -111,6 +114,9 @@ func New(opt Options, users *auth.Store, tickets *ticket.Store, gather prometheu
 		}
 		s.peer = NewPeerClient(opt.Cluster.Self(), opt.ClusterSecret)
 		s.fan = &fanout{cluster: opt.Cluster, client: s.peer, timeout: s.opt.PeerTimeout, log: logger}
+		s.lookup = NewClusterLookup(tickets, opt.Cluster, s.peer, s.opt.PeerTimeout, logger)
+	} else {
+		s.lookup = LocalLookup{Tickets: tickets}
 	}
 	s.routes()
 	return s

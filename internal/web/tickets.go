@@ -6,10 +6,10 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/pii"
 	"github.com/hotline12348/hotline/internal/ticket"
 )
 
@@ -34,6 +34,20 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request, u auth.User
 	if v := q.Get("limit"); v != "" {
 		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 {
 			writeError(w, http.StatusBadRequest, "limit: must be a positive number")
+			return
+		}
+	}
+	sc, ok := s.scopeFor(w, r, u)
+	if !ok {
+		return
+	}
+	f.Scope = sc.filter()
+	if f.Caller != "" && callerNode(r) == "" {
+		// A search by number: who looked for whom (masked), once, on the
+		// node the person asked.
+		if err := s.users.Audit(r.Context(), u.Name, auditTicketSearch, "caller="+pii.Mask(f.Caller), s.auditRemote(r)); err != nil {
+			s.log.Error("audit", "error", err)
+			writeError(w, http.StatusInternalServerError, "could not write the audit log")
 			return
 		}
 	}
@@ -117,6 +131,22 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request, u auth.User) 
 		writeError(w, http.StatusInternalServerError, "could not read ticket")
 		return
 	}
+	sc, ok := s.scopeFor(w, r, u)
+	if !ok {
+		return
+	}
+	if !sc.mayRead(t) {
+		writeError(w, http.StatusForbidden, outOfScope)
+		return
+	}
+	if u.CanManage() && !isSystem(r, u) && (u.SeatID == "" || string(t.SeatID) != u.SeatID) {
+		// A manager reading another seat's ticket: audited where it is kept.
+		if err := s.users.Audit(r.Context(), u.Name, auditTicketRead, t.ID, s.auditRemote(r)); err != nil {
+			s.log.Error("audit", "error", err)
+			writeError(w, http.StatusInternalServerError, "could not write the audit log")
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, forUser(u, t))
 }
 
@@ -130,15 +160,14 @@ func forUser(u auth.User, t *ticket.Ticket) *ticket.Ticket {
 	return maskTicket(t)
 }
 
-// recording serves a ticket's WAV to managers only; every download is
-// written to the audit log (SPEC §8).
+// recording serves a ticket's WAV: to managers and admins any; to an
+// operator the voicemail of their callback work (roles.go). Every request
+// served writes one audit line first (SPEC §8): "recording.download" for
+// one without Range, "recording.range" with the range asked for any other
+// (an <audio> element's seeks, bytes=-N tails): no audit line, no bytes.
 func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) {
-	if !u.CanManage() {
-		writeError(w, http.StatusForbidden, "recordings are for managers")
-		return
-	}
 	// A recording lives with its ticket: on another node, that node
-	// serves it (and writes the audit line).
+	// decides and serves it (and writes the audit line).
 	if s.relayTicket(w, r, u, r.PathValue("id"), maxRelayedRecording) {
 		return
 	}
@@ -150,6 +179,16 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "could not read ticket")
 		return
+	}
+	if !u.CanManage() {
+		sc, ok := s.scopeFor(w, r, u)
+		if !ok {
+			return
+		}
+		if !sc.callback(t) {
+			writeError(w, http.StatusForbidden, "recordings are for managers; operators hear the voicemails of their callback work")
+			return
+		}
 	}
 	if t.Recording == nil || s.opt.RecordingPath == nil {
 		if t.RecordingDeletedAt != nil {
@@ -170,22 +209,34 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 		writeError(w, http.StatusInternalServerError, "recording unreadable")
 		return
 	}
-	// One audit line per playback or download: an <audio> element fetches
-	// in ranges, and only the request from the start is a new listen.
-	// A long download is bounded by its progress, not WriteTimeout.
-	pw := newProgressWriter(w)
-	if rng := r.Header.Get("Range"); rng != "" && !strings.HasPrefix(rng, "bytes=0-") {
-		w.Header().Set("Content-Type", "audio/wav")
-		http.ServeContent(pw, r, t.ID+".wav", st.ModTime(), f)
-		return
+	action, object := auditRecording, t.ID
+	if rng := r.Header.Get("Range"); rng != "" {
+		action, object = auditRecordingPart, t.ID+" "+auditRange(rng)
 	}
-	if err := s.users.Audit(r.Context(), u.Name, "recording.download", t.ID, s.auditRemote(r)); err != nil {
-		// No audit line, no download.
+	if err := s.users.Audit(r.Context(), u.Name, action, object, s.auditRemote(r)); err != nil {
+		// No audit line, no bytes.
 		s.log.Error("audit", "error", err)
 		writeError(w, http.StatusInternalServerError, "could not write the audit log")
 		return
 	}
 	w.Header().Set("Content-Type", "audio/wav")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+t.ID+`.wav"`)
-	http.ServeContent(pw, r, t.ID+".wav", st.ModTime(), f)
+	// A long download is bounded by its progress, not WriteTimeout.
+	http.ServeContent(newProgressWriter(w), r, t.ID+".wav", st.ModTime(), f)
+}
+
+// auditRange is a Range header as the audit line keeps it: printable
+// ASCII, at most 100 bytes (a longer one is cut and says so).
+func auditRange(v string) string {
+	const max = 100
+	b := []byte(v)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
 }

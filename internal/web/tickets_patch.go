@@ -9,7 +9,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/hotline12348/hotline/agent"
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/ivr"
@@ -133,37 +132,6 @@ func (p *ticketPatch) validate() error {
 
 var errNotYours = errors.New("not your ticket")
 
-// mayEdit says whether u may write the form of ticket t. Managers and admins
-// may edit any ticket. An operator may edit:
-//   - the tickets their seat answered (seat_id is their seat), open or
-//     closed: the form is written while talking and during wrap-up, and
-//     corrected later;
-//   - the ticket of the call their seat is ringing for or holds now (the
-//     screen-pop comes on offer, before seat_id is set at answer);
-//   - a closed ticket no seat answered (voicemail, abandoned, rejected):
-//     whoever calls the citizen back writes it up.
-//
-// Open tickets of calls still in the IVR or the queue, and tickets another
-// seat answered, are not theirs.
-func (s *Server) mayEdit(u auth.User, t *ticket.Ticket) bool {
-	if u.CanManage() {
-		return true
-	}
-	if u.SeatID != "" {
-		if string(t.SeatID) == u.SeatID {
-			return true
-		}
-		if s.opt.Floor != nil {
-			for _, seat := range s.opt.Floor.Seats() {
-				if seat.ID == agent.SeatID(u.SeatID) && seat.CallID == t.ID {
-					return true
-				}
-			}
-		}
-	}
-	return t.SeatID == "" && t.Status == ticket.StatusClosed
-}
-
 // patchTicket: PATCH /api/tickets/{id} with the ticket form (summary,
 // category, legal_domain, disposition). Only those fields; unknown fields,
 // bad values or an empty body are 400 with every problem listed; a ticket
@@ -190,13 +158,17 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request, u auth.User
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	before := 0
+	sc, ok := s.scopeFor(w, r, u)
+	if !ok {
+		return
+	}
+	before, callback := 0, false
 	t, err := s.tickets.Update(r.Context(), id, func(t *ticket.Ticket) error {
 		// Checked on the row being updated, inside its transaction.
-		if !s.mayEdit(u, t) {
+		if !sc.mayEdit(t) {
 			return errNotYours
 		}
-		before = t.Revision
+		before, callback = t.Revision, t.Callback && t.SeatID == ""
 		if p.Summary != nil {
 			t.Summary = *p.Summary
 		}
@@ -216,7 +188,7 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request, u auth.User
 		writeError(w, http.StatusNotFound, "no such ticket")
 		return
 	case errors.Is(err, errNotYours):
-		writeError(w, http.StatusForbidden, "operators edit the tickets of their own seat, and unanswered closed tickets (callbacks)")
+		writeError(w, http.StatusForbidden, "operators edit the tickets of their own calls, the call on their seat and their callback work")
 		return
 	case err != nil:
 		s.log.Error("patch ticket", "ticket_id", id, "error", err)
@@ -230,6 +202,12 @@ func (s *Server) patchTicket(w http.ResponseWriter, r *http.Request, u auth.User
 	}{{"summary", p.Summary != nil}, {"category", p.Category != nil}, {"legal_domain", p.LegalDomain != nil}, {"disposition", p.Disposition != nil}} {
 		if f.set {
 			fields = append(fields, f.name)
+		}
+	}
+	if callback && !u.CanManage() {
+		// The operator who writes a callback up keeps it (roles.go).
+		if err := s.users.Audit(r.Context(), u.Name, auditCallbackWrite, t.ID, s.auditRemote(r)); err != nil {
+			s.log.Error("audit: callback written up, not recorded as the operator's", "ticket_id", id, "error", err)
 		}
 	}
 	s.log.Info("ticket form saved", "ticket_id", id, "by", u.Name, "fields", strings.Join(fields, ","),

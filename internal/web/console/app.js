@@ -366,13 +366,29 @@
     $("pop-category").textContent = label(L.category, t.category, "（未选择）");
     $("pop-ivr").textContent = ivrText(t.ivr_path);
     $("pop-ticket").textContent = t.id;
+    renderVoicemail(p);
     tickPop();
     renderHistory(p.history || []);
+  }
+  // A callback's voicemail: the operator hears it before calling back (the
+  // API serves it to them, audited like every playback).
+  function renderVoicemail(p) {
+    const row = $("pop-vm-row"), box = $("pop-vm"), t = p.ticket;
+    const show = p.stage === "callback" && !!t.recording;
+    if (!show) { row.hidden = true; box.replaceChildren(); return; }
+    if (row.hidden || box.dataset.ticket !== t.id) {
+      box.dataset.ticket = t.id;
+      box.replaceChildren(el("audio", { controls: true, preload: "none", src: `/api/tickets/${encodeURIComponent(t.id)}/recording`, "aria-label": `工单 ${t.id} 留言录音` }));
+    }
+    row.hidden = false;
   }
   function tickPop() {
     const p = S.pop;
     if (!p) return;
     const t = p.ticket;
+    // Queue wait only for a call that queued (a voicemail left with
+    // nobody logged in never did).
+    if (!t.queued_at) { $("pop-wait").textContent = "未排队"; return; }
     let w = t.wait_seconds;
     if (w === null || w === undefined) {
       w = t.queued_at && (p.stage === "ringing") ? (now() - Date.parse(t.queued_at)) / 1000 : p.wait;
