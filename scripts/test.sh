@@ -21,6 +21,7 @@ declare -A pkg=(
   [chromium]=chromium
   [redis-server]=redis-server
   [redis-sentinel]=redis-sentinel
+  [sqlite3]=sqlite3
 )
 missing=()
 for cmd in "${!pkg[@]}"; do
