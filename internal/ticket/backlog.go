@@ -58,11 +58,11 @@ type Backlog struct {
 	lastErr error // of the last attempt; nil once a write landed
 	wake    chan struct{}
 
-	pendingG   prometheus.GaugeFunc
-	ticketsG   prometheus.GaugeFunc
-	oldestG    prometheus.GaugeFunc
-	retries    prometheus.Counter
-	dropped    prometheus.Counter
+	pendingG prometheus.GaugeFunc
+	ticketsG prometheus.GaugeFunc
+	oldestG  prometheus.GaugeFunc
+	retries  prometheus.Counter
+	dropped  prometheus.Counter
 
 	// inject, in tests, fails an attempt before it reaches the database.
 	inject func(op *backlogOp) error
