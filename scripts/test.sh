@@ -21,6 +21,8 @@ declare -A pkg=(
   [chromium]=chromium
   [redis-server]=redis-server
   [redis-sentinel]=redis-sentinel
+  [sqlite3]=sqlite3
+  [chattr]=e2fsprogs
 )
 missing=()
 for cmd in "${!pkg[@]}"; do
