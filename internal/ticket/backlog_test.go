@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -299,5 +300,32 @@ func TestIDsContinueAfterRestart(t *testing.T) {
 	}
 	if a.ID != "20261203-100000-km-1-0001" || b.ID != "20261203-100000-km-1-0002" {
 		t.Fatalf("ids %s, %s", a.ID, b.ID)
+	}
+}
+
+// recording_failed is a ticket field: stored, read back, and in the push.
+func TestRecordingFailedStoredAndPushed(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	tk := &Ticket{CallID: "vm"}
+	if err := s.Open(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, tk.ID, func(t *Ticket) error {
+		t.Status, t.Outcome, t.Callback, t.RecordingFailed = StatusClosed, OutcomeVoicemail, true, true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, tk.ID)
+	if err != nil || !got.RecordingFailed || !got.Callback {
+		t.Fatalf("read back: %+v %v", got, err)
+	}
+	var body string
+	if err := s.db.R.QueryRow("SELECT body FROM outbox WHERE ticket_id = ? AND revision = 2", tk.ID).Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, `"recording_failed":true`) {
+		t.Fatalf("push body lacks recording_failed: %s", body)
 	}
 }
