@@ -162,7 +162,7 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 		Name: "hotline_sip_requests_total", Help: "SIP requests received, by method.",
 	}, []string{"method"})
 	s.m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hotline_sip_rejected_total", Help: "Requests refused before they reached a call or the registrar (INVITEs from untrusted sources, while draining; malformed or unsupported requests; in-dialog requests from another source than the dialog's), by reason.",
+		Name: "hotline_sip_rejected_total", Help: "Requests refused before they reached a call or the registrar (INVITEs from untrusted sources, while draining, while unavailable (storage); malformed or unsupported requests; in-dialog requests from another source than the dialog's), by reason.",
 	}, []string{"reason"})
 	for _, m := range knownMethods {
 		s.m.requests.WithLabelValues(m)
