@@ -185,6 +185,7 @@ func testMenu() *Menu {
 			MaxLength: 120 * time.Second,
 			EndKey:    "#",
 			Saved:     []string{"voicemail_saved", "goodbye"},
+			Failed:    []string{"voicemail_failed", "goodbye"},
 		},
 		Survey: Survey{
 			Prompts:    []string{"survey"},

@@ -96,6 +96,7 @@ func (m *Menu) Validate(hasPrompt func(name string) bool) []error {
 		p.add("voicemail.end_key", "%q is not a DTMF key (want one of 0-9 * # A-D)", v.EndKey)
 	}
 	prompts("voicemail.saved", v.Saved, false)
+	prompts("voicemail.failed", v.Failed, false)
 
 	s := &m.Survey
 	prompts("survey.prompts", s.Prompts, true)

@@ -14,6 +14,10 @@ type Voicemail struct {
 	MaxLength time.Duration `yaml:"max_length"` // recording stops here (SPEC: 120 s)
 	EndKey    string        `yaml:"end_key"`    // "#" ends the recording
 	Saved     []string      `yaml:"saved"`      // after a recording that was not cut by a hang-up
+	// Failed is played when the message cannot be recorded (recordings
+	// not writable): an apology and the promise of a callback, never
+	// silence.
+	Failed []string `yaml:"failed"`
 }
 
 // EndedBy says what ended a voicemail recording.
@@ -38,7 +42,7 @@ const defaultVoicemailMax = 120 * time.Second
 // Run plays the invitation and the beep, records until EndKey, MaxLength or
 // hang-up, then (unless the caller hung up) plays Saved. A hang-up is a normal
 // end: the result says EndedByHangup and err is nil. err is set only when
-// recording could not start.
+// recording could not start; the caller has then heard Failed.
 func (v *Voicemail) Run(ctx context.Context, ch RecordingChannel) (VoicemailResult, error) {
 	res := VoicemailResult{EndedBy: EndedByHangup}
 	digits := ch.Digits()
@@ -54,6 +58,7 @@ func (v *Voicemail) Run(ctx context.Context, ch RecordingChannel) (VoicemailResu
 	drain(digits) // keys pressed during the beep must not end an empty recording
 
 	if err := ch.StartRecording(); err != nil {
+		play(ctx, ch, v.Failed...)
 		return res, fmt.Errorf("ivr: voicemail: start recording: %w", err)
 	}
 	maxLen := v.MaxLength

@@ -9,7 +9,7 @@ import (
 
 // Invitation 4 s, beep 1 s: recording starts at 5 s. Saved + goodbye 4 s.
 var voicemailLengths = map[string]time.Duration{
-	"voicemail": 4 * s, Beep: 1 * s, "voicemail_saved": 2 * s, "goodbye": 2 * s,
+	"voicemail": 4 * s, Beep: 1 * s, "voicemail_saved": 2 * s, "goodbye": 2 * s, "voicemail_failed": 3 * s,
 }
 
 func TestVoicemailRun(t *testing.T) {
@@ -92,5 +92,10 @@ func TestVoicemailStartRecordingFails(t *testing.T) {
 		if !errors.Is(err, errNoDisk) {
 			t.Fatalf("err = %v, want %v", err, errNoDisk)
 		}
+		// The caller hears the apology to its end, never silence.
+		if at := time.Since(f.t0); at != 10*s {
+			t.Errorf("Run returned at %v, want 10s (after the apology)", at)
+		}
+		diffLog(t, f.events(), []string{"0s play voicemail", "4s play beep", "5s play voicemail_failed goodbye"})
 	})
 }

@@ -22,6 +22,7 @@ declare -A pkg=(
   [redis-server]=redis-server
   [redis-sentinel]=redis-sentinel
   [sqlite3]=sqlite3
+  [chattr]=e2fsprogs
 )
 missing=()
 for cmd in "${!pkg[@]}"; do

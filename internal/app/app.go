@@ -93,6 +93,11 @@ func Run(ctx context.Context, opt Options) error {
 	if err := closeInterrupted(ctx, tickets, log); err != nil {
 		return err
 	}
+	storage, err := startStorage(ctx, cfg, db, tickets, log, reg)
+	if err != nil {
+		return err
+	}
+	defer storage.stop()
 	outbox, err := newOutbox(cfg, tickets, log, reg)
 	if err != nil {
 		return err
@@ -224,7 +229,7 @@ func Run(ctx context.Context, opt Options) error {
 	}()
 	defer func() { stopRetention(); <-retentionDone }()
 	svc := &call.Service{
-		Tickets:        tickets,
+		Tickets:        storage.backlog,
 		Media:          &mediaFactory{engine: engine, codecs: codecs, prompts: prompts, advertise: advertise, log: log, srtp: srtpSeats(cfg)},
 		Menu:           menu,
 		ACD:            distributor{a: floor, log: log.With("component", "acd")},
@@ -259,6 +264,7 @@ func Run(ctx context.Context, opt Options) error {
 		SessionExpires: cfg.SIP.SessionExpires.D(),
 		Registrar:      registrar,
 		Cluster:        sipCluster(cfg, peers),
+		Unavailable:    storage.unavailable,
 		Limits: sip.Limits{
 			MaxMessageSize:    cfg.SIP.MaxMessageSize,
 			TCPHeaderTimeout:  cfg.SIP.TCPHeaderTimeout.D(),
@@ -306,7 +312,8 @@ func Run(ctx context.Context, opt Options) error {
 		NodeID:         webOpt.NodeID,
 		Cluster:        webOpt.Cluster,
 		ClusterSecret:  webOpt.ClusterSecret,
-		Degraded:       webOpt.Degraded,
+		Degraded:       storage.degraded(webOpt.Degraded),
+		Unavailable:    storage.unavailable,
 		SessionTTL:     cfg.HTTP.SessionTTL.D(),
 		SecureCookie:   cfg.HTTP.SecureCookie,
 		TrustedProxies: cfg.HTTP.TrustedProxyPrefixes(),
@@ -387,6 +394,9 @@ func Run(ctx context.Context, opt Options) error {
 			log.Warn("cluster: leave", "error", err)
 		}
 		lcancel()
+	}
+	if lost := storage.stop(); lost > 0 {
+		log.Error("ticket writes lost: the database did not take them before the end", "writes", lost)
 	}
 	// Flush the outbox: the last revisions of the calls just ended, and
 	// anything waiting on a backoff, get one more try (SPEC §2).

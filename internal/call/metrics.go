@@ -24,6 +24,7 @@ type Metrics struct {
 	waitingG      *prometheus.GaugeVec
 	handleH       prometheus.Histogram
 	satisfactionC *prometheus.CounterVec
+	recFailedC    prometheus.Counter
 }
 
 // NewMetrics registers the call metrics on reg for the given queues.
@@ -62,6 +63,9 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 		satisfactionC: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_satisfaction_total", Help: "Satisfaction survey answers, by score (1 satisfied, 2 basically satisfied, 3 dissatisfied).",
 		}, []string{"score"}),
+		recFailedC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotline_voicemail_recording_failed_total", Help: "Voicemails that could not be recorded (recordings not writable): the caller heard an apology, the ticket asks for a callback.",
+		}),
 	}
 	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail} {
 		m.waitH.WithLabelValues(o)
@@ -80,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail, ticket.OutcomeRejected, ticket.OutcomeInterrupted} {
 		m.endedC.WithLabelValues(o)
 	}
-	for _, c := range []prometheus.Collector{m.active, m.offeredC, m.abandonedC, m.endedC, m.answeredByIVR, m.answeredC, m.waitH, m.waitingG, m.handleH, m.satisfactionC} {
+	for _, c := range []prometheus.Collector{m.active, m.offeredC, m.abandonedC, m.endedC, m.answeredByIVR, m.answeredC, m.waitH, m.waitingG, m.handleH, m.satisfactionC, m.recFailedC} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("call: metrics: %w", err)
 		}
@@ -98,3 +102,4 @@ func (m *Metrics) waited(outcome string, d time.Duration) {
 func (m *Metrics) waiting(queue string, delta float64) { m.waitingG.WithLabelValues(queue).Add(delta) }
 func (m *Metrics) handled(d time.Duration)             { m.handleH.Observe(d.Seconds()) }
 func (m *Metrics) rated(score int)                     { m.satisfactionC.WithLabelValues(strconv.Itoa(score)).Inc() }
+func (m *Metrics) recordingFailed()                    { m.recFailedC.Inc() }

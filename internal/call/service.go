@@ -234,7 +234,14 @@ func (c *callRun) voicemail(ctx, cctx context.Context, ch *channel) {
 	rc := &recordingChannel{channel: ch, media: c.media, path: path}
 	res, err := c.s.Menu.Voicemail.Run(cctx, rc)
 	if err != nil {
-		c.log.Error("voicemail could not record", "error", err)
+		// The recordings cannot be written: the caller heard an apology;
+		// the ticket still asks for a callback (issue 10).
+		c.log.Error("voicemail could not record; callback ticket kept without a message", "error", err)
+		c.s.Metrics.recordingFailed()
+		c.finish(ctx, ticket.OutcomeVoicemail, func(t *ticket.Ticket) {
+			t.Callback, t.RecordingFailed = true, true
+		})
+		return
 	}
 	recorded := res.Duration >= time.Second
 	c.log.Info("voicemail", "seconds", res.Duration.Seconds(), "ended_by", res.EndedBy)

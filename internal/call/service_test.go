@@ -80,6 +80,7 @@ type fakeMedia struct {
 	recording   bool
 	recStart    time.Time
 	recPath     string
+	recErr      error
 	closed      bool
 }
 
@@ -126,6 +127,9 @@ func (m *fakeMedia) Err() error            { return errors.New("rtp inactivity")
 func (m *fakeMedia) StartRecording(path string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.recErr != nil {
+		return m.recErr
+	}
 	m.recording, m.recStart, m.recPath = true, time.Now(), path
 	return nil
 }
@@ -308,6 +312,36 @@ func TestVoicemailAfterKey(t *testing.T) {
 		}
 		if v := r.counter(t, "hotline_active_calls"); v != 0 {
 			t.Fatalf("active calls %v after the call", v)
+		}
+	})
+}
+
+// Recordings not writable: the caller hears the apology, the ticket is a
+// callback marked recording_failed, not an abandon.
+func TestVoicemailRecordingFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.media.recErr = errors.New("open /rec/T1.wav: permission denied")
+		done := make(chan struct{})
+		go func() { r.svc.Handle(context.Background(), r.in); close(done) }()
+		time.Sleep(500 * time.Millisecond)
+		r.media.digits <- '2'
+		<-done
+		tk := r.tickets.get()
+		if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback || !tk.RecordingFailed || tk.Recording != nil || tk.Status != ticket.StatusClosed {
+			t.Fatalf("ticket: outcome %s callback %v recording_failed %v recording %v status %s", str(tk.Outcome), tk.Callback, tk.RecordingFailed, tk.Recording, tk.Status)
+		}
+		r.media.mu.Lock()
+		played := strings.Join(r.media.played, " ")
+		r.media.mu.Unlock()
+		if !strings.Contains(played, "voicemail_failed goodbye") {
+			t.Fatalf("caller heard %q, want the apology", played)
+		}
+		if v := r.counter(t, "hotline_voicemail_recording_failed_total"); v != 1 {
+			t.Fatalf("recording_failed counter %v", v)
+		}
+		if v := r.counter(t, "hotline_calls_abandoned_total", "queue", "legal_aid", "stage", "queue"); v != 0 {
+			t.Fatalf("counted as abandoned")
 		}
 	})
 }

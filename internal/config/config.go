@@ -27,6 +27,7 @@ type Config struct {
 	IVR        IVR        `yaml:"ivr"`
 	Workorder  Workorder  `yaml:"workorder"`
 	Recordings Recordings `yaml:"recordings"`
+	Storage    Storage    `yaml:"storage"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
 
 	// Path is the file the configuration was read from ("" for the embedded default).
@@ -215,6 +216,14 @@ type Workorder struct {
 type Recordings struct {
 	Enabled       bool `yaml:"enabled"`
 	RetentionDays int  `yaml:"retention_days"`
+}
+
+// Storage sets when data_dir's disk counts as short of space.
+type Storage struct {
+	// MinFreeMB: below this many MiB free on data_dir's file system the
+	// node says so (healthz degraded, hotline_storage_ok{part="disk_space"}
+	// 0) before the database or a recording fails (default 1024; 0: off).
+	MinFreeMB int `yaml:"min_free_mb"`
 }
 
 // Shutdown bounds a graceful stop (SIGTERM).

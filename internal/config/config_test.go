@@ -182,6 +182,7 @@ func TestDefaultsWhenKeysAreAbsent(t *testing.T) {
 		IVR:        IVR{Menu: "configs/ivr.yaml", Prompts: "configs/prompts/zh"},
 		Workorder:  Workorder{Timeout: sec(5), MaxAttempts: 20, Workers: 4},
 		Recordings: Recordings{Enabled: true, RetentionDays: 180},
+		Storage:    Storage{MinFreeMB: 1024},
 		Shutdown:   Shutdown{Grace: sec(60)},
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -103,6 +103,7 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 		c.Recordings.Enabled = true
 	}
 	num("recordings.retention_days", &c.Recordings.RetentionDays, 180)
+	num("storage.min_free_mb", &c.Storage.MinFreeMB, 1024)
 
 	dur("shutdown.grace", &c.Shutdown.Grace, 60*time.Second)
 	return problems

@@ -249,6 +249,9 @@ func (c *Config) problems() Errors {
 	if c.Recordings.RetentionDays < 1 {
 		p.add("recordings.retention_days", "must be at least 1")
 	}
+	if c.Storage.MinFreeMB < 0 {
+		p.add("storage.min_free_mb", "must be 0 (off) or more")
+	}
 	positive(&p, "shutdown.grace", c.Shutdown.Grace)
 	return p
 }

@@ -59,6 +59,11 @@ type Config struct {
 	Cluster *ClusterConfig
 	// Limits bound what untrusted peers may cost (guard.go).
 	Limits Limits
+	// Unavailable, when set, says why no new call could be taken now ("":
+	// it could), e.g. the database cannot take a ticket: new INVITEs and
+	// OPTIONS then get 503, like while draining, so the SBC fails over;
+	// calls in progress go on.
+	Unavailable func() string
 }
 
 // MinSE is the smallest session interval we accept (RFC 4028 §4: 90 s).
@@ -157,7 +162,7 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 		Name: "hotline_sip_requests_total", Help: "SIP requests received, by method.",
 	}, []string{"method"})
 	s.m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hotline_sip_rejected_total", Help: "Requests refused before they reached a call or the registrar (INVITEs from untrusted sources, while draining; malformed or unsupported requests; in-dialog requests from another source than the dialog's), by reason.",
+		Name: "hotline_sip_rejected_total", Help: "Requests refused before they reached a call or the registrar (INVITEs from untrusted sources, while draining, while unavailable (storage); malformed or unsupported requests; in-dialog requests from another source than the dialog's), by reason.",
 	}, []string{"reason"})
 	for _, m := range knownMethods {
 		s.m.requests.WithLabelValues(m)
@@ -229,7 +234,7 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 const allowMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
 
 // Reasons of hotline_sip_rejected_total.
-var rejectReasons = []string{"untrusted", "draining", "malformed", "unsupported", "wrong_source"}
+var rejectReasons = []string{"untrusted", "draining", "unavailable", "malformed", "unsupported", "wrong_source"}
 
 // reject answers a request that goes no further (never an ACK).
 func (s *Server) reject(req *sip.Request, tx sip.ServerTransaction, label string, r *rejection) {
@@ -519,6 +524,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
 		return
 	}
+	if why := s.unavailable(); why != "" {
+		s.m.rejected.WithLabelValues("unavailable").Inc()
+		log.Warn("INVITE refused: no ticket could be kept for a new call now", "why", why)
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
+		return
+	}
 	ip, ok := s.trusted(req.Source())
 	if !ok {
 		s.m.rejected.WithLabelValues("untrusted").Inc()
@@ -626,8 +637,16 @@ func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 }
 
+// unavailable is Config.Unavailable's answer ("" without one).
+func (s *Server) unavailable() string {
+	if s.cfg.Unavailable == nil {
+		return ""
+	}
+	return s.cfg.Unavailable()
+}
+
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
-	if s.draining.Load() {
+	if s.draining.Load() || s.unavailable() != "" {
 		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
 		return
 	}

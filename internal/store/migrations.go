@@ -126,4 +126,13 @@ ALTER TABLE ticket_feedback ADD COLUMN dedupe_key TEXT;
 CREATE UNIQUE INDEX ticket_feedback_dedupe ON ticket_feedback(ticket_id, dedupe_key);
 CREATE INDEX sessions_expires ON sessions(expires_at);
 `,
+	// 5: a voicemail that could not be recorded (recordings directory not
+	// writable) still makes a callback ticket, marked so; the storage
+	// health probe's table.
+	`
+ALTER TABLE tickets ADD COLUMN recording_failed INTEGER NOT NULL DEFAULT 0;
+-- the storage health probe's one row: a write every second shows the
+-- database takes writes (internal/store Probe).
+CREATE TABLE storage_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+`,
 }

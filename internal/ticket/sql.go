@@ -12,7 +12,7 @@ import (
 const ticketColumns = `id, call_id, caller, called, channel, category, priority, ivr_path, status,
 	outcome, abandon_stage, end_reason, seat_id, node_id, opened_at, queued_at, answered_at, ended_at,
 	wait_seconds, talk_seconds, summary, disposition, legal_domain, callback, satisfaction, recording,
-	recording_deleted_at, revision, wo_state, wo_attempts, wo_last_error, wo_external_id`
+	recording_deleted_at, recording_failed, revision, wo_state, wo_attempts, wo_last_error, wo_external_id`
 
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -37,12 +37,12 @@ func scanTicket(r scanner, loc *time.Location) (*Ticket, error) {
 		wait, talk                          sql.NullFloat64
 		satisfaction                        sql.NullInt64
 		recording                           sql.NullString
-		callback                            bool
+		callback, recFailed                 bool
 	)
 	err := r.Scan(&t.ID, &t.CallID, &t.Caller, &t.Called, &t.Channel, &t.Category, &t.Priority, &t.IVRPath, &t.Status,
 		&outcome, &stage, &reason, &seat, &t.NodeID, &opened, &queued, &answered, &ended,
 		&wait, &talk, &t.Summary, &t.Disposition, &t.LegalDomain, &callback, &satisfaction, &recording,
-		&recDeleted, &t.Revision, &t.Workorder.State, &t.Workorder.Attempts, &t.Workorder.LastError, &t.Workorder.ExternalID)
+		&recDeleted, &recFailed, &t.Revision, &t.Workorder.State, &t.Workorder.Attempts, &t.Workorder.LastError, &t.Workorder.ExternalID)
 	if err != nil {
 		return nil, err
 	}
@@ -69,12 +69,12 @@ func scanTicket(r scanner, loc *time.Location) (*Ticket, error) {
 	if recording.Valid {
 		t.Recording = &recording.String
 	}
-	t.Callback = callback
+	t.Callback, t.RecordingFailed = callback, recFailed
 	return &t, nil
 }
 
 // values returns the ticket's columns after id in ticketColumns order, up to
-// and including recording_deleted_at and revision (the wo_* columns are
+// and including recording_deleted_at, recording_failed and revision (the wo_* columns are
 // written only by the delivery bookkeeping).
 func values(t *Ticket) []any {
 	ms := func(p *time.Time) any {
@@ -101,7 +101,7 @@ func values(t *Ticket) []any {
 		string(t.Outcome), string(t.AbandonStage), string(t.EndReason), string(t.SeatID), t.NodeID,
 		store.Millis(t.OpenedAt), ms(t.QueuedAt), ms(t.AnsweredAt), ms(t.EndedAt),
 		f(t.WaitSeconds), f(t.TalkSeconds), t.Summary, t.Disposition, t.LegalDomain, t.Callback, sat, rec,
-		ms(t.RecordingDeletedAt), t.Revision}
+		ms(t.RecordingDeletedAt), t.RecordingFailed, t.Revision}
 }
 
 func insertTicket(ctx context.Context, tx *sql.Tx, t *Ticket) error {
@@ -109,7 +109,7 @@ func insertTicket(ctx context.Context, tx *sql.Tx, t *Ticket) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO tickets(id, call_id, caller, called, channel, category, priority, ivr_path, status,
 	outcome, abandon_stage, end_reason, seat_id, node_id, opened_at, queued_at, answered_at, ended_at,
 	wait_seconds, talk_seconds, summary, disposition, legal_domain, callback, satisfaction, recording,
-	recording_deleted_at, revision) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+	recording_deleted_at, recording_failed, revision) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
 	return err
 }
 
@@ -118,6 +118,6 @@ func updateTicket(ctx context.Context, tx *sql.Tx, t *Ticket) error {
 	_, err := tx.ExecContext(ctx, `UPDATE tickets SET call_id=?, caller=?, called=?, channel=?, category=?, priority=?, ivr_path=?, status=?,
 	outcome=?, abandon_stage=?, end_reason=?, seat_id=?, node_id=?, opened_at=?, queued_at=?, answered_at=?, ended_at=?,
 	wait_seconds=?, talk_seconds=?, summary=?, disposition=?, legal_domain=?, callback=?, satisfaction=?, recording=?,
-	recording_deleted_at=?, revision=? WHERE id=?`, args...)
+	recording_deleted_at=?, recording_failed=?, revision=? WHERE id=?`, args...)
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,11 @@ type Store struct {
 
 	subMu sync.Mutex
 	subs  []func(t *Ticket, event string)
+
+	// seqMu guards the daily id counter (nextID).
+	seqMu  sync.Mutex
+	seqDay string
+	seqN   int64
 }
 
 // OnRevision registers fn to be called after every committed revision (to
@@ -55,6 +61,17 @@ func (s *Store) Location() *time.Location { return s.loc }
 // outbox in the same transaction. It fills t.ID, t.Revision, t.Status,
 // t.NodeID and defaults (channel "hotline", priority "normal", opened_at now).
 func (s *Store) Open(ctx context.Context, t *Ticket) error {
+	if err := s.Prepare(ctx, t); err != nil {
+		return err
+	}
+	return s.Insert(ctx, t)
+}
+
+// Prepare fills what Open fills — the id, drawn from this node's daily
+// counter kept in memory, revision 1 and the defaults — without writing
+// anything, so that a call has its ticket id even while the database
+// cannot take the row (Backlog). Insert writes it later.
+func (s *Store) Prepare(ctx context.Context, t *Ticket) error {
 	if t.OpenedAt.IsZero() {
 		t.OpenedAt = s.now()
 	}
@@ -71,37 +88,78 @@ func (s *Store) Open(ctx context.Context, t *Ticket) error {
 	t.NodeID = s.nodeID
 	t.Revision = 1
 	t.Workorder = Workorder{State: DeliveryPending}
+	id, err := s.nextID(ctx, t.OpenedAt)
+	if err != nil {
+		return fmt.Errorf("ticket: open: %w", err)
+	}
+	t.ID = id
+	return nil
+}
+
+// Insert writes a ticket made by Prepare, with its "opened" push, in one
+// transaction. Inserting the same ticket again is a no-op (a retry after
+// a commit whose success was not reported): revision 1 is pushed once.
+func (s *Store) Insert(ctx context.Context, t *Ticket) error {
 	event := EventOpened
+	inserted := false
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		id, err := s.nextID(ctx, tx, t.OpenedAt)
-		if err != nil {
+		var callID string
+		err := tx.QueryRowContext(ctx, `SELECT call_id FROM tickets WHERE id = ?`, t.ID).Scan(&callID)
+		switch {
+		case err == nil && callID == t.CallID:
+			return nil // already there
+		case err == nil:
+			return fmt.Errorf("id %s already taken by another call", t.ID)
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		t.ID = id
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ticket_seq(day, n) VALUES (?, ?)
+			ON CONFLICT(day) DO UPDATE SET n = max(n, excluded.n)`, idDay(t.ID), idSeq(t.ID)); err != nil {
+			return fmt.Errorf("next id: %w", err)
+		}
 		if err := insertTicket(ctx, tx, t); err != nil {
 			return err
 		}
+		inserted = true
 		return s.enqueue(ctx, tx, t, event)
 	})
 	if err != nil {
 		return fmt.Errorf("ticket: open: %w", err)
 	}
-	s.notify(t, event)
+	if inserted {
+		s.notify(t, event)
+	}
 	return nil
 }
 
 // nextID draws the next per-node daily number: 20261126-083015-km-1-0042.
-func (s *Store) nextID(ctx context.Context, tx *sql.Tx, at time.Time) (string, error) {
+// The counter lives in memory, read once a day from ticket_seq (WAL: a
+// read is never blocked by a writer); Insert moves ticket_seq up to each
+// number it writes, so a restart continues after the last one stored.
+func (s *Store) nextID(ctx context.Context, at time.Time) (string, error) {
 	local := at.In(s.loc)
 	day := local.Format("20060102")
-	var n int64
-	err := tx.QueryRowContext(ctx,
-		`INSERT INTO ticket_seq(day, n) VALUES (?, 1)
-		 ON CONFLICT(day) DO UPDATE SET n = n + 1 RETURNING n`, day).Scan(&n)
-	if err != nil {
-		return "", fmt.Errorf("next id: %w", err)
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	if s.seqDay != day {
+		var n int64
+		err := s.db.R.QueryRowContext(ctx, `SELECT n FROM ticket_seq WHERE day = ?`, day).Scan(&n)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("next id: %w", err)
+		}
+		s.seqDay, s.seqN = day, n
 	}
-	return fmt.Sprintf("%s-%s-%s-%04d", day, local.Format("150405"), s.nodeID, n), nil
+	s.seqN++
+	return fmt.Sprintf("%s-%s-%s-%04d", day, local.Format("150405"), s.nodeID, s.seqN), nil
+}
+
+// idDay and idSeq take the day and the daily number out of an id.
+func idDay(id ID) string { return id[:min(8, len(id))] }
+
+func idSeq(id ID) int64 {
+	i := strings.LastIndexByte(id, '-')
+	n, _ := strconv.ParseInt(id[i+1:], 10, 64)
+	return n
 }
 
 // Update applies fn to the ticket and, if fn changed anything, stores it as

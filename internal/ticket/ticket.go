@@ -85,9 +85,12 @@ type Ticket struct {
 	Disposition  string     `json:"disposition"`
 	LegalDomain  string     `json:"legal_domain"`
 	// Callback marks a ticket whose caller must be called back (voicemail).
-	Callback           bool       `json:"callback"`
-	Satisfaction       *int       `json:"satisfaction"`
-	Recording          *string    `json:"recording"`
+	Callback     bool    `json:"callback"`
+	Satisfaction *int    `json:"satisfaction"`
+	Recording    *string `json:"recording"`
+	// RecordingFailed: the caller wanted to leave a message that could not
+	// be recorded (recordings directory not writable); the callback stands.
+	RecordingFailed    bool       `json:"recording_failed"`
 	RecordingDeletedAt *time.Time `json:"recording_deleted_at,omitempty"`
 	Workorder          Workorder  `json:"workorder"`
 	Revision           int        `json:"revision"`

@@ -77,6 +77,11 @@ type Options struct {
 	// Degraded, when set, returns why the node is degraded ("" = healthy),
 	// e.g. "redis unreachable": /healthz stays 200 and says so.
 	Degraded func() string
+	// Unavailable, when set, says why the node cannot take a new call now
+	// ("" = it can), e.g. the database cannot take a ticket: /healthz is
+	// 503 {"status":"unavailable","reason"} so the SBC and the load
+	// balancer fail over.
+	Unavailable func() string
 }
 
 // Server is the HTTP handler set.
@@ -158,11 +163,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // healthz: 200 {"status":"ok"}; 200 {"status":"degraded","reason"} when
 // the node takes calls without the shared state (SPEC §11: Redis
-// unreachable); 503 {"status":"draining"} once it stops taking calls.
+// unreachable); 503 {"status":"draining"} once it stops taking calls; 503
+// {"status":"unavailable","reason"} while a new call could not be taken
+// (storage).
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if s.opt.Ready != nil && !s.opt.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
+	}
+	if s.opt.Unavailable != nil {
+		if why := s.opt.Unavailable(); why != "" {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": why})
+			return
+		}
 	}
 	if s.opt.Degraded != nil {
 		if why := s.opt.Degraded(); why != "" {
