@@ -91,6 +91,12 @@ type Event struct {
 	// NoAnswer, Declined, Hangup), and a report whose token is not the
 	// seat's current one is refused with ErrNotOffered (SPEC §11).
 	Token uint64
+	// Ring (Offer) is how long the ACD lets the seat ring before its ring
+	// watchdog ends the offer (Config.RingTimeout; 0: no watchdog). The call
+	// layer does not time the ringing itself; it gives up on its own only
+	// well past this, if the ACD cannot tell it (the shared state is
+	// unreachable).
+	Ring time.Duration
 }
 
 const (

@@ -24,6 +24,7 @@ type Metrics struct {
 	waitingG      *prometheus.GaugeVec
 	handleH       prometheus.Histogram
 	satisfactionC *prometheus.CounterVec
+	lateAnswersC  *prometheus.CounterVec
 }
 
 // NewMetrics registers the call metrics on reg for the given queues.
@@ -62,6 +63,13 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 		satisfactionC: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_satisfaction_total", Help: "Satisfaction survey answers, by score (1 satisfied, 2 basically satisfied, 3 dissatisfied).",
 		}, []string{"score"}),
+		lateAnswersC: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_acd_late_answers_total",
+			Help: "Seat answers (200) to an offer the ACD no longer made that seat, ACKed and hung up, by why the offer had ended (withdrawn, ring_timeout, caller_gone, not_offered).",
+		}, []string{"reason"}),
+	}
+	for _, r := range LateReasons {
+		m.lateAnswersC.WithLabelValues(r)
 	}
 	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail} {
 		m.waitH.WithLabelValues(o)
@@ -80,7 +88,7 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail, ticket.OutcomeRejected, ticket.OutcomeInterrupted} {
 		m.endedC.WithLabelValues(o)
 	}
-	for _, c := range []prometheus.Collector{m.active, m.offeredC, m.abandonedC, m.endedC, m.answeredByIVR, m.answeredC, m.waitH, m.waitingG, m.handleH, m.satisfactionC} {
+	for _, c := range []prometheus.Collector{m.active, m.offeredC, m.abandonedC, m.endedC, m.answeredByIVR, m.answeredC, m.waitH, m.waitingG, m.handleH, m.satisfactionC, m.lateAnswersC} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("call: metrics: %w", err)
 		}
@@ -98,3 +106,4 @@ func (m *Metrics) waited(outcome string, d time.Duration) {
 func (m *Metrics) waiting(queue string, delta float64) { m.waitingG.WithLabelValues(queue).Add(delta) }
 func (m *Metrics) handled(d time.Duration)             { m.handleH.Observe(d.Seconds()) }
 func (m *Metrics) rated(score int)                     { m.satisfactionC.WithLabelValues(strconv.Itoa(score)).Inc() }
+func (m *Metrics) lateAnswer(reason string)            { m.lateAnswersC.WithLabelValues(reason).Inc() }

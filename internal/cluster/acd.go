@@ -280,7 +280,7 @@ func (n *Node) callChangeLocked(ch change) {
 		}
 		c.lastTok = ch.C.Tok
 		c.seat, c.tok = agent.SeatID(ch.C.Seat), ch.C.Tok
-		n.deliverLocked(c, acd.Event{Kind: acd.Offer, Seat: c.seat, Token: c.tok})
+		n.deliverLocked(c, acd.Event{Kind: acd.Offer, Seat: c.seat, Token: c.tok, Ring: max(n.opt.ACD.RingTimeout, 0)})
 	case "call_withdrawn", "call_no_answer":
 		// A withdrawal, or the ring watchdog (a no-answer this node
 		// reported itself no longer matches: offerOver cleared c.tok).
