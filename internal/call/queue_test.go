@@ -467,3 +467,31 @@ func TestStaleAnswerIsHungUp(t *testing.T) {
 		}
 	})
 }
+
+// TestACDLetsGoOfTheCall: the ACD closes the call's channel without a word
+// (it dropped the call), while it waits or while a seat rings: the ringing
+// is CANCELled and the caller goes to voicemail; the call never spins on
+// the closed channel.
+func TestACDLetsGoOfTheCall(t *testing.T) {
+	for _, ringing := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			r, a, d := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second}})
+			done := r.start(context.Background())
+			if ringing {
+				a.events <- QueueOffer1("8001")
+				time.Sleep(2 * time.Second)
+			}
+			close(a.events)
+			time.Sleep(10 * time.Second) // invitation, beep, message
+			r.media.digits <- '#'
+			<-done
+			if ringing && !d.call("8001").wasCanceled() {
+				t.Fatal("the seat still rings for a call the ACD let go of")
+			}
+			tk := r.tickets.get()
+			if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback {
+				t.Fatalf("ringing %v: ticket %+v", ringing, tk)
+			}
+		})
+	}
+}
