@@ -13,9 +13,10 @@ import (
 
 // Config is the acd section of SPEC §3.
 type Config struct {
-	// RingTimeout is how long the call layer lets a seat ring before it
-	// cancels and reports NoAnswer. The ACD only carries it: see the package
-	// comment for why it does not run the ring timer.
+	// RingTimeout is how long a seat rings before the ACD ends the offer
+	// (RONA: the seat goes not_ready, reason no_answer; the call gets Event
+	// RingTimeout and waits again). The ACD is the one place that decides
+	// it; the call layer CANCELs when told. <= 0: no ring watchdog.
 	RingTimeout time.Duration
 	// WrapUp is how long a seat stays in wrap_up after a call; 0: ready at once.
 	WrapUp time.Duration
@@ -58,10 +59,11 @@ type EventKind int
 
 // The events on a call's channel; see the package comment.
 const (
-	Offer     EventKind = iota + 1 // ring Event.Seat
-	Withdrawn                      // stop ringing Event.Seat: its registration went away; the call waits again
-	MaxWait                        // waited Config.MaxWait: voicemail (the call has left the queue)
-	NoSeats                        // no seat logged in: voicemail at once (the call was never queued)
+	Offer       EventKind = iota + 1 // ring Event.Seat
+	Withdrawn                        // stop ringing Event.Seat: its registration went away; the call waits again
+	RingTimeout                      // stop ringing Event.Seat: it rang Config.RingTimeout (RONA); the call waits again
+	MaxWait                          // waited Config.MaxWait: voicemail (the call has left the queue)
+	NoSeats                          // no seat logged in: voicemail at once (the call was never queued)
 )
 
 func (k EventKind) String() string {
@@ -70,6 +72,8 @@ func (k EventKind) String() string {
 		return "offer"
 	case Withdrawn:
 		return "withdrawn"
+	case RingTimeout:
+		return "ring_timeout"
 	case MaxWait:
 		return "max_wait"
 	case NoSeats:
@@ -81,12 +85,18 @@ func (k EventKind) String() string {
 // Event is one message to a call's goroutine.
 type Event struct {
 	Kind EventKind
-	Seat agent.SeatID // Offer, Withdrawn
-	// Token is the offer's fencing token (Offer, Withdrawn): the call layer
+	Seat agent.SeatID // Offer, Withdrawn, RingTimeout
+	// Token is the offer's fencing token (Offer, Withdrawn, RingTimeout): the call layer
 	// passes it back with every report about that offer (Answered,
 	// NoAnswer, Declined, Hangup), and a report whose token is not the
 	// seat's current one is refused with ErrNotOffered (SPEC §11).
 	Token uint64
+	// Ring (Offer) is how long the ACD lets the seat ring before its ring
+	// watchdog ends the offer (Config.RingTimeout; 0: no watchdog). The call
+	// layer does not time the ringing itself; it gives up on its own only
+	// well past this, if the ACD cannot tell it (the shared state is
+	// unreachable).
+	Ring time.Duration
 }
 
 const (
@@ -290,6 +300,11 @@ func (a *ACD) do(op, subject string, change func(now time.Time) error) error {
 		return fmt.Errorf("acd: %s %s: %w", op, subject, ErrClosed)
 	}
 	now := a.now()
+	// Rings that are due end first: a report that arrives after the
+	// deadline, before the timer goroutine woke, finds the offer over.
+	if err := a.expireRings(now); err != nil {
+		return fmt.Errorf("acd: %s %s: %w", op, subject, err)
+	}
 	if err := change(now); err != nil {
 		return fmt.Errorf("acd: %s %s: %w", op, subject, err)
 	}
@@ -317,6 +332,9 @@ func (a *ACD) settle(now time.Time) error {
 			}
 			seats[i] = s
 		}
+	}
+	if err := a.expireRingsIn(seats, now); err != nil {
+		return err
 	}
 	if err := a.expire(now); err != nil {
 		return err
@@ -364,8 +382,57 @@ func (a *ACD) expire(now time.Time) error {
 	return nil
 }
 
-// rearm sets the timer for the next deadline after now: the earliest wrap-up
-// end, the end of a decline pause, the oldest waiting call's MaxWait and,
+// expireRings is the ring watchdog: every seat that has rung
+// Config.RingTimeout is RONA — not_ready (no_answer) — and its call, told
+// with Event RingTimeout, waits again at its place.
+func (a *ACD) expireRings(now time.Time) error {
+	if a.cfg.RingTimeout <= 0 {
+		return nil
+	}
+	seats, err := a.seats()
+	if err != nil {
+		return err
+	}
+	return a.expireRingsIn(seats, now)
+}
+
+// expireRingsIn is expireRings over seats, which it updates.
+func (a *ACD) expireRingsIn(seats []agent.Seat, now time.Time) error {
+	if a.cfg.RingTimeout <= 0 {
+		return nil
+	}
+	for i := range seats {
+		s := seats[i]
+		if s.State != agent.Ringing || now.Sub(s.Since) < a.cfg.RingTimeout {
+			continue
+		}
+		callID := s.CallID
+		if err := s.NoAnswer(callID, now); err != nil {
+			return err
+		}
+		if err := a.putSeat(s, now); err != nil {
+			return err
+		}
+		seats[i] = s
+		e, err := a.store.Entry(callID)
+		switch {
+		case errors.Is(err, ErrUnknownCall):
+			continue // no call to tell: the seat rang for nothing, and no longer does
+		case err != nil:
+			return err
+		case e.Seat != s.ID:
+			continue
+		}
+		if err := a.offerFailed(callID, s, CallNoAnswer, now); err != nil {
+			return err
+		}
+		a.log.Info("acd: ring timed out: seat not_ready (no_answer), the call waits again", "seat", s.ID, "call_id", callID)
+	}
+	return nil
+}
+
+// rearm sets the timer for the next deadline after now: the end of a ring
+// (Config.RingTimeout), the earliest wrap-up end, the end of a decline pause, the oldest waiting call's MaxWait and,
 // while a seat is ready, the next call to reach SkillFallback (a seat
 // without its skill may then take it).
 func (a *ACD) rearm(now time.Time, seats []agent.Seat) error {
@@ -390,6 +457,10 @@ func (a *ACD) rearm(now time.Time, seats []agent.Seat) error {
 			consider(seats[i].WrapUpUntil)
 		case agent.Ready:
 			anyReady = true
+		case agent.Ringing:
+			if a.cfg.RingTimeout > 0 {
+				consider(seats[i].Since.Add(a.cfg.RingTimeout))
+			}
 		}
 	}
 	queues, err := a.queues()

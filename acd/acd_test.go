@@ -115,6 +115,10 @@ func TestSkillMatch(t *testing.T) {
 
 func TestSkillFallback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		// The seats ring past the fallback here: no ring watchdog
+		// (TestRingWatchdog has it).
+		cfg := cfg
+		cfg.RingTimeout = 0
 		e := start(t, cfg, "8001:consult", "8002:consult", "8003:notary")
 		e.register("8001", "8002")
 		e.sleep(s)
@@ -153,9 +157,13 @@ func TestRONA(t *testing.T) {
 		e.sleep(s)
 		e.enqueue("c3", "consult", "")
 		e.quiet("c3")
-		e.sleep(cfg.RingTimeout - 2*s) // the call layer's ring timer for c1
-		e.ok(e.noAnswer("c1", "8001"))
+		e.sleep(cfg.RingTimeout - 2*s - time.Nanosecond)
+		e.quiet("c1")
+		e.seat("8001", agent.Ringing, "")
+		e.sleep(time.Nanosecond) // c1 has rung RingTimeout: the ACD's watchdog ends the offer
+		e.expect("c1", Event{Kind: RingTimeout, Seat: "8001"})
 		e.seat("8001", agent.NotReady, agent.ReasonNoAnswer)
+		isErr(t, e.answered("c1", "8001"), ErrNotOffered)           // its late 200: hung up by the call layer
 		e.wantQueue("c1:waiting:1", "c2:offered:0", "c3:waiting:2") // c1 back at its place, ahead of c3
 		e.register("8003")
 		e.offered("c1", "8003") // offered again before c3
@@ -765,5 +773,107 @@ func TestStaleTokenRefused(t *testing.T) {
 		e.ok(e.answered("c1", "8001"))
 		isErr(t, e.a.Hangup("c1", "8001", first), ErrNotConnected)
 		e.ok(e.hangup("c1", "8001"))
+	})
+}
+
+// The ring watchdog and the four crossings of a seat's 200 with the end of
+// its offer: each late Answered is refused (the call layer hangs that leg
+// up), no seat is left ringing for a call nobody dials, no entry is left.
+func TestRingWatchdog(t *testing.T) {
+	t.Run("ring timeout vs 200", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := start(t, noWrap, "8001", "8002")
+			e.register("8001")
+			e.sleep(s)
+			e.register("8002")
+			e.enqueue("c1", "consult", "")
+			e.offered("c1", "8001")
+			e.sleep(noWrap.RingTimeout - time.Nanosecond)
+			e.quiet("c1")
+			e.sleep(time.Nanosecond)
+			e.expect("c1", Event{Kind: RingTimeout, Seat: "8001"})
+			e.seat("8001", agent.NotReady, agent.ReasonNoAnswer)
+			stale := e.tokens["c1"]
+			e.offered("c1", "8002") // at once, at the head
+			isErr(t, e.a.Answered("c1", "8001", stale), ErrNotOffered)
+			e.seat("8001", agent.NotReady, agent.ReasonNoAnswer)
+			e.seat("8002", agent.Ringing, "")
+			e.wantQueue("c1:offered:0")
+			e.ok(e.answered("c1", "8002"))
+			e.wantQueue()
+		})
+	})
+	t.Run("a report after the deadline, before the timer woke, finds the offer over", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var now time.Time
+			c := noWrap
+			c.Now = func() time.Time { return now }
+			now = time.Now()
+			e := start(t, c, "8001")
+			e.register("8001")
+			e.enqueue("c1", "consult", "")
+			e.offered("c1", "8001")
+			now = now.Add(c.RingTimeout) // the clock moved; nobody settled
+			isErr(t, e.answered("c1", "8001"), ErrNotOffered)
+			e.expect("c1", Event{Kind: RingTimeout, Seat: "8001"})
+			e.seat("8001", agent.NotReady, agent.ReasonNoAnswer)
+			e.wantQueue("c1:waiting:1")
+		})
+	})
+	t.Run("withdraw vs 200", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := start(t, noWrap, "8001", "8002")
+			e.register("8001")
+			e.sleep(s)
+			e.register("8002")
+			e.enqueue("c1", "consult", "")
+			e.offered("c1", "8001")
+			stale := e.tokens["c1"]
+			e.ok(e.a.SeatUnregistered("8001"))
+			e.expect("c1", Event{Kind: Withdrawn, Seat: "8001"})
+			e.offered("c1", "8002")
+			isErr(t, e.a.Answered("c1", "8001", stale), ErrNotOffered)
+			e.seat("8001", agent.Offline, "")
+			e.seat("8002", agent.Ringing, "")
+			e.wantQueue("c1:offered:0")
+			// The next seat's offer has a watchdog of its own.
+			e.sleep(noWrap.RingTimeout)
+			e.expect("c1", Event{Kind: RingTimeout, Seat: "8002"})
+			e.seat("8002", agent.NotReady, agent.ReasonNoAnswer)
+			e.wantQueue("c1:waiting:1")
+		})
+	})
+	t.Run("CANCEL vs 200", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := start(t, noWrap, "8001")
+			e.register("8001")
+			e.enqueue("c1", "consult", "")
+			e.offered("c1", "8001")
+			e.ok(e.a.Abandon("c1"))
+			e.closed("c1")
+			err := e.answered("c1", "8001")
+			isErr(t, err, ErrNotOffered)
+			isErr(t, err, ErrUnknownCall)
+			e.seat("8001", agent.Ready, "")
+			e.wantQueue()
+			e.sleep(noWrap.RingTimeout) // nothing left to time out
+			e.seat("8001", agent.Ready, "")
+		})
+	})
+	t.Run("logout vs 200, the last seat", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			e := start(t, noWrap, "8001")
+			e.register("8001")
+			e.enqueue("c1", "consult", "")
+			e.offered("c1", "8001")
+			e.ok(e.a.SeatUnregistered("8001"))
+			err := e.answered("c1", "8001")
+			isErr(t, err, ErrNotOffered)
+			e.expect("c1", Event{Kind: Withdrawn, Seat: "8001"})
+			e.expect("c1", Event{Kind: NoSeats}) // nobody left: voicemail
+			e.closed("c1")
+			e.seat("8001", agent.Offline, "")
+			e.wantQueue()
+		})
 	})
 }

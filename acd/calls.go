@@ -117,7 +117,7 @@ func (a *ACD) NoAnswer(callID string, seat agent.SeatID, token uint64) error {
 		if err := a.putSeat(s, now); err != nil {
 			return err
 		}
-		return a.offerFailed(callID, s, CallNoAnswer, now)
+		return a.offerFailed(callID, s, callNoAnswerReported, now)
 	})
 }
 
@@ -168,6 +168,11 @@ func (a *ACD) Hangup(callID string, seat agent.SeatID, token uint64) error {
 	})
 }
 
+// callNoAnswerReported is CallNoAnswer reported by the call layer (which
+// knows already): offerFailed publishes it as CallNoAnswer and sends no
+// event, whereas the watchdog's CallNoAnswer tells the call.
+const callNoAnswerReported ChangeKind = -1
+
 // offerFailed puts an offered call back to waiting, at its place. seat is the
 // seat that did not take it, in its new state.
 func (a *ACD) offerFailed(callID string, seat agent.Seat, kind ChangeKind, now time.Time) error {
@@ -189,7 +194,18 @@ func (a *ACD) offerFailed(callID string, seat agent.Seat, kind ChangeKind, now t
 	if err := a.store.PutEntry(e); err != nil {
 		return err
 	}
-	if kind == CallWithdrawn && !a.send(callID, Event{Kind: Withdrawn, Seat: seat.ID, Token: token}) {
+	// The ACD ended the offer by itself (a withdrawal, the ring watchdog):
+	// the call's goroutine is told to stop ringing.
+	tell := EventKind(0)
+	switch kind {
+	case CallWithdrawn:
+		tell = Withdrawn
+	case CallNoAnswer:
+		tell = RingTimeout
+	case callNoAnswerReported:
+		kind = CallNoAnswer
+	}
+	if tell != 0 && !a.send(callID, Event{Kind: tell, Seat: seat.ID, Token: token}) {
 		return a.finish(e, nil, CallDropped, seat, now)
 	}
 	pos, err := a.store.Position(callID)

@@ -153,7 +153,7 @@ func (a *ACD) offer(e Entry, s *agent.Seat, now time.Time) error {
 		return err
 	}
 	*s = n
-	a.send(e.ID, Event{Kind: Offer, Seat: n.ID, Token: e.Token}) // room checked above; only the ACD sends
+	a.send(e.ID, Event{Kind: Offer, Seat: n.ID, Token: e.Token, Ring: max(a.cfg.RingTimeout, 0)}) // room checked above; only the ACD sends
 	a.publish(Change{Kind: CallOffered, At: now, Seat: n, Call: view(e, 0, now)})
 	return nil
 }

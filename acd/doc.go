@@ -37,12 +37,14 @@
 // One goroutine per call (internal/call) calls Enqueue and reads the returned
 // channel until the ACD closes it:
 //
-//   - Offer{Seat}: ring that seat, then report Answered, NoAnswer (no answer
-//     within Config.RingTimeout), Declined (486/603) or, if the caller hung
-//     up, Abandon. Nothing else is sent until it does, except Withdrawn.
+//   - Offer{Seat}: ring that seat, then report Answered, NoAnswer (the phone
+//     failed), Declined (486/603) or, if the caller hung up, Abandon.
+//     Nothing else is sent until it does, except Withdrawn or RingTimeout.
 //   - Withdrawn{Seat}: the seat's registration went away while it rang:
-//     CANCEL the INVITE; the call already waits again at its place. If the
-//     seat answers anyway, Answered returns ErrNotOffered: hang up that leg.
+//     CANCEL the INVITE; the call already waits again at its place.
+//   - RingTimeout{Seat}: the seat rang Config.RingTimeout (RONA: it is
+//     not_ready, reason no_answer): CANCEL the INVITE; the call already
+//     waits again at its place.
 //   - MaxWait (waited Config.MaxWait) or NoSeats (no seat logged in when it
 //     arrived): voicemail; the call has left the queue.
 //
@@ -53,11 +55,16 @@
 // with Hangup: the seat wraps up for Config.WrapUp, then is ready again (or
 // not_ready, if the operator asked during the call).
 //
-// The ACD does not time the ringing itself. Only the call layer knows what
-// the seat's phone did: a CANCEL sent on timeout can cross the seat's 200 OK
-// (RFC 3261 §9.1), and then the seat did answer. So the call layer runs the
-// ring timer, CANCELs, learns the outcome and reports exactly one of
-// Answered or NoAnswer; an ACD-side timer would race with that answer.
+// The ACD decides; the call layer obeys. The ACD times the ringing itself
+// (the ring watchdog, Config.RingTimeout), so an offer ends even if the call
+// layer never reports. An offer ends in exactly one way, and every report
+// about an offer that has ended — the seat's 200 crossing the CANCEL sent
+// for a withdrawal, a ring timeout or the caller hanging up — is refused
+// with ErrNotOffered: the call layer ACKs and BYEs that late answer and the
+// call waits on (or is gone). No seat is ever left ringing for a call
+// nobody dials: the seat of an offer that ended is not_ready (ring
+// timeout), offline (withdrawn) or ready (abandoned), and the call is
+// either waiting, offered to the next seat, or out of the queue.
 //
 // MaxWait counts from EnqueuedAt and does not fire while the call rings at a
 // seat; if it passed meanwhile, it applies as soon as that offer fails.

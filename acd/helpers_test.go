@@ -93,7 +93,8 @@ func watch(a *ACD, report func(error)) {
 //   - seats' fields agree with their state;
 //   - no ready seat is idle while a call it may take waits (calls that a
 //     seat declined aside: their rule is tested on its own);
-//   - no waiting call is past MaxWait, no wrap-up past its end;
+//   - no waiting call is past MaxWait, no wrap-up past its end, no seat
+//     rings past RingTimeout;
 //   - every queued call has its channel; positions are 1..n in dispatch order.
 func (a *ACD) check(now time.Time) error {
 	seats, err := a.store.Seats(nil)
@@ -121,6 +122,9 @@ func (a *ACD) check(now time.Time) error {
 			ringingFor[st.CallID] = st.ID
 			if e, ok := byCall[st.CallID]; !ok || e.Seat != st.ID {
 				return fmt.Errorf("seat %s rings for call %s, which is not offered to it (%+v)", st.ID, st.CallID, e)
+			}
+			if a.cfg.RingTimeout > 0 && now.Sub(st.Since) >= a.cfg.RingTimeout {
+				return fmt.Errorf("seat %s still rings for call %s after %v (ring timeout %v)", st.ID, st.CallID, now.Sub(st.Since), a.cfg.RingTimeout)
 			}
 		case agent.Busy, agent.WrapUp:
 			if st.CallID == "" {

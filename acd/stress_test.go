@@ -138,7 +138,7 @@ func TestStressInvariants(t *testing.T) {
 	if steps.Load() < 2000 {
 		t.Errorf("only %d steps: the test exercised too little", steps.Load())
 	}
-	for _, k := range []string{"answered", "no_answer", "declined", "abandoned_ringing", "abandoned_waiting", "max_wait", "withdrawn"} {
+	for _, k := range []string{"answered", "no_answer", "declined", "abandoned_ringing", "abandoned_waiting", "max_wait", "withdrawn", "ring_timeout"} {
 		if _, ok := outcomes.Load(k); !ok {
 			t.Errorf("no call ended %s", k)
 		}
@@ -175,6 +175,9 @@ func caller(a *ACD, r *rand.Rand, id string, ch <-chan Event, stop <-chan struct
 				return "no_seats"
 			case Withdrawn:
 				count("withdrawn")
+				continue
+			case RingTimeout:
+				count("ring_timeout")
 				continue
 			}
 			time.Sleep(time.Duration(r.Int64N(int64(time.Millisecond)))) // ringing

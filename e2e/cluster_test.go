@@ -483,8 +483,11 @@ func TestClusterPausedNodeStaleOfferNotConnected(t *testing.T) {
 	if s1, _ := talkInterval(t, t1); !s1.After(mustTime(t, t2.AnsweredAt)) {
 		t.Errorf("A's caller was connected at %s, before B's at %s: the stale offer connected", s1, str(t2.AnsweredAt))
 	}
-	if !strings.Contains(a.Log(), "no longer ours") {
+	if log := a.Log(); !strings.Contains(log, "late answer") || !strings.Contains(log, "reason=not_offered") {
 		t.Errorf("A's log does not show the stale answer hung up")
+	}
+	if got := metricValue(t, scrape(t, a), "hotline_acd_late_answers_total", `reason="not_offered"`); got != 1 {
+		t.Errorf("A's hotline_acd_late_answers_total{reason=\"not_offered\"} = %v, want 1", got)
 	}
 }
 

@@ -69,24 +69,9 @@ func TestRaceCallerHangsUpWhileSeatRings(t *testing.T) {
 	seat.WaitState(t, "ready", 5*time.Second)
 }
 
-// The operator picks up just as ring_timeout fires: the CANCEL and the 200
-// cross. The switch connects the call rather than leave a half-answered
-// phone, and the seat's state follows (busy, then wrap-up, then ready).
-func TestRaceSeatAnswersAsRingTimesOut(t *testing.T) {
-	t.Parallel()
-	h := raceHotline(t)
-	seat := siptest.RegisterSeat(t, h, "8001")
-	seatVoice(t, seat, 20*time.Second)
-	seatRun := seat.Run(t, "seat_answer_crossing.xml", 60*time.Second, "pt", "0", "codec", "PCMU")
-	c := caller(t, h, "13900000002", '1', 8*time.Second)
-	expectSIPpOK(t, c.Wait(t))
-	expectSIPpOK(t, seatRun.Wait(t))
-	tk := closedTicket(t, h, "13900000002")
-	if str(tk.Outcome) != "answered" || tk.SeatID == nil || *tk.SeatID != "8001" {
-		t.Errorf("ticket: outcome %s seat %v, want answered by 8001", str(tk.Outcome), tk.SeatID)
-	}
-	seat.WaitState(t, "ready", 6*time.Second)
-}
+// The operator picking up just as ring_timeout fires: see
+// TestLateAnswerRingTimeout (late_answer_test.go) — the ACD has ended the
+// offer, so that 200 is hung up and the call goes to the next seat.
 
 // Nobody answers (RONA): at ring_timeout the seat goes not_ready with reason
 // no_answer and the call is offered at once to the next seat, which answers.
@@ -186,6 +171,10 @@ func keysToArgs(keys []string) []string {
 
 // The seat's operator logs out while it rings: the switch CANCELs that
 // INVITE and offers the call to the next seat; the first seat is offline.
+// The registrar tells the ACD in a goroutine of its own, so the CANCEL may
+// reach the phone before the 200 to its un-REGISTER (on a loaded machine
+// under -race it did, and the scenario, which took one order only, failed
+// with "sipp exit 1"): seat_unregister.xml takes either order.
 func TestRaceSeatUnregistersMidRing(t *testing.T) {
 	t.Parallel()
 	h := raceHotline(t, "ring_timeout: 20s")
@@ -207,6 +196,7 @@ func TestRaceSeatUnregistersMidRing(t *testing.T) {
 		t.Errorf("ticket: outcome %s seat %v, want answered by 8002", str(tk.Outcome), tk.SeatID)
 	}
 	first.WaitState(t, "offline", time.Second)
+	floorSettles(t, h)
 }
 
 // A green-channel caller (key 9, 农民工欠薪) who arrives last is served

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,14 +10,12 @@ import (
 	"github.com/hotline12348/hotline/internal/config"
 )
 
-// distributor adapts an acd.Floor to call.Distributor. The call layer
-// reports facts; an ACD error here means the ACD already moved on (a
-// withdrawn offer, a call it dropped), which is logged, not fatal — except
-// for Answered, whose refusal the call layer acts on (a stale offer's leg is
-// hung up).
+// distributor adapts an acd.Floor to call.Distributor. The ACD decides and
+// the call layer obeys: every report returns the ACD's answer, and the call
+// layer acts on it (a stale offer's answer is hung up; a refused report
+// means the ACD moved on and says how in its events).
 type distributor struct {
-	a   acd.Floor
-	log *slog.Logger
+	a acd.Floor
 }
 
 func (d distributor) LoggedIn() int { return d.a.LoggedIn() }
@@ -28,26 +24,19 @@ func (d distributor) Enqueue(id, skill, prio string, at time.Time) (<-chan acd.E
 	return d.a.Enqueue(acd.Call{ID: id, Skill: skill, Priority: prio, EnqueuedAt: at})
 }
 
-func (d distributor) Position(id string) int { return d.a.Position(id) }
-
-func (d distributor) note(op, id string, err error) {
-	if err != nil && !errors.Is(err, acd.ErrUnknownCall) {
-		d.log.Warn("acd: "+op, "ticket_id", id, "error", err)
-	}
-}
-
-func (d distributor) Abandon(id string) { d.note("abandon", id, d.a.Abandon(id)) }
+func (d distributor) Position(id string) int  { return d.a.Position(id) }
+func (d distributor) Abandon(id string) error { return d.a.Abandon(id) }
 func (d distributor) Answered(id, seat string, token uint64) error {
 	return d.a.Answered(id, agent.SeatID(seat), token)
 }
-func (d distributor) NoAnswer(id, seat string, token uint64) {
-	d.note("no answer", id, d.a.NoAnswer(id, agent.SeatID(seat), token))
+func (d distributor) NoAnswer(id, seat string, token uint64) error {
+	return d.a.NoAnswer(id, agent.SeatID(seat), token)
 }
-func (d distributor) Declined(id, seat string, token uint64) {
-	d.note("declined", id, d.a.Declined(id, agent.SeatID(seat), token))
+func (d distributor) Declined(id, seat string, token uint64) error {
+	return d.a.Declined(id, agent.SeatID(seat), token)
 }
-func (d distributor) Hangup(id, seat string, token uint64) {
-	d.note("hangup", id, d.a.Hangup(id, agent.SeatID(seat), token))
+func (d distributor) Hangup(id, seat string, token uint64) error {
+	return d.a.Hangup(id, agent.SeatID(seat), token)
 }
 
 // declinePause: a seat that declined a call gets it offered again no

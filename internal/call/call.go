@@ -121,27 +121,39 @@ const (
 	EndMediaError     = "media_error"
 )
 
-// Distributor is the ACD as a call sees it (SPEC §6). The ACD decides which
-// seat gets which call; the call rings the seat and reports what happened.
+// Distributor is the ACD as a call sees it (SPEC §6). The ACD decides
+// which seat gets which call and for how long it rings (its ring watchdog);
+// the call rings the seat, obeys the ACD's events and reports what
+// happened. Every report returns the ACD's answer: an error wrapping
+// acd.ErrNotOffered (or acd.ErrUnknownCall, acd.ErrNotConnected) means the
+// ACD had moved on — the offer ended, the call left the queue — and what
+// it decided arrives as an event; acd.ErrUnavailable means the shared
+// state cannot be reached (the report is kept and replayed).
 type Distributor interface {
 	// LoggedIn is the number of seats that are not offline.
 	LoggedIn() int
 	// Enqueue queues the call; the ACD's events for it (acd.Offer,
-	// acd.Withdrawn, acd.MaxWait, acd.NoSeats) arrive on the channel.
+	// acd.Withdrawn, acd.RingTimeout, acd.MaxWait, acd.NoSeats) arrive on
+	// the channel, which the ACD closes when it lets go of the call.
 	Enqueue(callID, skill, priority string, at time.Time) (<-chan acd.Event, error)
 	// Position is the 1-based place in the queue, 0 when not waiting.
 	Position(callID string) int
-	Abandon(callID string)
+	// Abandon: the caller hung up while waiting or while a seat rang.
+	Abandon(callID string) error
 	// Answered reports that the seat answered the offer token. An error
-	// wrapping acd.ErrNotOffered means the offer is stale (withdrawn, or
-	// the call or seat went to someone else meanwhile): the seat's leg must
-	// be hung up. acd.ErrUnavailable means the shared state cannot be
-	// reached: the answer is real, the call goes on (the ACD layer
+	// wrapping acd.ErrNotOffered means the offer is stale (withdrawn, rung
+	// out, or the call or seat went to someone else meanwhile): the seat's
+	// leg must be hung up. acd.ErrUnavailable means the shared state cannot
+	// be reached: the answer is real, the call goes on (the ACD layer
 	// re-asserts it later).
 	Answered(callID, seat string, token uint64) error
-	NoAnswer(callID, seat string, token uint64)
-	Declined(callID, seat string, token uint64)
-	Hangup(callID, seat string, token uint64)
+	// NoAnswer: the seat's phone failed, or rang past the ACD's deadline
+	// without the ACD saying so: the seat goes not_ready (no_answer).
+	NoAnswer(callID, seat string, token uint64) error
+	// Declined: the seat refused the call (486, 600, 603).
+	Declined(callID, seat string, token uint64) error
+	// Hangup: the connected call ended; the seat wraps up.
+	Hangup(callID, seat string, token uint64) error
 }
 
 // ErrSeatUnreachable: the seat's phone cannot be reached through no fault

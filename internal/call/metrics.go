@@ -25,6 +25,7 @@ type Metrics struct {
 	handleH       prometheus.Histogram
 	satisfactionC *prometheus.CounterVec
 	recFailedC    prometheus.Counter
+	lateAnswersC  *prometheus.CounterVec
 }
 
 // NewMetrics registers the call metrics on reg for the given queues.
@@ -66,6 +67,13 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 		recFailedC: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hotline_voicemail_recording_failed_total", Help: "Voicemails that could not be recorded (recordings not writable): the caller heard an apology, the ticket asks for a callback.",
 		}),
+		lateAnswersC: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_acd_late_answers_total",
+			Help: "Seat answers (200) to an offer the ACD no longer made that seat, ACKed and hung up, by why the offer had ended (withdrawn, ring_timeout, caller_gone, not_offered).",
+		}, []string{"reason"}),
+	}
+	for _, r := range LateReasons {
+		m.lateAnswersC.WithLabelValues(r)
 	}
 	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail} {
 		m.waitH.WithLabelValues(o)
@@ -84,7 +92,7 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail, ticket.OutcomeRejected, ticket.OutcomeInterrupted} {
 		m.endedC.WithLabelValues(o)
 	}
-	for _, c := range []prometheus.Collector{m.active, m.offeredC, m.abandonedC, m.endedC, m.answeredByIVR, m.answeredC, m.waitH, m.waitingG, m.handleH, m.satisfactionC, m.recFailedC} {
+	for _, c := range []prometheus.Collector{m.active, m.offeredC, m.abandonedC, m.endedC, m.answeredByIVR, m.answeredC, m.waitH, m.waitingG, m.handleH, m.satisfactionC, m.recFailedC, m.lateAnswersC} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("call: metrics: %w", err)
 		}
@@ -103,3 +111,4 @@ func (m *Metrics) waiting(queue string, delta float64) { m.waitingG.WithLabelVal
 func (m *Metrics) handled(d time.Duration)             { m.handleH.Observe(d.Seconds()) }
 func (m *Metrics) rated(score int)                     { m.satisfactionC.WithLabelValues(strconv.Itoa(score)).Inc() }
 func (m *Metrics) recordingFailed()                    { m.recFailedC.Inc() }
+func (m *Metrics) lateAnswer(reason string)            { m.lateAnswersC.WithLabelValues(reason).Inc() }

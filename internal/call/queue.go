@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -58,12 +59,22 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 		select {
 		case <-cctx.Done():
 			ann.stop()
-			c.s.ACD.Abandon(c.t.ID)
+			c.reported(c.log, "abandon", c.s.ACD.Abandon(c.t.ID))
 			leaveQueue()
 			c.s.Metrics.waited(ticket.OutcomeAbandoned, c.s.Now().Sub(c.queuedAt))
 			c.finish(ctx, ticket.OutcomeAbandoned, nil)
 			return
-		case ev := <-next():
+		case ev, open := <-next():
+			if !open || ev.Kind == 0 {
+				// The ACD let go of the call without a word (it dropped
+				// it, or closed): no seat will come. Voicemail.
+				ann.stop()
+				leaveQueue()
+				c.s.Metrics.waited(ticket.OutcomeVoicemail, c.s.Now().Sub(c.queuedAt))
+				c.log.Warn("the ACD let go of the call: voicemail instead")
+				c.voicemail(ctx, cctx, ch)
+				return
+			}
 			switch ev.Kind {
 			case acd.NoSeats, acd.MaxWait:
 				ann.stop()
@@ -74,7 +85,7 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 				c.voicemail(ctx, cctx, ch)
 				return
 			case acd.Offer:
-				outcome, more := c.ring(ctx, cctx, ch, offer{seat: string(ev.Seat), token: ev.Token}, events, ann)
+				outcome, more := c.ring(ctx, cctx, ch, offer{seat: string(ev.Seat), token: ev.Token, ring: ev.Ring}, events, ann)
 				switch outcome {
 				case ringConnected, ringCallerGone:
 					leaveQueue()
@@ -83,8 +94,9 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 				pending = append(pending, more...)
 				// Not answered: back in the queue, announcements again.
 				ann = c.startAnnouncements(cctx, ch)
-			case acd.Withdrawn:
-				// A withdrawal outside ring() is stale: nothing to do.
+			case acd.Withdrawn, acd.RingTimeout:
+				// The end of an offer outside ring() is about one that is
+				// over already: nothing to do.
 			}
 		}
 	}
@@ -125,24 +137,80 @@ const (
 
 // Why we cancel an INVITE to a seat.
 const (
-	cancelNone = iota
-	cancelTimeout
-	cancelCallerGone
-	cancelWithdrawn
+	cancelNone        = iota
+	cancelCallerGone  // the caller hung up
+	cancelWithdrawn   // the ACD withdrew the offer (the seat's registration went away)
+	cancelRingTimeout // the ACD's ring watchdog ended the offer
+	cancelACDGone     // the ACD let go of the call
+	cancelBackstop    // the ACD said nothing long past its ring deadline
 )
+
+// ringBackstop: a seat still ringing this long after the ACD's ring
+// deadline (acd.Event.Ring) without a word from the ACD — the shared state
+// unreachable — is given up by the call itself and reported NoAnswer. The
+// ACD decides the ring timeout; this is only the slack before we stop
+// trusting that it can tell us.
+const ringBackstop = 5 * time.Second
+
+// Late answers: the seat's 200 for an offer the ACD no longer makes it
+// (hotline_acd_late_answers_total{reason}). The 200 is ACKed and the leg
+// hung up at once (BYE); the caller stays in the queue, or is gone.
+const (
+	LateWithdrawn   = "withdrawn"    // its registration went away while it rang
+	LateRingTimeout = "ring_timeout" // the ACD's ring watchdog had ended the offer
+	LateCallerGone  = "caller_gone"  // the caller had hung up (our CANCEL crossed its 200)
+	LateNotOffered  = "not_offered"  // the ACD had given the call or the seat to another offer
+)
+
+// LateReasons are the reasons of a late answer, in order.
+var LateReasons = []string{LateWithdrawn, LateRingTimeout, LateCallerGone, LateNotOffered}
 
 // offer is one offer of the call to a seat: the seat and the offer's
 // fencing token, which every report about it carries back to the ACD.
 type offer struct {
 	seat  string
 	token uint64
+	ring  time.Duration // the ACD's ring timeout (0: none)
+}
+
+// endedBy says how the ACD ended offer o, from its events: a cancel reason,
+// or cancelNone if no event about o is among them.
+func (o offer) endedBy(evs []acd.Event) int {
+	for _, ev := range evs {
+		if string(ev.Seat) != o.seat || ev.Token != o.token {
+			continue
+		}
+		switch ev.Kind {
+		case acd.Withdrawn:
+			return cancelWithdrawn
+		case acd.RingTimeout:
+			return cancelRingTimeout
+		}
+	}
+	return cancelNone
+}
+
+// lateReason names, for the metric and the log, why an answer came late.
+func lateReason(why int) string {
+	switch why {
+	case cancelWithdrawn:
+		return LateWithdrawn
+	case cancelRingTimeout:
+		return LateRingTimeout
+	case cancelCallerGone:
+		return LateCallerGone
+	}
+	return LateNotOffered
 }
 
 // ring offers the call to one seat: INVITE with the caller's codec, ringback
-// for the caller on 180, ring_timeout, and the outcome reported to the ACD.
+// for the caller on 180, CANCEL when the ACD ends the offer (withdrawn, rung
+// out) or the caller hangs up, and the outcome reported to the ACD. A 200
+// for an offer the ACD no longer makes is ACKed and hung up (lateAnswer).
 //
 // Events for the call that arrive meanwhile and are not about this offer
-// are returned, in order, for the queue loop.
+// are returned, in order, for the queue loop; a zero Event among them means
+// the ACD closed the channel.
 func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <-chan acd.Event, ann *announcer) (outcome ringOutcome, pending []acd.Event) {
 	seat := o.seat
 	log := c.log.With("seat", seat)
@@ -152,10 +220,10 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <
 			c.stage = ticket.StageQueue
 		}
 	}()
-	seatMedia, offer, err := c.s.Media.Offer(c.media, seat, log)
+	seatMedia, offerSDP, err := c.s.Media.Offer(c.media, seat, log)
 	if err != nil {
 		log.Error("no media for the seat leg", "error", err)
-		c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
+		c.reported(log, "no answer", c.s.ACD.NoAnswer(c.t.ID, seat, o.token))
 		return ringNotAnswered, nil
 	}
 	keepMedia := false
@@ -164,13 +232,13 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <
 			seatMedia.Close()
 		}
 	}()
-	sc, err := c.s.Dialer.Dial(ctx, seat, offer, seatMedia.Reoffer, c.t, log)
+	sc, err := c.s.Dialer.Dial(ctx, seat, offerSDP, seatMedia.Reoffer, c.t, log)
 	if err != nil {
 		log.Warn("cannot ring seat", "error", err)
 		if errors.Is(err, ErrSeatUnreachable) {
-			c.s.ACD.Declined(c.t.ID, seat, o.token)
+			c.reported(log, "declined", c.s.ACD.Declined(c.t.ID, seat, o.token))
 		} else {
-			c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
+			c.reported(log, "no answer", c.s.ACD.NoAnswer(c.t.ID, seat, o.token))
 		}
 		return ringNotAnswered, nil
 	}
@@ -195,8 +263,10 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <
 		defer mu.Unlock()
 		return why
 	}
-	timer := time.AfterFunc(c.s.RingTimeout, func() { giveUp(cancelTimeout) })
-	defer timer.Stop()
+	if o.ring > 0 {
+		timer := time.AfterFunc(o.ring+ringBackstop, func() { giveUp(cancelBackstop) })
+		defer timer.Stop()
+	}
 	watchDone := make(chan struct{})
 	var watch sync.WaitGroup
 	watch.Go(func() {
@@ -207,6 +277,7 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <
 				ringback.stop()
 			}
 		}()
+		evs := events
 		for {
 			select {
 			case <-ringing:
@@ -214,14 +285,22 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <
 				ringing = nil
 				ann.stop()
 				ringback = c.loopPrompt(cctx, ch, Ringback)
-			case ev := <-events:
-				if ev.Kind == acd.Withdrawn && string(ev.Seat) == seat && ev.Token == o.token {
-					giveUp(cancelWithdrawn)
-				} else {
+			case ev, open := <-evs:
+				if !open {
+					evs = nil
 					mu.Lock()
-					pending = append(pending, ev)
+					pending = append(pending, acd.Event{})
 					mu.Unlock()
+					giveUp(cancelACDGone)
+					continue
 				}
+				if by := o.endedBy([]acd.Event{ev}); by != cancelNone {
+					giveUp(by) // the ACD decided: stop ringing
+					continue
+				}
+				mu.Lock()
+				pending = append(pending, ev)
+				mu.Unlock()
 			case <-cctx.Done():
 				giveUp(cancelCallerGone)
 				return
@@ -235,55 +314,109 @@ func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <
 	watch.Wait()
 	ann.stop()
 
+	r := reason()
+	if cctx.Err() != nil {
+		r = cancelCallerGone
+	}
 	switch {
 	case err == nil && ans.Code >= 200 && ans.Code < 300:
-		if reason() == cancelCallerGone || cctx.Err() != nil {
+		switch r {
+		case cancelCallerGone:
 			// The seat answered as the caller hung up: nobody to talk to.
-			_ = sc.Hangup(context.WithoutCancel(ctx))
-			c.s.ACD.Abandon(c.t.ID)
+			c.lateAnswer(ctx, log, sc, LateCallerGone, nil)
+			c.reported(log, "abandon", c.s.ACD.Abandon(c.t.ID))
 			c.abandonedRinging(ctx)
 			return ringCallerGone, pending
+		case cancelWithdrawn, cancelRingTimeout, cancelACDGone:
+			// The ACD ended this offer before the 200 came: it stands.
+			c.lateAnswer(ctx, log, sc, lateReason(r), nil)
+			return ringNotAnswered, pending
 		}
 		if err := seatMedia.ApplyAnswer(ans.SDP, ans.Source); err != nil {
 			log.Warn("seat's SDP answer unusable", "error", err)
 			_ = sc.Hangup(context.WithoutCancel(ctx))
-			c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
+			c.reported(log, "no answer", c.s.ACD.NoAnswer(c.t.ID, seat, o.token))
 			return ringNotAnswered, pending
 		}
 		if err := c.s.ACD.Answered(c.t.ID, seat, o.token); err != nil {
 			if !errors.Is(err, acd.ErrUnavailable) {
-				// A stale offer: withdrawn while the 200 was on its way, or
-				// given to someone else by a node that reaped ours (SPEC §11).
-				// The 200 was ACKed; BYE it. The call waits on.
-				log.Warn("seat answered an offer that is no longer ours: hanging up its leg", "error", err)
-				_ = sc.Hangup(context.WithoutCancel(ctx))
+				// A stale offer: ended while the 200 was on its way (its
+				// event may be waiting for us), or given to someone else by
+				// a node that reaped ours (SPEC §11). The call waits on.
+				pending = drainEvents(events, pending)
+				c.lateAnswer(ctx, log, sc, lateReason(o.endedBy(pending)), err)
 				return ringNotAnswered, pending
 			}
 			log.Warn("seat answered while the shared ACD state is unreachable: connecting; the node re-asserts it", "error", err)
 		}
 		if ans.Late {
-			log.Info("seat answered as its ring timed out: connecting anyway")
+			log.Info("seat answered as the call gave up on an ACD it could not hear from: connecting")
 		}
 		keepMedia = true
 		c.connected(ctx, cctx, ch, o, sc, seatMedia)
 		return ringConnected, pending
-	case reason() == cancelCallerGone || cctx.Err() != nil:
-		c.s.ACD.Abandon(c.t.ID)
+	case r == cancelCallerGone:
+		c.reported(log, "abandon", c.s.ACD.Abandon(c.t.ID))
 		c.abandonedRinging(ctx)
 		return ringCallerGone, pending
-	case reason() == cancelWithdrawn:
-		// The ACD already put the call back at the head.
+	case r == cancelWithdrawn, r == cancelRingTimeout, r == cancelACDGone:
+		// The ACD ended the offer (the seat is offline, or not_ready
+		// no_answer) and the call already waits again at its place.
+		log.Info("seat's offer ended by the ACD", "why", lateReason(r), "code", ans.Code, "error", err)
 		return ringNotAnswered, pending
 	case err == nil && (ans.Code == 486 || ans.Code == 600 || ans.Code == 603):
 		log.Info("seat declined", "code", ans.Code)
-		c.s.ACD.Declined(c.t.ID, seat, o.token) // the ACD paces re-offering it (acd.Config.DeclinePause)
+		c.reported(log, "declined", c.s.ACD.Declined(c.t.ID, seat, o.token)) // the ACD paces re-offering it (acd.Config.DeclinePause)
 		return ringNotAnswered, pending
 	default:
-		// Ring timeout (487 to our CANCEL), or the phone failed or never
-		// answered at all: RONA, the seat goes not_ready (no_answer).
-		log.Info("seat did not answer", "code", ans.Code, "error", err)
-		c.s.ACD.NoAnswer(c.t.ID, seat, o.token)
+		// The phone failed or never answered, or rang long past the ACD's
+		// deadline with no word from it: RONA, the seat goes not_ready
+		// (no_answer).
+		log.Info("seat did not answer", "code", ans.Code, "error", err, "backstop", r == cancelBackstop)
+		c.reported(log, "no answer", c.s.ACD.NoAnswer(c.t.ID, seat, o.token))
 		return ringNotAnswered, pending
+	}
+}
+
+// drainEvents appends the call's events that are already there, without
+// waiting (a zero Event if the channel is closed).
+func drainEvents(events <-chan acd.Event, pending []acd.Event) []acd.Event {
+	if n := len(pending); n > 0 && pending[n-1].Kind == 0 {
+		return pending // closed already
+	}
+	for {
+		select {
+		case ev, open := <-events:
+			if !open {
+				return append(pending, acd.Event{})
+			}
+			pending = append(pending, ev)
+		default:
+			return pending
+		}
+	}
+}
+
+// lateAnswer hangs up (BYE; the 200 was ACKed) a seat that answered an
+// offer the ACD no longer makes it, and counts it.
+func (c *callRun) lateAnswer(ctx context.Context, log *slog.Logger, sc SeatCall, reason string, err error) {
+	c.s.Metrics.lateAnswer(reason)
+	log.Warn("late answer: the seat answered an offer the ACD no longer makes it; ACKed, hanging up its leg", "reason", reason, "error", err)
+	if herr := sc.Hangup(context.WithoutCancel(ctx)); herr != nil {
+		log.Warn("late answer: hanging up the seat's leg failed", "error", herr)
+	}
+}
+
+// reported logs the ACD's answer to a report. A refusal means the ACD had
+// moved on (the offer ended, the call left the queue): what it decided
+// reaches the call as an event, and the call obeys that.
+func (c *callRun) reported(log *slog.Logger, op string, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, acd.ErrNotOffered), errors.Is(err, acd.ErrUnknownCall), errors.Is(err, acd.ErrNotConnected):
+		log.Info("acd refused the report: it had moved on", "report", op, "error", err)
+	default:
+		log.Warn("acd report failed", "report", op, "error", err)
 	}
 }
 
@@ -383,7 +516,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	seatMedia.Close()
 	endedAt := c.s.Now()
 	talk := endedAt.Sub(answeredAt)
-	c.s.ACD.Hangup(c.t.ID, seat, o.token)
+	c.reported(log, "hangup", c.s.ACD.Hangup(c.t.ID, seat, o.token))
 	c.s.Metrics.handled(talk)
 	log.Info("talk ended", "talk_seconds", talk.Seconds(), "seat_hung_up", seatHungUp)
 

@@ -25,6 +25,9 @@ type fakeACD struct {
 	answerErr error
 }
 
+// ring is the ring timeout the fake ACD's offers carry.
+const ring = 15 * time.Second
+
 func (a *fakeACD) note(format string, args ...any) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -41,22 +44,36 @@ func (a *fakeACD) Enqueue(id, skill, prio string, at time.Time) (<-chan acd.Even
 	return a.events, nil
 }
 func (a *fakeACD) Position(string) int { return 3 }
-func (a *fakeACD) Abandon(id string)   { a.note("abandon") }
+func (a *fakeACD) Abandon(id string) error {
+	a.note("abandon")
+	return nil
+}
 func (a *fakeACD) Answered(id, seat string, _ uint64) error {
 	a.note("answered %s", seat)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.answerErr
 }
-func (a *fakeACD) NoAnswer(id, seat string, _ uint64) { a.note("noanswer %s", seat) }
-func (a *fakeACD) Declined(id, seat string, _ uint64) { a.note("declined %s", seat) }
-func (a *fakeACD) Hangup(id, seat string, _ uint64)   { a.note("hangup %s", seat) }
+func (a *fakeACD) NoAnswer(id, seat string, _ uint64) error {
+	a.note("noanswer %s", seat)
+	return nil
+}
+func (a *fakeACD) Declined(id, seat string, _ uint64) error {
+	a.note("declined %s", seat)
+	return nil
+}
+func (a *fakeACD) Hangup(id, seat string, _ uint64) error {
+	a.note("hangup %s", seat)
+	return nil
+}
 
 // seatScript says how a fake seat phone behaves.
 type seatScript struct {
 	ringAfter   time.Duration // 180 after this (0: never)
 	answerAfter time.Duration // 200 after this (0: never)
 	code        int           // final code instead of 200 (486, 603), after answerAfter
+	// onAnswer runs as the phone sends its 200, before the call sees it.
+	onAnswer func()
 }
 
 type fakeDialer struct {
@@ -110,6 +127,9 @@ func (s *fakeSeatCall) Wait(cancel <-chan struct{}) (SeatAnswer, error) {
 			if s.script.code != 0 {
 				return SeatAnswer{Code: s.script.code}, nil
 			}
+			if s.script.onAnswer != nil {
+				s.script.onAnswer()
+			}
 			return SeatAnswer{Code: 200, SDP: []byte("v=0"), Source: seatAddr}, nil
 		case <-cancel:
 			s.mu.Lock()
@@ -151,7 +171,7 @@ func newQueueRig(t *testing.T, scripts map[string]seatScript) (*rig, *fakeACD, *
 	r := newRig(t)
 	a := &fakeACD{loggedIn: 2, events: make(chan acd.Event, 4)}
 	d := &fakeDialer{scripts: scripts}
-	r.svc.ACD, r.svc.Dialer, r.svc.RingTimeout = a, d, 15*time.Second
+	r.svc.ACD, r.svc.Dialer = a, d
 	return r, a, d
 }
 
@@ -241,8 +261,12 @@ func TestCallerHangsUpFirstNoSurvey(t *testing.T) {
 	})
 }
 
-func QueueOffer1(seat string) acd.Event { return acd.Event{Kind: acd.Offer, Seat: agent.SeatID(seat)} }
+func QueueOffer1(seat string) acd.Event {
+	return acd.Event{Kind: acd.Offer, Seat: agent.SeatID(seat), Ring: ring}
+}
 
+// TestRingTimeoutThenNextSeat: the ACD's ring watchdog ends the offer; the
+// call CANCELs (it does not report: the ACD decided) and rings the next seat.
 func TestRingTimeoutThenNextSeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, a, d := newQueueRig(t, map[string]seatScript{
@@ -250,32 +274,74 @@ func TestRingTimeoutThenNextSeat(t *testing.T) {
 			"8002": {ringAfter: time.Second, answerAfter: 2 * time.Second}})
 		done := r.start(context.Background())
 		a.events <- QueueOffer1("8001")
-		time.Sleep(15*time.Second + time.Millisecond)
+		time.Sleep(ring - time.Millisecond)
+		synctest.Wait()
+		if d.call("8001").wasCanceled() {
+			t.Fatal("CANCEL before the ACD said the ring timed out")
+		}
+		a.events <- acd.Event{Kind: acd.RingTimeout, Seat: "8001"}
+		a.events <- QueueOffer1("8002")
 		synctest.Wait()
 		if !d.call("8001").wasCanceled() {
-			t.Fatal("no CANCEL to the seat at ring_timeout")
+			t.Fatal("no CANCEL to the seat when the ACD's ring watchdog fired")
 		}
-		a.events <- QueueOffer1("8002")
 		time.Sleep(10 * time.Second)
 		r.in.events <- Event{Kind: EventHangup}
 		<-done
-		expectACD(t, a, "enqueue consult normal", "noanswer 8001", "answered 8002", "hangup 8002")
+		expectACD(t, a, "enqueue consult normal", "answered 8002", "hangup 8002")
 		if tk := r.tickets.get(); str(tk.SeatID) != "8002" {
 			t.Fatalf("seat %s", str(tk.SeatID))
 		}
 	})
 }
 
-func TestAnswerAsRingTimesOutConnects(t *testing.T) {
+// TestRingBackstop: with no word from the ACD (the shared state
+// unreachable) long past its ring deadline, the call gives up on the seat
+// itself and reports it rang out.
+func TestRingBackstop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		// The seat's 200 comes exactly at ring_timeout and crosses our CANCEL.
-		r, a, _ := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second, answerAfter: 15 * time.Second}})
+		r, a, d := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second}})
 		done := r.start(context.Background())
 		a.events <- QueueOffer1("8001")
-		time.Sleep(20 * time.Second)
+		time.Sleep(ring + ringBackstop - time.Millisecond)
+		synctest.Wait()
+		if d.call("8001").wasCanceled() {
+			t.Fatal("CANCEL before the backstop")
+		}
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		if !d.call("8001").wasCanceled() {
+			t.Fatal("no CANCEL at the backstop")
+		}
 		r.in.events <- Event{Kind: EventHangup}
 		<-done
-		expectACD(t, a, "enqueue consult normal", "answered 8001", "hangup 8001")
+		expectACD(t, a, "enqueue consult normal", "noanswer 8001", "abandon")
+	})
+}
+
+// TestAnswerAsRingTimesOutIsHungUp: the seat's 200 crosses the CANCEL sent
+// for the ACD's ring timeout: the ACD decided, so that leg is hung up, not
+// connected, and counted; the call waits on.
+func TestAnswerAsRingTimesOutIsHungUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, a, d := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second, answerAfter: ring}})
+		done := r.start(context.Background())
+		a.events <- QueueOffer1("8001")
+		time.Sleep(ring - 500*time.Microsecond)
+		a.events <- acd.Event{Kind: acd.RingTimeout, Seat: "8001"}
+		time.Sleep(time.Second)
+		if !d.call("8001").wasHungUp() {
+			t.Fatal("the late answer's leg was not hung up")
+		}
+		if v := r.counter(t, "hotline_acd_late_answers_total", "reason", LateRingTimeout); v != 1 {
+			t.Fatalf("late answers{ring_timeout} = %v", v)
+		}
+		r.in.events <- Event{Kind: EventHangup}
+		<-done
+		expectACD(t, a, "enqueue consult normal", "abandon")
+		if tk := r.tickets.get(); str(tk.Outcome) != ticket.OutcomeAbandoned || str(tk.AbandonStage) != ticket.StageQueue || str(tk.SeatID) != "" {
+			t.Fatalf("ticket %+v", tk)
+		}
 	})
 }
 
@@ -395,6 +461,9 @@ func TestStaleAnswerIsHungUp(t *testing.T) {
 		if d.call("8002").wasHungUp() {
 			t.Fatal("connected call's seat leg hung up while the shared state was unreachable")
 		}
+		if v := r.counter(t, "hotline_acd_late_answers_total", "reason", LateNotOffered); v != 1 {
+			t.Fatalf("late answers{not_offered} = %v", v)
+		}
 		r.in.events <- Event{Kind: EventHangup}
 		<-done
 		expectACD(t, a, "enqueue consult normal", "answered 8001", "answered 8002", "hangup 8002")
@@ -402,4 +471,32 @@ func TestStaleAnswerIsHungUp(t *testing.T) {
 			t.Fatalf("ticket %+v", tk)
 		}
 	})
+}
+
+// TestACDLetsGoOfTheCall: the ACD closes the call's channel without a word
+// (it dropped the call), while it waits or while a seat rings: the ringing
+// is CANCELled and the caller goes to voicemail; the call never spins on
+// the closed channel.
+func TestACDLetsGoOfTheCall(t *testing.T) {
+	for _, ringing := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			r, a, d := newQueueRig(t, map[string]seatScript{"8001": {ringAfter: time.Second}})
+			done := r.start(context.Background())
+			if ringing {
+				a.events <- QueueOffer1("8001")
+				time.Sleep(2 * time.Second)
+			}
+			close(a.events)
+			time.Sleep(10 * time.Second) // invitation, beep, message
+			r.media.digits <- '#'
+			<-done
+			if ringing && !d.call("8001").wasCanceled() {
+				t.Fatal("the seat still rings for a call the ACD let go of")
+			}
+			tk := r.tickets.get()
+			if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback {
+				t.Fatalf("ringing %v: ticket %+v", ringing, tk)
+			}
+		})
+	}
 }

@@ -19,7 +19,6 @@ type Service struct {
 	Menu           *ivr.Menu
 	ACD            Distributor
 	Dialer         SeatDialer
-	RingTimeout    time.Duration // no answer this long: RONA (SPEC §6)
 	HotlineNumbers []string
 	// RecordingPath gives the WAV path of a ticket's recording; "" disables recording.
 	RecordingPath func(id ticket.ID, opened time.Time) string

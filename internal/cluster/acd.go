@@ -280,12 +280,18 @@ func (n *Node) callChangeLocked(ch change) {
 		}
 		c.lastTok = ch.C.Tok
 		c.seat, c.tok = agent.SeatID(ch.C.Seat), ch.C.Tok
-		n.deliverLocked(c, acd.Event{Kind: acd.Offer, Seat: c.seat, Token: c.tok})
-	case "call_withdrawn":
+		n.deliverLocked(c, acd.Event{Kind: acd.Offer, Seat: c.seat, Token: c.tok, Ring: max(n.opt.ACD.RingTimeout, 0)})
+	case "call_withdrawn", "call_no_answer":
+		// A withdrawal, or the ring watchdog (a no-answer this node
+		// reported itself no longer matches: offerOver cleared c.tok).
 		if c.tok == ch.C.Tok && !c.connected {
+			kind := acd.Withdrawn
+			if ch.K == "call_no_answer" {
+				kind = acd.RingTimeout
+			}
 			seat := c.seat
 			c.seat, c.tok = "", 0
-			n.deliverLocked(c, acd.Event{Kind: acd.Withdrawn, Seat: seat, Token: ch.C.Tok})
+			n.deliverLocked(c, acd.Event{Kind: kind, Seat: seat, Token: ch.C.Tok})
 		}
 	case "call_timed_out":
 		n.deliverLocked(c, acd.Event{Kind: acd.MaxWait})

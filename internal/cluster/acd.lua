@@ -26,8 +26,9 @@ if now == 0 then
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local cfg = cjson.decode(ARGV[5])
--- cfg: wrap, maxwait, fallback, pause, timeout (node_timeout), suspect,
--- freeze, leavegrace, maxlen (stream), all ms except maxlen.
+-- cfg: ring (ring_timeout; 0: no ring watchdog), wrap, maxwait, fallback,
+-- pause, timeout (node_timeout), suspect, freeze, leavegrace, maxlen
+-- (stream), all ms except maxlen.
 
 local changes = {}
 local claims = 0
@@ -355,6 +356,11 @@ end
 
 -- The steps of one call (acd/calls.go) ------------------------------------
 
+-- ringDue: seat s has rung ring_timeout (acd.expireRings).
+local function ringDue(s)
+  return (cfg.ring or 0) > 0 and s.st == 'ringing' and now - s.since >= cfg.ring
+end
+
 -- ringing: the call's entry and its seat, if the offer tok stands.
 local function ringing(callID, seatID, tok)
   local e = getCall(callID)
@@ -364,6 +370,11 @@ local function ringing(callID, seatID, tok)
   end
   local s = seatByID(seatID)
   if not s or s.st ~= 'ringing' or s.call ~= callID then fail('NOTOFFERED', 'seat ' .. seatID .. ' is not ringing for it') end
+  if ringDue(s) then
+    -- Past the deadline, before the timer settled: the watchdog's RONA
+    -- stands (settle takes it, as acd.expireRings does first).
+    fail('NOTOFFERED', 'seat ' .. seatID .. ' offer #' .. tok .. ': ring timed out')
+  end
   return e, s
 end
 
@@ -538,6 +549,21 @@ local function dispatch(seats)
   end
 end
 
+-- expireRings: the ring watchdog (acd.expireRings): a seat that rang
+-- ring_timeout is RONA, and its call waits again (the owning node tells the
+-- call's goroutine: Event RingTimeout).
+local function expireRings(seats)
+  for _, s in ipairs(seats) do
+    if ringDue(s) then
+      local e = getCall(s.call)
+      move(s, 'not_ready')
+      s.rs = 'no_answer'
+      putSeat(s)
+      if e and e.seat == s.id then offerFailed(e, s, 'call_no_answer') end
+    end
+  end
+end
+
 local function expireWaits()
   if cfg.maxwait <= 0 then return end
   for _, q in ipairs(queues()) do
@@ -565,6 +591,7 @@ local function nextDeadline(seats)
   for _, s in ipairs(seats) do
     if s.st == 'wrap_up' then consider(s.wu) end
     if s.st == 'ready' then anyReady = true end
+    if s.st == 'ringing' and (cfg.ring or 0) > 0 then consider(s.since + cfg.ring) end
   end
   for _, q in ipairs(queues()) do
     local head = true
@@ -604,6 +631,7 @@ local function settle()
       putSeat(s)
     end
   end
+  expireRings(seats)
   expireWaits()
   dispatch(seats)
   nextAt = nextDeadline(seats)

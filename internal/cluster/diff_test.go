@@ -22,7 +22,7 @@ import (
 // to account: the single-node ACD (package acd, Go) and the shared one
 // (acd.lua on a real Redis) are driven with the same random steps — calls
 // arriving, seats registering and leaving, operators choosing states,
-// offers answered, let ring out, declined, stale reports, callers hanging
+// offers answered, let ring out (reported, or the ring watchdog), declined, stale reports, callers hanging
 // up, time passing over every deadline — and after every step their seats,
 // their queues and the events each call got must be identical, offer
 // tokens included.
@@ -37,7 +37,7 @@ func TestDifferentialMemoryVsRedis(t *testing.T) {
 	}
 	// The steps must have reached every kind of outcome, or the
 	// comparison proves little.
-	for _, k := range []string{"event offer", "event withdrawn", "event max_wait", "event no_seats", "ok answered",
+	for _, k := range []string{"event offer", "event withdrawn", "event ring_timeout", "event max_wait", "event no_seats", "ok answered",
 		"ok noanswer", "ok declined", "refused stale", "ok hangup", "ok abandon", "refused setstate"} {
 		if seen[k] == 0 {
 			t.Errorf("no %q in any run: %v", k, seen)
@@ -70,7 +70,7 @@ type differ struct {
 }
 
 func runDifferential(t *testing.T, rdb redis.UniversalClient, seed uint64, steps int, seen map[string]int) {
-	cfg := acd.Config{WrapUp: 20 * time.Second, MaxWait: 3 * time.Minute, SkillFallback: 30 * time.Second, DeclinePause: 5 * time.Second}
+	cfg := acd.Config{RingTimeout: 15 * time.Second, WrapUp: 20 * time.Second, MaxWait: 3 * time.Minute, SkillFallback: 30 * time.Second, DeclinePause: 5 * time.Second}
 	d := &differ{t: t, r: rand.New(rand.NewPCG(seed, 12348)), clk: newClock(), calls: map[string]*diffCall{}, seen: seen}
 	cfg.Now = d.clk.Now
 	d.seats = seatSpecs("8001", "8002:consult,legal_aid", "8003:mediation", "8004:notary,complaint", "8005:consult")
@@ -309,7 +309,7 @@ func (d *differ) compare(what string) {
 					c.old = append(c.old, c.tok)
 				}
 				c.tok, c.seat = tok, agent.SeatID(seat)
-			case "withdrawn":
+			case "withdrawn", "ring_timeout":
 				c.old, c.tok = append(c.old, c.tok), 0
 			}
 		}

@@ -35,8 +35,8 @@ type Options struct {
 	// cluster.node_timeout (default 5s): a node silent this long is dead.
 	Heartbeat   time.Duration
 	NodeTimeout time.Duration
-	// ACD carries the matching parameters (wrap-up, max wait, skill
-	// fallback, decline pause) into the script; RingTimeout is unused.
+	// ACD carries the ACD's parameters (ring timeout — the ring watchdog —,
+	// wrap-up, max wait, skill fallback, decline pause) into the script.
 	ACD acd.Config
 	// Seats are the configured seats; a seat new to the shared state
 	// starts offline.
@@ -147,7 +147,7 @@ func Start(ctx context.Context, rdb redis.UniversalClient, opt Options) (*Node, 
 	}
 	n.timer.Stop()
 	cfg, _ := json.Marshal(map[string]int64{
-		"wrap": ms(max(opt.ACD.WrapUp, 0)), "maxwait": ms(opt.ACD.MaxWait), "fallback": ms(max(opt.ACD.SkillFallback, 0)),
+		"ring": ms(max(opt.ACD.RingTimeout, 0)), "wrap": ms(max(opt.ACD.WrapUp, 0)), "maxwait": ms(opt.ACD.MaxWait), "fallback": ms(max(opt.ACD.SkillFallback, 0)),
 		"pause": ms(max(opt.ACD.DeclinePause, 0)), "timeout": ms(opt.NodeTimeout), "suspect": ms(max(opt.NodeTimeout/2, 2*opt.Heartbeat)),
 		"freeze": ms(2*opt.Heartbeat + time.Second), "leavegrace": ms(LeaveGrace), "maxlen": 20000,
 	})

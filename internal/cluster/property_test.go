@@ -93,7 +93,7 @@ type prop struct {
 
 func runProperty(t *testing.T, rdb redis.UniversalClient, seed uint64, steps int, seen map[string]float64) int {
 	p := &prop{t: t, seen: seen, dead: map[string]bool{}, r: rand.New(rand.NewPCG(seed, 3)), rdb: rdb, clk: newClock(),
-		cfg:   acd.Config{WrapUp: 5 * time.Second, MaxWait: 90 * time.Second, SkillFallback: 20 * time.Second, DeclinePause: 3 * time.Second},
+		cfg:   acd.Config{RingTimeout: 12 * time.Second, WrapUp: 5 * time.Second, MaxWait: 90 * time.Second, SkillFallback: 20 * time.Second, DeclinePause: 3 * time.Second},
 		seats: seatSpecs("8001", "8002:consult,legal_aid", "8003:mediation,consult", "8004:notary,complaint", "8005:consult", "8006:legal_aid")}
 	for _, id := range []string{"a", "b", "c"} {
 		p.nodes = append(p.nodes, &simNode{id: id, n: p.start(id), calls: map[string]*simCall{}})
@@ -310,7 +310,7 @@ func (p *prop) settleEvents() {
 					switch ev.Kind {
 					case acd.Offer:
 						c.seat, c.tok = ev.Seat, ev.Token
-					case acd.Withdrawn:
+					case acd.Withdrawn, acd.RingTimeout:
 						if ev.Token == c.tok {
 							c.tok = 0
 						}
