@@ -5,12 +5,14 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/agent"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // Priorities of SPEC §6: the green channel (农民工欠薪绿色通道) goes first.
 const (
-	PriorityGreen  = "green"
-	PriorityNormal = "normal"
+	PriorityGreen  = vocab.PriorityGreen
+	PriorityNormal = vocab.PriorityNormal
 )
 
 // QueueKey names one FIFO: a priority and a skill (the call's category).

@@ -8,13 +8,16 @@
 // seat in a state the operator's console could not explain. Time comes from
 // the arguments: the package reads no clock.
 //
-// This is a domain package: it imports the standard library only (no SIP,
-// media, Redis, SQLite, Prometheus, and no other package of this module).
+// This is a domain package: it imports the standard library and
+// internal/vocab (the shared words) only (no SIP, media, Redis, SQLite,
+// Prometheus, and no other package of this module).
 package agent
 
 import (
 	"slices"
 	"time"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // SeatID names a seat; seats register as sip:<seat id>@<domain> (SPEC §3).
@@ -25,12 +28,12 @@ type State string
 
 // The seat states of SPEC §6, as the API and the hotline_seats{state} metric spell them.
 const (
-	Offline  State = "offline"   // no SIP registration
-	Ready    State = "ready"     // registered and free: may be offered a call
-	NotReady State = "not_ready" // registered, takes no calls; Seat.Reason says why
-	Ringing  State = "ringing"   // offered one call, its phone is ringing
-	Busy     State = "busy"      // connected to a caller
-	WrapUp   State = "wrap_up"   // after a call: finishing the ticket, takes no calls
+	Offline  State = vocab.SeatOffline  // no SIP registration
+	Ready    State = vocab.SeatReady    // registered and free: may be offered a call
+	NotReady State = vocab.SeatNotReady // registered, takes no calls; Seat.Reason says why
+	Ringing  State = vocab.SeatRinging  // offered one call, its phone is ringing
+	Busy     State = vocab.SeatBusy     // connected to a caller
+	WrapUp   State = vocab.SeatWrapUp   // after a call: finishing the ticket, takes no calls
 )
 
 // States returns every state, in the order a console lists them.
@@ -42,7 +45,7 @@ func (s State) Valid() bool { return slices.Contains(States(), s) }
 // ReasonNoAnswer is the not_ready reason the ACD gives a seat that let an
 // offered call ring out (RONA, SPEC §6). Operators' own reasons ("break",
 // "meeting", …) are free text chosen on the console.
-const ReasonNoAnswer = "no_answer"
+const ReasonNoAnswer = vocab.ReasonNoAnswer
 
 // Seat is one operator position and where it stands. The zero State is not
 // valid: a configured seat starts Offline (see New).

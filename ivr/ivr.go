@@ -3,8 +3,8 @@
 // run over a small Channel interface that plays prompts and delivers DTMF.
 //
 // It knows nothing of SIP, RTP, files or YAML: it imports the standard
-// library only (no sipgo, pion, yaml, SQLite, Prometheus, and no other package
-// of this module), so every flow is tested as plain Go under testing/synctest.
+// library and internal/vocab (the shared words) only (no sipgo, pion, yaml,
+// SQLite, Prometheus, and no other package of this module), so every flow is tested as plain Go under testing/synctest.
 // internal/config decodes configs/ivr.yaml into a Menu; the media layer
 // implements Channel.
 package ivr
@@ -12,6 +12,8 @@ package ivr
 import (
 	"context"
 	"time"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // Category is the kind of help a caller asked for; it picks the ACD queue and
@@ -20,11 +22,11 @@ type Category string
 
 // The categories of SPEC §5 (and the seat skills of SPEC §3).
 const (
-	Consult   Category = "consult"   // 法律咨询
-	LegalAid  Category = "legal_aid" // 法律援助
-	Mediation Category = "mediation" // 人民调解
-	Notary    Category = "notary"    // 公证与司法鉴定
-	Complaint Category = "complaint" // 投诉与建议
+	Consult   Category = vocab.CategoryConsult   // 法律咨询
+	LegalAid  Category = vocab.CategoryLegalAid  // 法律援助
+	Mediation Category = vocab.CategoryMediation // 人民调解
+	Notary    Category = vocab.CategoryNotary    // 公证与司法鉴定
+	Complaint Category = vocab.CategoryComplaint // 投诉与建议
 )
 
 // Categories returns every known category, in menu order.
@@ -46,8 +48,8 @@ type Priority string
 
 // The priorities of SPEC §6.
 const (
-	Normal Priority = "normal"
-	Green  Priority = "green"
+	Normal Priority = vocab.PriorityNormal
+	Green  Priority = vocab.PriorityGreen
 )
 
 // Valid reports whether p is a known priority.

@@ -36,6 +36,19 @@ type Route struct {
 	Label    string   `yaml:"label"`    // shown to people (console, tickets): "法律援助"
 }
 
+// KeyLabels says what each key of the main menu does, as the console shows
+// an IVR path ("2 法律援助 → * 重听"): the routes' labels, the repeat key.
+func (m *Menu) KeyLabels() map[string]string {
+	out := make(map[string]string, len(m.Routes)+1)
+	for k, r := range m.Routes {
+		out[k] = r.Label
+	}
+	if m.RepeatKey != "" {
+		out[m.RepeatKey] = "重听"
+	}
+	return out
+}
+
 // EffectivePriority is the route's priority, normal when unset.
 func (r Route) EffectivePriority() Priority {
 	if r.Priority == "" {

@@ -3,6 +3,7 @@ package ivr
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -164,4 +165,13 @@ func TestMenuRunClosedDigits(t *testing.T) {
 			t.Errorf("returned at %v, want 21s", at)
 		}
 	})
+}
+
+func TestKeyLabelsFromTheMenu(t *testing.T) {
+	m := &Menu{RepeatKey: "*", Routes: map[string]Route{"4": {Category: Notary, Label: "公证与司法鉴定"}, "0": {Category: Consult, Label: "综合咨询"}}}
+	got := m.KeyLabels()
+	want := map[string]string{"4": "公证与司法鉴定", "0": "综合咨询", "*": "重听"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("KeyLabels %v, want %v", got, want)
+	}
 }

@@ -26,13 +26,15 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/hotline12348/hotline/internal/store"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // Roles.
 const (
-	RoleOperator = "operator"
-	RoleManager  = "manager"
-	RoleAdmin    = "admin"
+	RoleOperator = vocab.RoleOperator
+	RoleManager  = vocab.RoleManager
+	RoleAdmin    = vocab.RoleAdmin
 )
 
 // Errors.

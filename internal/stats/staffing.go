@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/internal/store"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // referenceWeeks is how many earlier same weekdays a staffing plan averages.
@@ -121,7 +123,7 @@ func (s *Service) StaffingPart(ctx context.Context, days []time.Time) (*Staffing
 		}
 		for _, r := range rows {
 			h := &hours[store.FromMillis(r.openedAt).In(s.cfg.Location).Hour()]
-			if r.outcome != "rejected" {
+			if r.outcome != vocab.OutcomeRejected {
 				h.Offered++
 			}
 			if r.answeredAt.Valid && r.talk.Valid {

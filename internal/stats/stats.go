@@ -70,6 +70,8 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/internal/store"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // Config is what the numbers depend on (SPEC §3 keys).
@@ -289,7 +291,7 @@ func millis(v float64) int64 { return int64(math.Round(v * 1000)) }
 
 // add counts one ticket into c.
 func (s *Service) add(c *Counts, r row) {
-	if r.outcome == "rejected" {
+	if r.outcome == vocab.OutcomeRejected {
 		c.Rejected++
 		return
 	}
@@ -314,12 +316,12 @@ func (s *Service) add(c *Counts, r row) {
 		}
 	}
 	switch r.outcome {
-	case "abandoned":
+	case vocab.OutcomeAbandoned:
 		c.Abandoned++
 		switch r.stage {
-		case "queue":
+		case vocab.StageQueue:
 			c.AbandonedBy.Queue++
-		case "ringing":
+		case vocab.StageRinging:
 			c.AbandonedBy.Ringing++
 		default:
 			c.AbandonedBy.IVR++
@@ -327,9 +329,9 @@ func (s *Service) add(c *Counts, r row) {
 		if r.endedAt.Valid && r.endedAt.Int64-r.openedAt < int64(s.cfg.ShortAbandonSeconds)*1000 {
 			c.ShortAbandoned++
 		}
-	case "voicemail":
+	case vocab.OutcomeVoicemail:
 		c.Voicemail++
-	case "interrupted":
+	case vocab.OutcomeInterrupted:
 		c.Interrupted++
 	}
 	if r.satisfaction.Valid {
@@ -406,7 +408,7 @@ func (s *Service) DayPart(ctx context.Context, d time.Time) (*DayPart, error) {
 	p := &DayPart{Date: from.Format(time.DateOnly), Queues: map[string]*Counts{}}
 	for _, r := range rows {
 		s.add(&p.Total, r)
-		if r.priority == "green" {
+		if r.priority == vocab.PriorityGreen {
 			s.add(&p.Green, r)
 		}
 		q := r.category
@@ -513,7 +515,7 @@ func (s *Service) HourlyPart(ctx context.Context, d time.Time) (*HourlyPart, err
 	for _, r := range rows {
 		h := &p.Hours[store.FromMillis(r.openedAt).In(s.cfg.Location).Hour()]
 		s.add(&h.Total, r)
-		if r.priority == "green" {
+		if r.priority == vocab.PriorityGreen {
 			s.add(&h.Green, r)
 		}
 	}

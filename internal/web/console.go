@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/internal/auth"
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // The console: index.html, app.js and app.css, embedded in the binary and
@@ -103,10 +104,12 @@ func (s *Server) consoleRoutes() {
 // console offers exactly what PATCH accepts.
 func (s *Server) consoleOptions(w http.ResponseWriter, r *http.Request, u auth.User) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"categories":        categoryChoices,
-		"legal_domains":     legalDomainChoices,
-		"dispositions":      dispositionChoices,
-		"not_ready_reasons": notReadyReasons,
+		"categories":        vocab.Categories,
+		"legal_domains":     vocab.LegalDomains,
+		"dispositions":      vocab.Dispositions,
+		"not_ready_reasons": vocab.NotReadyReasons,
+		"labels":            vocab.Labels(),
+		"ivr_keys":          s.opt.IVRKeys,
 		"history_days":      historyDays,
 		"live_events":       s.opt.Events != nil,
 	})

@@ -40,6 +40,9 @@ const CookieName = "hotline_session"
 // Options configure the HTTP side.
 type Options struct {
 	SessionTTL time.Duration
+	// IVRKeys labels the main menu's keys for the console (ivr.yaml's
+	// routes: Menu.KeyLabels); nil shows bare keys.
+	IVRKeys map[string]string
 	// SecureCookie forces the Secure flag on the session cookie; without
 	// it the flag is set when the request came over https (TLS, or a
 	// trusted proxy's X-Forwarded-Proto).

@@ -11,78 +11,8 @@ import (
 
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/ticket"
-	"github.com/hotline12348/hotline/ivr"
+	"github.com/hotline12348/hotline/internal/vocab"
 )
-
-// Choice is one value of a closed list with its console label.
-type Choice struct {
-	Value string `json:"value"`
-	Label string `json:"label"`
-}
-
-// The ticket form's closed lists. Values are what the ticket (and the
-// work-order push) carries; labels are the console's Chinese.
-var (
-	categoryChoices = []Choice{
-		{string(ivr.Consult), "法律咨询"},
-		{string(ivr.LegalAid), "法律援助"},
-		{string(ivr.Mediation), "人民调解"},
-		{string(ivr.Notary), "公证与司法鉴定"},
-		{string(ivr.Complaint), "投诉与建议"},
-	}
-	// legalDomainChoices: the field of law the question is about.
-	legalDomainChoices = []Choice{
-		{"marriage_family", "婚姻家庭"},
-		{"inheritance", "继承"},
-		{"labor", "劳动争议"},
-		{"wage_arrears", "拖欠工资"},
-		{"social_insurance", "社会保险"},
-		{"contract", "合同纠纷"},
-		{"debt", "借贷债务"},
-		{"property", "房产物业"},
-		{"land", "土地与征收"},
-		{"traffic", "交通事故"},
-		{"consumer", "消费者权益"},
-		{"medical", "医疗纠纷"},
-		{"neighbor", "邻里纠纷"},
-		{"tort", "人身损害"},
-		{"criminal", "刑事"},
-		{"administrative", "行政"},
-		{"other", "其他"},
-	}
-	// dispositionChoices: what the operator did about it.
-	dispositionChoices = []Choice{
-		{"answered", "已解答"},
-		{"legal_aid_referral", "转法律援助"},
-		{"mediation_referral", "转人民调解"},
-		{"notary_referral", "转公证/鉴定机构"},
-		{"lawyer_referral", "建议委托律师"},
-		{"other_agency", "转其他部门"},
-		{"complaint_forwarded", "投诉已转办"},
-		{"callback", "需回访"},
-		{"invalid", "无效来电"},
-		{"other", "其他"},
-	}
-	// notReadyReasons: the reasons an operator picks on the desk; the ACD
-	// adds no_answer by itself (RONA).
-	notReadyReasons = []Choice{
-		{"break", "小休"},
-		{"meeting", "会议"},
-		{"training", "培训"},
-		{"meal", "就餐"},
-		{"callback", "回访外呼"},
-		{"other", "其他"},
-	}
-)
-
-func inChoices(list []Choice, v string) bool {
-	for _, c := range list {
-		if c.Value == v {
-			return true
-		}
-	}
-	return false
-}
 
 // maxSummaryRunes bounds the summary (characters, not bytes).
 const maxSummaryRunes = 2000
@@ -115,13 +45,13 @@ func (p *ticketPatch) validate() error {
 		}
 		p.Summary = &s
 	}
-	if p.Category != nil && !inChoices(categoryChoices, *p.Category) {
+	if p.Category != nil && !vocab.Categories.Has(*p.Category) {
 		errs = append(errs, "category: must be one of consult, legal_aid, mediation, notary, complaint")
 	}
-	if p.LegalDomain != nil && *p.LegalDomain != "" && !inChoices(legalDomainChoices, *p.LegalDomain) {
+	if p.LegalDomain != nil && *p.LegalDomain != "" && !vocab.LegalDomains.Has(*p.LegalDomain) {
 		errs = append(errs, "legal_domain: unknown value (GET /api/console/options lists them)")
 	}
-	if p.Disposition != nil && *p.Disposition != "" && !inChoices(dispositionChoices, *p.Disposition) {
+	if p.Disposition != nil && *p.Disposition != "" && !vocab.Dispositions.Has(*p.Disposition) {
 		errs = append(errs, "disposition: unknown value (GET /api/console/options lists them)")
 	}
 	if len(errs) > 0 {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hotline12348/hotline/agent"
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // openTicket opens a ticket and applies fn as the call flow would.
@@ -180,13 +182,13 @@ func TestConsoleIsServed(t *testing.T) {
 	}
 	code, b = e.do(t, "GET", "/api/console/options", e.login(t, "op"), "")
 	var opts struct {
-		Categories, LegalDomains, Dispositions, NotReadyReasons []Choice
+		Categories, LegalDomains, Dispositions, NotReadyReasons []vocab.Word
 	}
 	_ = json.Unmarshal(b, &struct {
-		C  *[]Choice `json:"categories"`
-		L  *[]Choice `json:"legal_domains"`
-		D  *[]Choice `json:"dispositions"`
-		NR *[]Choice `json:"not_ready_reasons"`
+		C  *[]vocab.Word `json:"categories"`
+		L  *[]vocab.Word `json:"legal_domains"`
+		D  *[]vocab.Word `json:"dispositions"`
+		NR *[]vocab.Word `json:"not_ready_reasons"`
 	}{&opts.Categories, &opts.LegalDomains, &opts.Dispositions, &opts.NotReadyReasons})
 	if code != 200 || len(opts.Categories) != 5 || len(opts.LegalDomains) == 0 || len(opts.Dispositions) == 0 || len(opts.NotReadyReasons) == 0 {
 		t.Fatalf("options: %d %s", code, b)

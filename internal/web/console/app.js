@@ -5,22 +5,22 @@
 "use strict";
 (() => {
   // ---------- labels ----------
+  // The words of tickets, seats and stats (status, outcome, stage, priority,
+  // category, end_reason, wo, state, reason, legal_domain, disposition,
+  // satisfaction, role) come with their labels from the server
+  // (GET /api/console/options "labels", internal/vocab), and the IVR keys'
+  // from ivr.yaml ("ivr_keys"): the console keeps no list of its own. What
+  // stays here are the console's own phrases for live events.
   const L = {
-    state: { offline: "离线", ready: "就绪", not_ready: "未就绪", ringing: "振铃中", busy: "通话中", wrap_up: "话后整理" },
-    reason: { no_answer: "未接听（超时）", break: "小休", meeting: "会议", training: "培训", meal: "就餐", callback: "回访外呼", other: "其他" },
-    category: { consult: "法律咨询", legal_aid: "法律援助", mediation: "人民调解", notary: "公证与司法鉴定", complaint: "投诉与建议" },
-    priority: { normal: "普通", green: "绿色通道" },
-    outcome: { answered: "已接通", abandoned: "放弃", voicemail: "留言", rejected: "拒接", interrupted: "中断" },
-    stage: { ivr: "语音导航中", queue: "排队中", ringing: "振铃中" },
-    status: { open: "进行中", closed: "已结束" },
-    wo: { pending: "待推送", delivered: "已推送", dead: "推送失败" },
     offer: { ringing: "振铃中", answered: "通话中", wrap_up: "话后整理", gone: "未接通", ended: "通话已结束", callback: "回访处理" },
     gone: { call_no_answer: "超时未接，来电已转给其他坐席", call_declined: "已拒接", call_withdrawn: "坐席离线，来电已转走", call_abandoned: "来电人已挂断" },
     entry: { waiting: "等待", offered: "振铃" },
-    satisfaction: { 1: "满意", 2: "基本满意", 3: "不满意" },
-    role: { operator: "坐席员", manager: "值班长", admin: "管理员" },
   };
-  const ivrKeys = { "1": "法律咨询", "2": "法律援助", "3": "人民调解", "4": "公证/鉴定", "5": "投诉建议", "9": "欠薪绿色通道", "0": "人工总台", "*": "重听" };
+  let ivrKeys = {};
+  const takeLabels = (opts) => {
+    for (const [kind, list] of Object.entries(opts.labels || {})) L[kind] = Object.fromEntries(list.map((w) => [w.value, w.label]));
+    ivrKeys = opts.ivr_keys || {};
+  };
 
   // ---------- tiny helpers ----------
   const $ = (id) => document.getElementById(id);
@@ -36,7 +36,7 @@
     for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k.nodeType ? k : document.createTextNode(String(k)));
     return e;
   };
-  const label = (map, v, dflt = "—") => (v === null || v === undefined || v === "" ? dflt : map[v] || v);
+  const label = (map, v, dflt = "—") => (v === null || v === undefined || v === "" ? dflt : (map && map[v]) || v);
   const pad = (n) => String(n).padStart(2, "0");
   const dur = (sec) => {
     if (sec === null || sec === undefined || !isFinite(sec)) return "—";
@@ -149,8 +149,9 @@
     S.me = me;
     $("login-view").hidden = true;
     $("logout").hidden = false;
-    $("whoami").textContent = `${me.name}（${label(L.role, me.role)}${me.seat_id ? " · 坐席 " + me.seat_id : ""}）`;
     try { S.opts = await api("GET", "/api/console/options"); } catch (e) { toast(`读取选项失败：${e.message}`); S.opts = { categories: [], legal_domains: [], dispositions: [], not_ready_reasons: [] }; }
+    takeLabels(S.opts);
+    $("whoami").textContent = `${me.name}（${label(L.role, me.role)}${me.seat_id ? " · 坐席 " + me.seat_id : ""}）`;
     fillSelects();
     const sw = $("switch-view");
     sw.hidden = !(canManage() && me.seat_id);
@@ -183,8 +184,6 @@
     fill("f-category", S.opts.categories);
     fill("f-domain", S.opts.legal_domains, "（未选择）");
     fill("f-disposition", S.opts.dispositions, "（未选择）");
-    for (const c of S.opts.not_ready_reasons || []) L.reason[c.value] = c.label;
-    for (const c of S.opts.categories || []) L.category[c.value] = c.label;
   }
   const choiceLabel = (list, v) => { for (const c of list || []) if (c.value === v) return c.label; return v; };
 
@@ -413,7 +412,7 @@
           el("span", { text: label(L.category, h.category, "未分类") }),
           el("span", { class: h.outcome === "answered" ? "badge st-ready" : "badge warn", text: label(L.outcome, h.outcome, label(L.status, h.status)) }),
           h.abandon_stage ? el("span", { class: "muted", text: `（${label(L.stage, h.abandon_stage)}）` }) : null,
-          h.priority === "green" ? el("span", { class: "badge green", text: "绿色通道" }) : null,
+          h.priority === "green" ? el("span", { class: "badge green", text: label(L.priority, h.priority) }) : null,
           el("span", { class: woCls, title: wo.last_error || "", text: `工单${label(L.wo, wo.state)}` }),
         ),
         h.disposition || h.legal_domain ? el("div", { class: "muted", text: [h.legal_domain && choiceLabel(S.opts.legal_domains, h.legal_domain), h.disposition && choiceLabel(S.opts.dispositions, h.disposition)].filter(Boolean).join(" · ") }) : null,
@@ -540,7 +539,7 @@
         el("td", { text: q.state === "waiting" ? String(q.position) : "—" }),
         el("td", { class: "mono", "data-enq": q.enqueued_at, text: dur((now() - Date.parse(q.enqueued_at)) / 1000) }),
         el("td", { text: label(L.category, q.skill) }),
-        el("td", {}, q.priority === "green" ? el("span", { class: "badge green", text: "绿色通道" }) : "普通"),
+        el("td", {}, q.priority === "green" ? el("span", { class: "badge green", text: label(L.priority, q.priority) }) : label(L.priority, q.priority || "normal")),
         el("td", { text: q.state === "offered" ? `振铃 ${q.seat || ""}` : label(L.entry, q.state) }),
       ));
     }
@@ -694,7 +693,7 @@
         el("td", { class: "mono", title: t.id, text: dt(t.opened_at) }),
         el("td", { class: "mono", text: t.caller }),
         el("td", { text: label(L.category, t.category) }),
-        el("td", { text: t.status === "open" ? "进行中" : label(L.outcome, t.outcome) + (t.abandon_stage ? `·${label(L.stage, t.abandon_stage)}` : "") }),
+        el("td", { text: t.status === "open" ? label(L.status, t.status) : label(L.outcome, t.outcome) + (t.abandon_stage ? `·${label(L.stage, t.abandon_stage)}` : "") }),
         el("td", { text: t.seat_id || "—" }),
         el("td", { class: "mono", text: t.wait_seconds == null ? "—" : dur(t.wait_seconds) }),
         el("td", { class: "mono", text: t.talk_seconds == null ? "—" : dur(t.talk_seconds) }),
