@@ -25,6 +25,8 @@ import (
 
 	"github.com/hotline12348/hotline/internal/store"
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 func main() {
@@ -106,7 +108,7 @@ func writeTickets(ctx context.Context, s *ticket.Store, n int) {
 			func(t *ticket.Ticket) { t.Category, t.IVRPath, t.QueuedAt = "consult", "1", ticket.TimePtr(now) },
 			func(t *ticket.Ticket) { t.AnsweredAt, t.SeatID = ticket.TimePtr(now), "8001" },
 			func(t *ticket.Ticket) {
-				t.Status, t.Outcome, t.EndedAt = ticket.StatusClosed, ticket.OutcomeAnswered, ticket.TimePtr(now)
+				t.Status, t.Outcome, t.EndedAt = vocab.StatusClosed, vocab.OutcomeAnswered, ticket.TimePtr(now)
 			},
 		} {
 			_, err := s.Update(ctx, tk.ID, func(t *ticket.Ticket) error { f(t); return nil })

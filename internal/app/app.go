@@ -38,6 +38,8 @@ import (
 	"github.com/hotline12348/hotline/internal/web"
 	"github.com/hotline12348/hotline/ivr"
 	"github.com/hotline12348/hotline/recordings"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // Options are what main passes in.
@@ -494,7 +496,7 @@ func closeInterrupted(ctx context.Context, tickets *ticket.Store, log *slog.Logg
 	for _, t := range open {
 		_, err := tickets.Update(ctx, t.ID, func(t *ticket.Ticket) error {
 			now := time.Now()
-			t.Status, t.Outcome, t.EndReason = ticket.StatusClosed, ticket.OutcomeInterrupted, "process_restart"
+			t.Status, t.Outcome, t.EndReason = vocab.StatusClosed, vocab.OutcomeInterrupted, "process_restart"
 			if t.EndedAt == nil {
 				t.EndedAt = ticket.TimePtr(now)
 			}
@@ -505,7 +507,7 @@ func closeInterrupted(ctx context.Context, tickets *ticket.Store, log *slog.Logg
 		}
 	}
 	if len(open) > 0 {
-		log.Warn("closed the tickets of calls cut by the previous stop", "tickets", len(open), "outcome", ticket.OutcomeInterrupted)
+		log.Warn("closed the tickets of calls cut by the previous stop", "tickets", len(open), "outcome", vocab.OutcomeInterrupted)
 	}
 	return nil
 }

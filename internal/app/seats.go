@@ -19,6 +19,8 @@ import (
 	sipsrv "github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/ivr"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // seatDialer rings a seat's registered phone (call.SeatDialer).
@@ -72,7 +74,7 @@ func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 	}
 	// What the operator's phone shows: "[绿色通道] 法律援助 138****0000".
 	display := strings.TrimSpace(d.label(t) + " " + shown)
-	if t.Priority == ticket.PriorityGreen {
+	if t.Priority == vocab.PriorityGreen {
 		display = d.greenNote + " " + display
 	}
 	oc, err := d.srv.Dial(ctx, sipsrv.DialOptions{

@@ -105,22 +105,6 @@ type Tickets interface {
 	Update(ctx context.Context, id ticket.ID, fn func(t *ticket.Ticket) error) (*ticket.Ticket, error)
 }
 
-// End reasons written to the ticket: why the call ended, for whoever reads
-// the ticket later.
-const (
-	EndCallerHangup   = "caller_hangup"
-	EndCallerCancel   = "caller_cancel"
-	EndRTPTimeout     = "rtp_timeout"
-	EndSessionExpired = "session_expired"
-	EndNoAck          = "no_ack"
-	EndCompleted      = "completed"
-	EndSeatHangup     = "seat_hangup"
-	EndShutdown       = "shutdown"
-	EndUnknownNumber  = "unknown_number"
-	EndNoCommonCodec  = "no_common_codec"
-	EndMediaError     = "media_error"
-)
-
 // Distributor is the ACD as a call sees it (SPEC §6). The ACD decides
 // which seat gets which call and for how long it rings (its ring watchdog);
 // the call rings the seat, obeys the ACD's events and reports what

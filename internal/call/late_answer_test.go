@@ -8,7 +8,8 @@ import (
 
 	"github.com/hotline12348/hotline/acd"
 	"github.com/hotline12348/hotline/agent"
-	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // The four crossings of a seat's 200 with the end of its offer, against
@@ -104,7 +105,7 @@ func answeredBy8002(t *testing.T, r *rig, d *fakeDialer, done chan struct{}) {
 	r.in.events <- Event{Kind: EventHangup}
 	<-done
 	tk := r.tickets.get()
-	if str(tk.Outcome) != ticket.OutcomeAnswered || str(tk.SeatID) != "8002" {
+	if str(tk.Outcome) != vocab.OutcomeAnswered || str(tk.SeatID) != "8002" {
 		t.Fatalf("ticket: outcome %s seat %s, want answered by 8002", str(tk.Outcome), str(tk.SeatID))
 	}
 }
@@ -168,7 +169,7 @@ func TestLateAnswerCallerCancel(t *testing.T) {
 			t.Fatal("no CANCEL to the ringing seat")
 		}
 		tk := r.tickets.get()
-		if str(tk.Outcome) != ticket.OutcomeAbandoned || str(tk.AbandonStage) != ticket.StageRinging {
+		if str(tk.Outcome) != vocab.OutcomeAbandoned || str(tk.AbandonStage) != vocab.StageRinging {
 			t.Fatalf("ticket: outcome %s stage %s, want abandoned while ringing", str(tk.Outcome), str(tk.AbandonStage))
 		}
 		settled(t, r, a, d, agent.Ready, "", LateCallerGone)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hotline12348/hotline/internal/ticket"
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // Metrics are the call-level series of SPEC §10. Label values are known
@@ -75,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 	for _, r := range LateReasons {
 		m.lateAnswersC.WithLabelValues(r)
 	}
-	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail} {
+	for _, o := range []string{vocab.OutcomeAnswered, vocab.OutcomeAbandoned, vocab.OutcomeVoicemail} {
 		m.waitH.WithLabelValues(o)
 	}
 	for _, sc := range []string{"1", "2", "3"} {
@@ -85,11 +85,11 @@ func NewMetrics(reg prometheus.Registerer, queues []string) (*Metrics, error) {
 		m.answeredC.WithLabelValues(q)
 		m.waitingG.WithLabelValues(q)
 		m.offeredC.WithLabelValues(q)
-		for _, st := range []string{ticket.StageIVR, ticket.StageQueue, ticket.StageRinging} {
+		for _, st := range vocab.Stages.Values() {
 			m.abandonedC.WithLabelValues(q, st)
 		}
 	}
-	for _, o := range []string{ticket.OutcomeAnswered, ticket.OutcomeAbandoned, ticket.OutcomeVoicemail, ticket.OutcomeRejected, ticket.OutcomeInterrupted} {
+	for _, o := range vocab.Outcomes.Values() {
 		m.endedC.WithLabelValues(o)
 	}
 	for _, c := range []prometheus.Collector{m.active, m.offeredC, m.abandonedC, m.endedC, m.answeredByIVR, m.answeredC, m.waitH, m.waitingG, m.handleH, m.satisfactionC, m.recFailedC, m.lateAnswersC} {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hotline12348/hotline/acd"
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // Ringback is the prompt name of the ringback tone a caller hears while a
@@ -61,8 +63,8 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 			ann.stop()
 			c.reported(c.log, "abandon", c.s.ACD.Abandon(c.t.ID))
 			leaveQueue()
-			c.s.Metrics.waited(ticket.OutcomeAbandoned, c.s.Now().Sub(c.queuedAt))
-			c.finish(ctx, ticket.OutcomeAbandoned, nil)
+			c.s.Metrics.waited(vocab.OutcomeAbandoned, c.s.Now().Sub(c.queuedAt))
+			c.finish(ctx, vocab.OutcomeAbandoned, nil)
 			return
 		case ev, open := <-next():
 			if !open || ev.Kind == 0 {
@@ -70,7 +72,7 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 				// it, or closed): no seat will come. Voicemail.
 				ann.stop()
 				leaveQueue()
-				c.s.Metrics.waited(ticket.OutcomeVoicemail, c.s.Now().Sub(c.queuedAt))
+				c.s.Metrics.waited(vocab.OutcomeVoicemail, c.s.Now().Sub(c.queuedAt))
 				c.log.Warn("the ACD let go of the call: voicemail instead")
 				c.voicemail(ctx, cctx, ch)
 				return
@@ -80,7 +82,7 @@ func (c *callRun) queueAndConnect(ctx, cctx context.Context, ch *channel) {
 				ann.stop()
 				leaveQueue()
 				c.leftQueueAt = c.s.Now()
-				c.s.Metrics.waited(ticket.OutcomeVoicemail, c.leftQueueAt.Sub(c.queuedAt))
+				c.s.Metrics.waited(vocab.OutcomeVoicemail, c.leftQueueAt.Sub(c.queuedAt))
 				c.log.Info("leaving the queue for voicemail", "why", ev.Kind.String())
 				c.voicemail(ctx, cctx, ch)
 				return
@@ -214,10 +216,10 @@ func lateReason(why int) string {
 func (c *callRun) ring(ctx, cctx context.Context, ch *channel, o offer, events <-chan acd.Event, ann *announcer) (outcome ringOutcome, pending []acd.Event) {
 	seat := o.seat
 	log := c.log.With("seat", seat)
-	c.stage = ticket.StageRinging
+	c.stage = vocab.StageRinging
 	defer func() {
-		if c.stage == ticket.StageRinging {
-			c.stage = ticket.StageQueue
+		if c.stage == vocab.StageRinging {
+			c.stage = vocab.StageQueue
 		}
 	}()
 	seatMedia, offerSDP, err := c.s.Media.Offer(c.media, seat, log)
@@ -422,9 +424,9 @@ func (c *callRun) reported(log *slog.Logger, op string, err error) {
 
 // abandonedRinging closes the ticket of a caller who hung up while a seat rang.
 func (c *callRun) abandonedRinging(ctx context.Context) {
-	c.setEnd(EndCallerHangup)
-	c.s.Metrics.waited(ticket.OutcomeAbandoned, c.s.Now().Sub(c.queuedAt))
-	c.finish(ctx, ticket.OutcomeAbandoned, nil)
+	c.setEnd(vocab.EndCallerHangup)
+	c.s.Metrics.waited(vocab.OutcomeAbandoned, c.s.Now().Sub(c.queuedAt))
+	c.finish(ctx, vocab.OutcomeAbandoned, nil)
 }
 
 // loopPrompt plays one prompt over and over until stopped.
@@ -462,7 +464,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	wait := answeredAt.Sub(c.queuedAt)
 	c.stage = ""
 	c.s.Metrics.answered(c.queue)
-	c.s.Metrics.waited(ticket.OutcomeAnswered, wait)
+	c.s.Metrics.waited(vocab.OutcomeAnswered, wait)
 	c.update(ctx, func(t *ticket.Ticket) {
 		t.AnsweredAt = ticket.TimePtr(answeredAt)
 		t.SeatID = ticket.Optional(seat)
@@ -522,14 +524,14 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 
 	var score int
 	if seatHungUp && cctx.Err() == nil {
-		c.setEnd(EndSeatHangup)
+		c.setEnd(vocab.EndSeatHangup)
 		// SPEC §5: when the seat hangs up first, the caller rates the service.
 		score, _ = c.s.Menu.Survey.Run(cctx, ch)
 		if score > 0 {
 			c.s.Metrics.rated(score)
 		}
 	}
-	c.finish(ctx, ticket.OutcomeAnswered, func(t *ticket.Ticket) {
+	c.finish(ctx, vocab.OutcomeAnswered, func(t *ticket.Ticket) {
 		t.TalkSeconds = ticket.Seconds(talk)
 		if recPath != "" && recorded > 0 {
 			u := RecordingURL(t.ID)

@@ -13,6 +13,8 @@ import (
 	"github.com/hotline12348/hotline/acd"
 	"github.com/hotline12348/hotline/agent"
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // fakeACD records what the call reports; the test sends the events.
@@ -205,13 +207,13 @@ func TestAnsweredThenSurvey(t *testing.T) {
 		r.media.digits <- '1' // survey: satisfied
 		<-done
 		tk := r.tickets.get()
-		if str(tk.Outcome) != ticket.OutcomeAnswered || str(tk.SeatID) != "8001" || tk.Satisfaction == nil || *tk.Satisfaction != 1 {
+		if str(tk.Outcome) != vocab.OutcomeAnswered || str(tk.SeatID) != "8001" || tk.Satisfaction == nil || *tk.Satisfaction != 1 {
 			t.Fatalf("ticket %+v", tk)
 		}
 		if *tk.WaitSeconds != 13 || *tk.TalkSeconds != 61 || tk.AnsweredAt == nil || tk.Recording == nil {
 			t.Fatalf("wait %v talk %v recording %v", *tk.WaitSeconds, *tk.TalkSeconds, tk.Recording)
 		}
-		if str(tk.EndReason) != EndSeatHangup {
+		if str(tk.EndReason) != vocab.EndSeatHangup {
 			t.Fatalf("end_reason %s", str(tk.EndReason))
 		}
 		expectACD(t, a, "enqueue consult normal", "answered 8001", "hangup 8001")
@@ -251,7 +253,7 @@ func TestCallerHangsUpFirstNoSurvey(t *testing.T) {
 		r.in.events <- Event{Kind: EventHangup}
 		<-done
 		tk := r.tickets.get()
-		if str(tk.Outcome) != ticket.OutcomeAnswered || tk.Satisfaction != nil || str(tk.EndReason) != EndCallerHangup {
+		if str(tk.Outcome) != vocab.OutcomeAnswered || tk.Satisfaction != nil || str(tk.EndReason) != vocab.EndCallerHangup {
 			t.Fatalf("ticket %+v", tk)
 		}
 		if !d.call("8001").wasHungUp() {
@@ -339,7 +341,7 @@ func TestAnswerAsRingTimesOutIsHungUp(t *testing.T) {
 		r.in.events <- Event{Kind: EventHangup}
 		<-done
 		expectACD(t, a, "enqueue consult normal", "abandon")
-		if tk := r.tickets.get(); str(tk.Outcome) != ticket.OutcomeAbandoned || str(tk.AbandonStage) != ticket.StageQueue || str(tk.SeatID) != "" {
+		if tk := r.tickets.get(); str(tk.Outcome) != vocab.OutcomeAbandoned || str(tk.AbandonStage) != vocab.StageQueue || str(tk.SeatID) != "" {
 			t.Fatalf("ticket %+v", tk)
 		}
 	})
@@ -354,7 +356,7 @@ func TestDeclineGoesBackToQueue(t *testing.T) {
 		r.in.events <- Event{Kind: EventHangup}
 		<-done
 		expectACD(t, a, "enqueue consult normal", "declined 8001", "abandon")
-		if tk := r.tickets.get(); str(tk.AbandonStage) != ticket.StageQueue {
+		if tk := r.tickets.get(); str(tk.AbandonStage) != vocab.StageQueue {
 			t.Fatalf("stage %s", str(tk.AbandonStage))
 		}
 	})
@@ -373,7 +375,7 @@ func TestCallerHangsUpWhileRinging(t *testing.T) {
 		}
 		expectACD(t, a, "enqueue consult normal", "abandon")
 		tk := r.tickets.get()
-		if str(tk.Outcome) != ticket.OutcomeAbandoned || str(tk.AbandonStage) != ticket.StageRinging {
+		if str(tk.Outcome) != vocab.OutcomeAbandoned || str(tk.AbandonStage) != vocab.StageRinging {
 			t.Fatalf("ticket %+v", tk)
 		}
 	})
@@ -410,7 +412,7 @@ func TestMaxWaitAndNoSeatsGoToVoicemail(t *testing.T) {
 			r.media.digits <- '#'
 			<-done
 			tk := r.tickets.get()
-			if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback {
+			if str(tk.Outcome) != vocab.OutcomeVoicemail || !tk.Callback {
 				t.Fatalf("%v: ticket %+v", kind, tk)
 			}
 			// The wait is the time in the queue, not until the message ended.
@@ -432,7 +434,7 @@ func TestNobodyLoggedInSkipsTheQueue(t *testing.T) {
 		if len(a.calls()) != 0 {
 			t.Fatalf("enqueued with nobody logged in: %v", a.calls())
 		}
-		if tk := r.tickets.get(); str(tk.Outcome) != ticket.OutcomeVoicemail || tk.QueuedAt != nil || tk.WaitSeconds != nil {
+		if tk := r.tickets.get(); str(tk.Outcome) != vocab.OutcomeVoicemail || tk.QueuedAt != nil || tk.WaitSeconds != nil {
 			t.Fatalf("outcome %s, queued_at %v, wait %v: a call that never queued has no queue wait", str(tk.Outcome), tk.QueuedAt, tk.WaitSeconds)
 		}
 	})
@@ -467,7 +469,7 @@ func TestStaleAnswerIsHungUp(t *testing.T) {
 		r.in.events <- Event{Kind: EventHangup}
 		<-done
 		expectACD(t, a, "enqueue consult normal", "answered 8001", "answered 8002", "hangup 8002")
-		if tk := r.tickets.get(); str(tk.Outcome) != ticket.OutcomeAnswered || str(tk.SeatID) != "8002" {
+		if tk := r.tickets.get(); str(tk.Outcome) != vocab.OutcomeAnswered || str(tk.SeatID) != "8002" {
 			t.Fatalf("ticket %+v", tk)
 		}
 	})
@@ -494,7 +496,7 @@ func TestACDLetsGoOfTheCall(t *testing.T) {
 				t.Fatal("the seat still rings for a call the ACD let go of")
 			}
 			tk := r.tickets.get()
-			if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback {
+			if str(tk.Outcome) != vocab.OutcomeVoicemail || !tk.Callback {
 				t.Fatalf("ringing %v: ticket %+v", ringing, tk)
 			}
 		})

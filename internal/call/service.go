@@ -10,6 +10,8 @@ import (
 	"github.com/hotline12348/hotline/internal/pii"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/ivr"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // Service runs calls. Its fields are set once by internal/app.
@@ -129,19 +131,19 @@ func (c *callRun) run(ctx context.Context) {
 
 	if !c.isHotline(in.Called()) {
 		_ = in.Reject(404, "Not Found")
-		c.reject(ctx, EndUnknownNumber)
+		c.reject(ctx, vocab.EndUnknownNumber)
 		return
 	}
 	media, answer, err := c.s.Media.Answer(in.Offer(), in.Source(), c.log)
 	if err != nil {
 		if errors.Is(err, ErrNoCommonCodec) {
 			_ = in.Reject(488, "Not Acceptable Here")
-			c.reject(ctx, EndNoCommonCodec)
+			c.reject(ctx, vocab.EndNoCommonCodec)
 			return
 		}
 		c.log.Error("media setup failed", "error", err)
 		_ = in.Reject(503, "Service Unavailable")
-		c.reject(ctx, EndMediaError)
+		c.reject(ctx, vocab.EndMediaError)
 		return
 	}
 	c.media = media
@@ -150,7 +152,7 @@ func (c *callRun) run(ctx context.Context) {
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
 	ch := newChannel(media)
-	c.stage = ticket.StageIVR
+	c.stage = vocab.StageIVR
 	var watch sync.WaitGroup
 	watch.Go(func() { c.watch(cctx, stop, ch) })
 	watch.Go(func() { ch.pump(cctx.Done()) })
@@ -159,8 +161,8 @@ func (c *callRun) run(ctx context.Context) {
 
 	if err := in.Answer(answer, media.Reoffer); err != nil {
 		c.log.Info("caller gone before answer", "error", err)
-		c.setEnd(EndCallerCancel)
-		c.close(ctx, ticket.OutcomeAbandoned, nil)
+		c.setEnd(vocab.EndCallerCancel)
+		c.close(ctx, vocab.OutcomeAbandoned, nil)
 		return
 	}
 	c.s.Metrics.answeredByIVR.Inc()
@@ -168,12 +170,12 @@ func (c *callRun) run(ctx context.Context) {
 	res, err := c.s.Menu.Run(cctx, ch)
 	if err != nil {
 		c.queue = string(c.s.Menu.General.Category) // no choice made: the general queue
-		c.finish(ctx, ticket.OutcomeAbandoned, func(t *ticket.Ticket) { t.IVRPath = res.Path })
+		c.finish(ctx, vocab.OutcomeAbandoned, func(t *ticket.Ticket) { t.IVRPath = res.Path })
 		return
 	}
 	c.queue = string(res.Category)
 	c.queuedAt = c.s.Now()
-	c.stage = ticket.StageQueue
+	c.stage = vocab.StageQueue
 	c.countOffered(c.queue)
 	c.update(ctx, func(t *ticket.Ticket) {
 		t.Category, t.Priority, t.IVRPath = string(res.Category), string(res.Priority), res.Path
@@ -189,10 +191,10 @@ func (c *callRun) watch(ctx context.Context, stop context.CancelFunc, ch *channe
 	for {
 		select {
 		case <-ctx.Done():
-			c.setEnd(EndShutdown) // no-op when a real reason came first
+			c.setEnd(vocab.EndShutdown) // no-op when a real reason came first
 			return
 		case <-c.media.Done():
-			c.setEnd(EndRTPTimeout)
+			c.setEnd(vocab.EndRTPTimeout)
 			c.log.Info("media ended", "error", c.media.Err())
 			stop()
 			return
@@ -209,13 +211,13 @@ func (c *callRun) watch(ctx context.Context, stop context.CancelFunc, ch *channe
 				}
 				continue
 			case EventHangup:
-				c.setEnd(EndCallerHangup)
+				c.setEnd(vocab.EndCallerHangup)
 			case EventCancel:
-				c.setEnd(EndCallerCancel)
+				c.setEnd(vocab.EndCallerCancel)
 			case EventSessionExpired:
-				c.setEnd(EndSessionExpired)
+				c.setEnd(vocab.EndSessionExpired)
 			case EventNoAck:
-				c.setEnd(EndNoAck)
+				c.setEnd(vocab.EndNoAck)
 			}
 			stop()
 			return
@@ -226,7 +228,7 @@ func (c *callRun) watch(ctx context.Context, stop context.CancelFunc, ch *channe
 // voicemail records a message for a callback.
 func (c *callRun) voicemail(ctx, cctx context.Context, ch *channel) {
 	if c.s.RecordingPath == nil {
-		c.finish(ctx, ticket.OutcomeAbandoned, nil)
+		c.finish(ctx, vocab.OutcomeAbandoned, nil)
 		return
 	}
 	path := c.s.RecordingPath(c.t.ID, c.t.OpenedAt)
@@ -237,7 +239,7 @@ func (c *callRun) voicemail(ctx, cctx context.Context, ch *channel) {
 		// the ticket still asks for a callback (issue 10).
 		c.log.Error("voicemail could not record; callback ticket kept without a message", "error", err)
 		c.s.Metrics.recordingFailed()
-		c.finish(ctx, ticket.OutcomeVoicemail, func(t *ticket.Ticket) {
+		c.finish(ctx, vocab.OutcomeVoicemail, func(t *ticket.Ticket) {
 			t.Callback, t.RecordingFailed = true, true
 		})
 		return
@@ -245,10 +247,10 @@ func (c *callRun) voicemail(ctx, cctx context.Context, ch *channel) {
 	recorded := res.Duration >= time.Second
 	c.log.Info("voicemail", "seconds", res.Duration.Seconds(), "ended_by", res.EndedBy)
 	if !recorded {
-		c.finish(ctx, ticket.OutcomeAbandoned, nil)
+		c.finish(ctx, vocab.OutcomeAbandoned, nil)
 		return
 	}
-	c.finish(ctx, ticket.OutcomeVoicemail, func(t *ticket.Ticket) {
+	c.finish(ctx, vocab.OutcomeVoicemail, func(t *ticket.Ticket) {
 		u := RecordingURL(t.ID)
 		t.Recording, t.Callback = &u, true
 	})
@@ -258,11 +260,11 @@ func (c *callRun) voicemail(ctx, cctx context.Context, ch *channel) {
 // set, applies to the closing revision.
 func (c *callRun) finish(ctx context.Context, outcome string, also func(t *ticket.Ticket)) {
 	if ctx.Err() != nil {
-		c.setEnd(EndShutdown)
+		c.setEnd(vocab.EndShutdown)
 	}
-	c.setEnd(EndCompleted) // no-op when the call already ended for a reason
+	c.setEnd(vocab.EndCompleted) // no-op when the call already ended for a reason
 	switch c.end() {
-	case EndCallerHangup, EndCallerCancel:
+	case vocab.EndCallerHangup, vocab.EndCallerCancel:
 		// the caller's BYE/CANCEL ended the dialog already
 	default:
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -271,9 +273,9 @@ func (c *callRun) finish(ctx context.Context, outcome string, also func(t *ticke
 		}
 		cancel()
 	}
-	if c.end() == EndShutdown && outcome == ticket.OutcomeAbandoned {
+	if c.end() == vocab.EndShutdown && outcome == vocab.OutcomeAbandoned {
 		// The switch cut the call: say so rather than blame the caller.
-		outcome = ticket.OutcomeInterrupted
+		outcome = vocab.OutcomeInterrupted
 	}
 	c.close(ctx, outcome, also)
 }
@@ -297,10 +299,10 @@ func (c *callRun) countOffered(queue string) {
 func (c *callRun) close(ctx context.Context, outcome string, also func(t *ticket.Ticket)) {
 	now := c.s.Now()
 	stage := ""
-	if outcome == ticket.OutcomeAbandoned {
+	if outcome == vocab.OutcomeAbandoned {
 		stage = c.stage
 		if stage == "" {
-			stage = ticket.StageIVR
+			stage = vocab.StageIVR
 		}
 		c.s.Metrics.abandoned(c.queueOrGeneral(), stage)
 	}
@@ -309,7 +311,7 @@ func (c *callRun) close(ctx context.Context, outcome string, also func(t *ticket
 	c.countOffered(c.queueOrGeneral())
 	c.s.Metrics.ended(outcome)
 	c.update(ctx, func(t *ticket.Ticket) {
-		t.Status = ticket.StatusClosed
+		t.Status = vocab.StatusClosed
 		t.Outcome = ticket.Optional(outcome)
 		t.AbandonStage = ticket.Optional(stage)
 		t.EndReason = ticket.Optional(c.end())
@@ -334,9 +336,9 @@ func (c *callRun) close(ctx context.Context, outcome string, also func(t *ticket
 // reject closes the ticket of a call we refused (404, 488).
 func (c *callRun) reject(ctx context.Context, reason string) {
 	c.setEnd(reason)
-	c.s.Metrics.ended(ticket.OutcomeRejected)
+	c.s.Metrics.ended(vocab.OutcomeRejected)
 	c.update(ctx, func(t *ticket.Ticket) {
-		t.Status, t.Outcome, t.EndReason = ticket.StatusClosed, ticket.OutcomeRejected, ticket.Optional(reason)
+		t.Status, t.Outcome, t.EndReason = vocab.StatusClosed, vocab.OutcomeRejected, ticket.Optional(reason)
 		t.EndedAt = ticket.TimePtr(c.s.Now())
 	})
 	c.log.Info("call rejected", "reason", reason, "caller", pii.Mask(c.in.Caller()))

@@ -19,6 +19,8 @@ import (
 	"github.com/hotline12348/hotline/internal/metrictest"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/ivr"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // fakeInbound is the caller's signalling.
@@ -196,7 +198,7 @@ func (s *memTickets) Open(_ context.Context, t *ticket.Ticket) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t.ID, t.Revision, t.Status = "T1", 1, ticket.StatusOpen
+	t.ID, t.Revision, t.Status = "T1", 1, vocab.StatusOpen
 	c := *t
 	s.t = &c
 	s.events = append(s.events, ticket.EventOpened)
@@ -212,7 +214,7 @@ func (s *memTickets) Update(_ context.Context, id ticket.ID, fn func(*ticket.Tic
 	}
 	next.Revision++
 	ev := ticket.EventUpdated
-	if next.Status == ticket.StatusClosed && s.t.Status != ticket.StatusClosed {
+	if next.Status == vocab.StatusClosed && s.t.Status != vocab.StatusClosed {
 		ev = ticket.EventClosed
 	}
 	s.events = append(s.events, ev)
@@ -295,10 +297,10 @@ func TestVoicemailAfterKey(t *testing.T) {
 		if tk.QueuedAt != nil || tk.WaitSeconds != nil {
 			t.Fatalf("a voicemail that never queued has queue times: queued_at %v wait %v", tk.QueuedAt, tk.WaitSeconds)
 		}
-		if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback || tk.Recording == nil || *tk.Recording != "/api/tickets/T1/recording" {
+		if str(tk.Outcome) != vocab.OutcomeVoicemail || !tk.Callback || tk.Recording == nil || *tk.Recording != "/api/tickets/T1/recording" {
 			t.Fatalf("voicemail ticket: %+v", tk)
 		}
-		if str(tk.EndReason) != EndCompleted || tk.Status != ticket.StatusClosed || r.in.hangups != 1 || !r.media.closed {
+		if str(tk.EndReason) != vocab.EndCompleted || tk.Status != vocab.StatusClosed || r.in.hangups != 1 || !r.media.closed {
 			t.Fatalf("end: reason %s status %s hangups %d media closed %v", str(tk.EndReason), tk.Status, r.in.hangups, r.media.closed)
 		}
 		if r.media.recPath != "/rec/T1.wav" {
@@ -328,7 +330,7 @@ func TestVoicemailRecordingFails(t *testing.T) {
 		r.media.digits <- '2'
 		<-done
 		tk := r.tickets.get()
-		if str(tk.Outcome) != ticket.OutcomeVoicemail || !tk.Callback || !tk.RecordingFailed || tk.Recording != nil || tk.Status != ticket.StatusClosed {
+		if str(tk.Outcome) != vocab.OutcomeVoicemail || !tk.Callback || !tk.RecordingFailed || tk.Recording != nil || tk.Status != vocab.StatusClosed {
 			t.Fatalf("ticket: outcome %s callback %v recording_failed %v recording %v status %s", str(tk.Outcome), tk.Callback, tk.RecordingFailed, tk.Recording, tk.Status)
 		}
 		r.media.mu.Lock()
@@ -355,7 +357,7 @@ func TestHangupInIVR(t *testing.T) {
 		r.in.events <- Event{Kind: EventHangup}
 		<-done
 		tk := r.tickets.get()
-		if str(tk.Outcome) != ticket.OutcomeAbandoned || str(tk.AbandonStage) != ticket.StageIVR || str(tk.EndReason) != EndCallerHangup {
+		if str(tk.Outcome) != vocab.OutcomeAbandoned || str(tk.AbandonStage) != vocab.StageIVR || str(tk.EndReason) != vocab.EndCallerHangup {
 			t.Fatalf("ticket %+v", tk)
 		}
 		if r.in.hangups != 0 {
@@ -400,7 +402,7 @@ func TestHangupBeforeBeepIsQueueAbandon(t *testing.T) {
 		tk := r.tickets.get()
 		// Nobody logged in: it went to the voicemail invitation without
 		// queueing, so it has no queue wait.
-		if str(tk.Outcome) != ticket.OutcomeAbandoned || str(tk.AbandonStage) != ticket.StageQueue || tk.WaitSeconds != nil || tk.QueuedAt != nil {
+		if str(tk.Outcome) != vocab.OutcomeAbandoned || str(tk.AbandonStage) != vocab.StageQueue || tk.WaitSeconds != nil || tk.QueuedAt != nil {
 			t.Fatalf("ticket %+v", tk)
 		}
 	})
@@ -415,7 +417,7 @@ func TestMediaTimeoutEndsCall(t *testing.T) {
 		close(r.media.done)
 		<-done
 		tk := r.tickets.get()
-		if str(tk.EndReason) != EndRTPTimeout || str(tk.Outcome) != ticket.OutcomeAbandoned || r.in.hangups != 1 {
+		if str(tk.EndReason) != vocab.EndRTPTimeout || str(tk.Outcome) != vocab.OutcomeAbandoned || r.in.hangups != 1 {
 			t.Fatalf("rtp timeout: ticket %+v hangups %d", tk, r.in.hangups)
 		}
 	})
@@ -431,7 +433,7 @@ func TestShutdownInterruptsHonestly(t *testing.T) {
 		cancel()
 		<-done
 		tk := r.tickets.get()
-		if str(tk.Outcome) != ticket.OutcomeInterrupted || str(tk.EndReason) != EndShutdown || r.in.hangups != 1 {
+		if str(tk.Outcome) != vocab.OutcomeInterrupted || str(tk.EndReason) != vocab.EndShutdown || r.in.hangups != 1 {
 			t.Fatalf("shutdown: ticket %+v hangups %d", tk, r.in.hangups)
 		}
 		// offered counts every ticket that is not rejected (SPEC §9).
@@ -449,9 +451,9 @@ func TestRejections(t *testing.T) {
 		reason string
 		ticket bool
 	}{
-		{"unknown number", func(r *rig) { r.in.called = "99999" }, 404, EndUnknownNumber, true},
-		{"no common codec", func(r *rig) { r.svc.Media = &fakeFactory{err: fmt.Errorf("%w: G729 only", ErrNoCommonCodec)} }, 488, EndNoCommonCodec, true},
-		{"media failure", func(r *rig) { r.svc.Media = &fakeFactory{err: errors.New("no free port")} }, 503, EndMediaError, true},
+		{"unknown number", func(r *rig) { r.in.called = "99999" }, 404, vocab.EndUnknownNumber, true},
+		{"no common codec", func(r *rig) { r.svc.Media = &fakeFactory{err: fmt.Errorf("%w: G729 only", ErrNoCommonCodec)} }, 488, vocab.EndNoCommonCodec, true},
+		{"media failure", func(r *rig) { r.svc.Media = &fakeFactory{err: errors.New("no free port")} }, 503, vocab.EndMediaError, true},
 		{"ticket store down", func(r *rig) { r.tickets.openErr = errors.New("disk full") }, 500, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -468,7 +470,7 @@ func TestRejections(t *testing.T) {
 				return
 			}
 			tk := r.tickets.get()
-			if str(tk.Outcome) != ticket.OutcomeRejected || str(tk.EndReason) != tc.reason || tk.Status != ticket.StatusClosed {
+			if str(tk.Outcome) != vocab.OutcomeRejected || str(tk.EndReason) != tc.reason || tk.Status != vocab.StatusClosed {
 				t.Fatalf("ticket %+v", tk)
 			}
 		})

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // sqliteErr is an error as modernc.org/sqlite reports one.
@@ -78,11 +80,11 @@ func TestBacklogRidesOutALock(t *testing.T) {
 		if _, err := b.Update(ctx, tk.ID, func(t *Ticket) error { t.Category = "consult"; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		got, err := b.Update(ctx, tk.ID, func(t *Ticket) error { t.Status, t.Outcome = StatusClosed, OutcomeAnswered; return nil })
+		got, err := b.Update(ctx, tk.ID, func(t *Ticket) error { t.Status, t.Outcome = vocab.StatusClosed, vocab.OutcomeAnswered; return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Revision != 3 || got.Status != StatusClosed || got.Category != "consult" {
+		if got.Revision != 3 || got.Status != vocab.StatusClosed || got.Category != "consult" {
 			t.Fatalf("view of %s: revision %d status %s category %q", tk.ID, got.Revision, got.Status, got.Category)
 		}
 	}
@@ -107,7 +109,7 @@ func TestBacklogRidesOutALock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != StatusClosed || got.Revision != 3 {
+		if got.Status != vocab.StatusClosed || got.Revision != 3 {
 			t.Fatalf("%s: status %s revision %d", id, got.Status, got.Revision)
 		}
 		want := []outboxRow{{1, EventOpened}, {2, EventUpdated}, {3, EventClosed}}
@@ -225,7 +227,7 @@ func TestBacklogExactlyOnceAfterAmbiguousCommit(t *testing.T) {
 	if err := b.Open(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Update(ctx, tk.ID, func(t *Ticket) error { t.Status = StatusClosed; return nil }); err != nil {
+	if _, err := b.Update(ctx, tk.ID, func(t *Ticket) error { t.Status = vocab.StatusClosed; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
@@ -262,7 +264,7 @@ func TestBacklogBound(t *testing.T) {
 	if err := b.Open(ctx, &Ticket{CallID: "3"}); err != ErrBacklogFull {
 		t.Fatalf("third ticket: %v, want ErrBacklogFull", err)
 	}
-	if _, err := b.Update(ctx, held[0].ID, func(t *Ticket) error { t.Status = StatusClosed; return nil }); err != nil {
+	if _, err := b.Update(ctx, held[0].ID, func(t *Ticket) error { t.Status = vocab.StatusClosed; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	// An update of a ticket nobody has: refused for good, dropped.
@@ -276,7 +278,7 @@ func TestBacklogBound(t *testing.T) {
 	if b.Full() || b.Tickets() != 0 {
 		t.Fatalf("after landing: full %v, %d tickets held", b.Full(), b.Tickets())
 	}
-	if got, err := s.Get(ctx, held[0].ID); err != nil || got.Status != StatusClosed {
+	if got, err := s.Get(ctx, held[0].ID); err != nil || got.Status != vocab.StatusClosed {
 		t.Fatalf("held ticket: %v %v", got, err)
 	}
 	if err := b.Open(ctx, &Ticket{CallID: "4"}); err != nil {
@@ -312,7 +314,7 @@ func TestRecordingFailedStoredAndPushed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.Update(ctx, tk.ID, func(t *Ticket) error {
-		t.Status, t.Outcome, t.Callback, t.RecordingFailed = StatusClosed, OutcomeVoicemail, true, true
+		t.Status, t.Outcome, t.Callback, t.RecordingFailed = vocab.StatusClosed, vocab.OutcomeVoicemail, true, true
 		return nil
 	}); err != nil {
 		t.Fatal(err)

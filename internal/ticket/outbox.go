@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/internal/store"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // OutboxRow is one revision waiting to be pushed (or pushed).
@@ -131,12 +133,12 @@ func summarize(ctx context.Context, tx *sql.Tx, id ID) error {
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(state='dead'),0), coalesce(sum(state='pending'),0) FROM outbox WHERE ticket_id=?`, id).Scan(&dead, &pending); err != nil {
 		return err
 	}
-	state := DeliveryDelivered
+	state := vocab.DeliveryDelivered
 	switch {
 	case dead > 0:
-		state = DeliveryDead
+		state = vocab.DeliveryDead
 	case pending > 0:
-		state = DeliveryPending
+		state = vocab.DeliveryPending
 	}
 	var attempts int
 	var lastErr string

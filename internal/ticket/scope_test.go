@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"testing"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // TestListScope: a scoped list holds exactly the operator's tickets — their
@@ -24,7 +26,7 @@ func TestListScope(t *testing.T) {
 	}
 	closed := func(seat string, cb bool, disp string) func(t *Ticket) {
 		return func(t *Ticket) {
-			t.Status, t.SeatID, t.Callback, t.Disposition = StatusClosed, Optional(seat), cb, disp
+			t.Status, t.SeatID, t.Callback, t.Disposition = vocab.StatusClosed, Optional(seat), cb, disp
 		}
 	}
 	mine := open("13800000001", closed("8001", false, ""))

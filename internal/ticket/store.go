@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/internal/store"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // ErrNotFound is returned for an unknown ticket id.
@@ -80,14 +82,14 @@ func (s *Store) Prepare(ctx context.Context, t *Ticket) error {
 		t.Channel = "hotline"
 	}
 	if t.Priority == "" {
-		t.Priority = PriorityNormal
+		t.Priority = vocab.PriorityNormal
 	}
 	if t.Status == "" {
-		t.Status = StatusOpen
+		t.Status = vocab.StatusOpen
 	}
 	t.NodeID = s.nodeID
 	t.Revision = 1
-	t.Workorder = Workorder{State: DeliveryPending}
+	t.Workorder = Workorder{State: vocab.DeliveryPending}
 	id, err := s.nextID(ctx, t.OpenedAt)
 	if err != nil {
 		return fmt.Errorf("ticket: open: %w", err)
@@ -188,7 +190,7 @@ func (s *Store) Update(ctx context.Context, id ID, fn func(t *Ticket) error) (*T
 		}
 		next.Revision = cur.Revision + 1
 		event = EventUpdated
-		if next.Status == StatusClosed && cur.Status != StatusClosed {
+		if next.Status == vocab.StatusClosed && cur.Status != vocab.StatusClosed {
 			event = EventClosed
 		}
 		if err := updateTicket(ctx, tx, next); err != nil {
@@ -267,7 +269,7 @@ type Scope struct {
 // PendingCallback reports whether t is callback work nobody has written up
 // yet: marked for callback, answered by no seat, closed, no disposition.
 func PendingCallback(t *Ticket) bool {
-	return t.Callback && t.SeatID == "" && t.Status == StatusClosed && t.Disposition == ""
+	return t.Callback && t.SeatID == "" && t.Status == vocab.StatusClosed && t.Disposition == ""
 }
 
 // sql returns the scope's condition and its arguments.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/internal/store"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 func newTestStore(t *testing.T) *Store {
@@ -58,7 +60,7 @@ func TestOpenUpdateClose(t *testing.T) {
 	if !regexp.MustCompile(`^\d{8}-\d{6}-km-1-0001$`).MatchString(tk.ID) {
 		t.Fatalf("id %q not in the documented form", tk.ID)
 	}
-	if tk.Revision != 1 || tk.Status != StatusOpen || tk.Channel != "hotline" || tk.Priority != PriorityNormal {
+	if tk.Revision != 1 || tk.Status != vocab.StatusOpen || tk.Channel != "hotline" || tk.Priority != vocab.PriorityNormal {
 		t.Fatalf("opened ticket: %+v", tk)
 	}
 
@@ -81,7 +83,7 @@ func TestOpenUpdateClose(t *testing.T) {
 	// Close.
 	end := time.Now()
 	got, err = s.Update(ctx, tk.ID, func(t *Ticket) error {
-		t.Status, t.Outcome, t.EndedAt = StatusClosed, OutcomeVoicemail, TimePtr(end)
+		t.Status, t.Outcome, t.EndedAt = vocab.StatusClosed, vocab.OutcomeVoicemail, TimePtr(end)
 		return nil
 	})
 	if err != nil || got.Revision != 3 {
@@ -109,7 +111,7 @@ func TestOpenUpdateClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Outcome != OutcomeVoicemail || back.EndedAt == nil || !back.EndedAt.Equal(end.Truncate(time.Millisecond)) || back.Summary != "工资被拖欠" {
+	if back.Outcome != vocab.OutcomeVoicemail || back.EndedAt == nil || !back.EndedAt.Equal(end.Truncate(time.Millisecond)) || back.Summary != "工资被拖欠" {
 		t.Fatalf("read back %+v", back)
 	}
 	if _, err := s.Get(ctx, "nope"); err == nil {

@@ -15,48 +15,14 @@ import (
 // readable, unique across nodes (the node id is in it) and sortable by time.
 type ID = string
 
-// Status of a ticket.
-const (
-	StatusOpen   = "open"
-	StatusClosed = "closed"
-)
-
-// Outcome of the call behind a ticket.
-const (
-	OutcomeAnswered  = "answered"
-	OutcomeAbandoned = "abandoned"
-	OutcomeVoicemail = "voicemail"
-	OutcomeRejected  = "rejected"
-	// OutcomeInterrupted: the switch itself ended the call (shutdown deadline,
-	// crash found at restart) before it could finish; never a guess at blame.
-	OutcomeInterrupted = "interrupted"
-)
-
-// Abandon stages.
-const (
-	StageIVR     = "ivr"
-	StageQueue   = "queue"
-	StageRinging = "ringing"
-)
-
-// Priorities.
-const (
-	PriorityNormal = "normal"
-	PriorityGreen  = "green"
-)
+// The words a ticket carries (status, outcome, abandon stage, priority,
+// delivery state) are internal/vocab's.
 
 // Events of the work-order push (SPEC §7).
 const (
 	EventOpened  = "opened"
 	EventUpdated = "updated"
 	EventClosed  = "closed"
-)
-
-// Delivery states of a ticket's push.
-const (
-	DeliveryPending   = "pending"
-	DeliveryDelivered = "delivered"
-	DeliveryDead      = "dead"
 )
 
 // Ticket is one consultation ticket. JSON names are SPEC §7's.

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12348/hotline/internal/metrictest"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // receiver is a work-order system for tests: a real HTTP server that
@@ -124,7 +126,7 @@ func makeTickets(t *testing.T, s *Store, n int) []string {
 		for j, f := range []func(*Ticket){
 			func(t *Ticket) { t.Category, t.IVRPath = "consult", "1" },
 			func(t *Ticket) { t.Summary = "问题" },
-			func(t *Ticket) { t.Status, t.Outcome = StatusClosed, OutcomeVoicemail },
+			func(t *Ticket) { t.Status, t.Outcome = vocab.StatusClosed, vocab.OutcomeVoicemail },
 		} {
 			if _, err := s.Update(ctx, tk.ID, func(t *Ticket) error { f(t); return nil }); err != nil {
 				t.Fatalf("revision %d: %v", j+2, err)
@@ -193,7 +195,7 @@ func TestDeliveryRetriesUntilAccepted(t *testing.T) {
 				t.Errorf("%s never accepted", key)
 			}
 		}
-		if p := rcv.bodies[id+"/4"]; p.Event != EventClosed || p.Ticket.Outcome != OutcomeVoicemail {
+		if p := rcv.bodies[id+"/4"]; p.Event != EventClosed || p.Ticket.Outcome != vocab.OutcomeVoicemail {
 			t.Errorf("last revision %+v", p)
 		}
 		if p := rcv.bodies[id+"/1"]; p.Event != EventOpened {
@@ -201,7 +203,7 @@ func TestDeliveryRetriesUntilAccepted(t *testing.T) {
 		}
 	}
 	tk, _ := s.Get(context.Background(), ids[0])
-	if tk.Workorder.State != DeliveryDelivered {
+	if tk.Workorder.State != vocab.DeliveryDelivered {
 		t.Errorf("ticket workorder state %q after delivery", tk.Workorder.State)
 	}
 	retries := metrictest.Value(t, reg, "hotline_workorder_deliveries_total", "result", "retry")
@@ -232,7 +234,7 @@ func TestDeadLetterAndRedeliver(t *testing.T) {
 	go w.Run(ctx)
 	waitDelivered(t, s, 10*time.Second)
 	tk, _ := s.Get(context.Background(), ids[0])
-	if tk.Workorder.State != DeliveryDead || !strings.Contains(tk.Workorder.LastError, "400") {
+	if tk.Workorder.State != vocab.DeliveryDead || !strings.Contains(tk.Workorder.LastError, "400") {
 		t.Fatalf("workorder %+v, want dead with the 400", tk.Workorder)
 	}
 	if strings.Contains(tk.Workorder.LastError, srv.URL) {
@@ -256,7 +258,7 @@ func TestDeadLetterAndRedeliver(t *testing.T) {
 	w.Wake()
 	waitDelivered(t, s, 10*time.Second)
 	tk, _ = s.Get(context.Background(), ids[0])
-	if tk.Workorder.State != DeliveryDelivered {
+	if tk.Workorder.State != vocab.DeliveryDelivered {
 		t.Fatalf("after redeliver: %+v", tk.Workorder)
 	}
 }
@@ -273,7 +275,7 @@ func TestMaxAttemptsMakesDead(t *testing.T) {
 	go w.Run(ctx)
 	waitDelivered(t, s, 10*time.Second)
 	tk, _ := s.Get(context.Background(), ids[0])
-	if tk.Workorder.State != DeliveryDead || !strings.Contains(tk.Workorder.LastError, "gave up after 3 attempts") {
+	if tk.Workorder.State != vocab.DeliveryDead || !strings.Contains(tk.Workorder.LastError, "gave up after 3 attempts") {
 		t.Fatalf("workorder %+v", tk.Workorder)
 	}
 }
@@ -301,7 +303,7 @@ func TestStaleRowCountsFromTheOutbox(t *testing.T) {
 	}
 	w.deliver(ctx, stale, false) // the third attempt: dead
 	tk, _ := s.Get(ctx, ids[0])
-	if tk.Workorder.State != DeliveryDead || !strings.Contains(tk.Workorder.LastError, "gave up after 3 attempts") {
+	if tk.Workorder.State != vocab.DeliveryDead || !strings.Contains(tk.Workorder.LastError, "gave up after 3 attempts") {
 		t.Fatalf("workorder %+v, want dead after 3 attempts", tk.Workorder)
 	}
 

@@ -27,6 +27,8 @@ import (
 	"github.com/hotline12348/hotline/internal/stats"
 	"github.com/hotline12348/hotline/internal/store"
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 const (
@@ -206,7 +208,7 @@ func TestClusterTicketListMerged(t *testing.T) {
 	want = append(want, b.open(t, "13812345678", at(1), func(tk *ticket.Ticket) { tk.SeatID = "8001" }))
 	want = append(want, a.open(t, "13800000000", at(2), nil))
 	want = append(want, b.open(t, "13812345678", at(3), nil))
-	want = append(want, b.open(t, "13987654321", at(4), func(tk *ticket.Ticket) { tk.Callback, tk.Status = true, ticket.StatusClosed }))
+	want = append(want, b.open(t, "13987654321", at(4), func(tk *ticket.Ticket) { tk.Callback, tk.Status = true, vocab.StatusClosed }))
 	// The same second on both nodes: the id decides (km-2 after km-1).
 	want = append(want, a.open(t, "13800000000", at(5), nil), b.open(t, "13800000000", at(5), nil))
 	slices.Reverse(want)
@@ -416,7 +418,7 @@ func TestClusterRelaysToTheTicketsNode(t *testing.T) {
 	if code, raw := a.do(t, "POST", "/api/tickets/"+theirs.ID+"/redeliver", boss, ""); code != 200 || !strings.Contains(string(raw), `"requeued":1`) {
 		t.Fatalf("redeliver through a: %d %s", code, raw)
 	}
-	if got, _ := b.tickets.Get(ctx, theirs.ID); got.Workorder.State != ticket.DeliveryPending {
+	if got, _ := b.tickets.Get(ctx, theirs.ID); got.Workorder.State != vocab.DeliveryPending {
 		t.Fatalf("b's ticket after redeliver: %+v", got.Workorder)
 	}
 	if err := b.db.R.QueryRow(`SELECT count(*) FROM audit_log WHERE user_name='boss' AND action='workorder.redeliver'`).Scan(&n); err != nil || n != 1 {
@@ -570,7 +572,7 @@ func TestClusterStats(t *testing.T) {
 	now := time.Now()
 	answered := func(wait, talk float64) func(tk *ticket.Ticket) {
 		return func(tk *ticket.Ticket) {
-			tk.Status, tk.Outcome, tk.SeatID = ticket.StatusClosed, ticket.OutcomeAnswered, "8001"
+			tk.Status, tk.Outcome, tk.SeatID = vocab.StatusClosed, vocab.OutcomeAnswered, "8001"
 			tk.QueuedAt, tk.AnsweredAt = ticket.TimePtr(tk.OpenedAt), ticket.TimePtr(tk.OpenedAt.Add(time.Duration(wait*1000)*time.Millisecond))
 			tk.EndedAt = ticket.TimePtr(tk.AnsweredAt.Add(time.Duration(talk*1000) * time.Millisecond))
 			tk.WaitSeconds, tk.TalkSeconds = &wait, &talk
@@ -700,8 +702,8 @@ func TestClusterScreenPopAndRemoteRevisions(t *testing.T) {
 	nodes, _ := newCluster(t, "km-1", "km-1", "km-2")
 	a, b := nodes["km-1"], nodes["km-2"]
 	const caller = "13800001111"
-	onA := a.open(t, caller, time.Now().Add(-72*time.Hour), func(tk *ticket.Ticket) { tk.Status, tk.Summary = ticket.StatusClosed, "上次咨询" })
-	onB := b.open(t, caller, time.Now().Add(-24*time.Hour), func(tk *ticket.Ticket) { tk.Status = ticket.StatusClosed })
+	onA := a.open(t, caller, time.Now().Add(-72*time.Hour), func(tk *ticket.Ticket) { tk.Status, tk.Summary = vocab.StatusClosed, "上次咨询" })
+	onB := b.open(t, caller, time.Now().Add(-24*time.Hour), func(tk *ticket.Ticket) { tk.Status = vocab.StatusClosed })
 	call := b.open(t, caller, time.Now(), func(tk *ticket.Ticket) { tk.Category, tk.Priority = "legal_aid", "green" })
 
 	op, op2, boss := a.stream(t, a.login(t, "op")), a.stream(t, a.login(t, "op2")), a.stream(t, a.login(t, "boss"))

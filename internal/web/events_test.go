@@ -23,6 +23,8 @@ import (
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/store"
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // fakeFloor is the ACD as the console sees it, set by the test.
@@ -314,7 +316,7 @@ func TestEventsOfferGoesToTheSeatWithHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := le.tickets.Update(ctx, earlier.ID, func(t *ticket.Ticket) error {
-		t.Status, t.Outcome, t.Callback, t.Summary = ticket.StatusClosed, ticket.OutcomeVoicemail, true, "欠薪三个月"
+		t.Status, t.Outcome, t.Callback, t.Summary = vocab.StatusClosed, vocab.OutcomeVoicemail, true, "欠薪三个月"
 		return nil
 	}); err != nil {
 		t.Fatal(err)

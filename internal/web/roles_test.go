@@ -19,6 +19,8 @@ import (
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/store"
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // rolesEnv: one node with a floor (seat 8001 rings for a call) and
@@ -69,7 +71,7 @@ func newRolesEnv(t *testing.T) *rolesEnv {
 		return got
 	}
 	voicemail := func(tk *ticket.Ticket) {
-		tk.Status, tk.Outcome, tk.Callback, tk.EndedAt = ticket.StatusClosed, ticket.OutcomeVoicemail, true, ticket.TimePtr(time.Now())
+		tk.Status, tk.Outcome, tk.Callback, tk.EndedAt = vocab.StatusClosed, vocab.OutcomeVoicemail, true, ticket.TimePtr(time.Now())
 	}
 	re.own = withRecording(openTicket(t, e, "13800000001", answeredBy("8001")))
 	re.other = withRecording(openTicket(t, e, "13800000002", answeredBy("8002")))
@@ -78,7 +80,7 @@ func newRolesEnv(t *testing.T) *rolesEnv {
 	re.currentHist = openTicket(t, e, "13800000005", answeredBy("8002"))
 	re.current = openTicket(t, e, "13800000005", func(tk *ticket.Ticket) { tk.Category, tk.QueuedAt = "consult", ticket.TimePtr(time.Now()) })
 	re.abandoned = openTicket(t, e, "13800000006", func(tk *ticket.Ticket) {
-		tk.Status, tk.Outcome, tk.AbandonStage = ticket.StatusClosed, ticket.OutcomeAbandoned, ticket.StageQueue
+		tk.Status, tk.Outcome, tk.AbandonStage = vocab.StatusClosed, vocab.OutcomeAbandoned, vocab.StageQueue
 	})
 	re.floor.set("8001", func(s *agent.Seat) { s.State, s.CallID = agent.Ringing, re.current.ID })
 	// op writes the callback up: from now on it is op's, and no longer

@@ -19,6 +19,8 @@ import (
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/store"
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 type env struct {
@@ -211,7 +213,7 @@ func TestCallerMaskedForOperators(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	plain := &ticket.Ticket{CallID: "c1", Caller: "13812345678", Called: "12348", SeatID: "8001"}
-	cb := &ticket.Ticket{CallID: "c2", Caller: "13987654321", Called: "12348", Callback: true, Status: ticket.StatusClosed}
+	cb := &ticket.Ticket{CallID: "c2", Caller: "13987654321", Called: "12348", Callback: true, Status: vocab.StatusClosed}
 	for _, tk := range []*ticket.Ticket{plain, cb} {
 		if err := e.tickets.Open(ctx, tk); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/pii"
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 // listTickets: GET /api/tickets?caller=&status=&from=&to=&limit=
@@ -18,7 +20,7 @@ import (
 func (s *Server) listTickets(w http.ResponseWriter, r *http.Request, u auth.User) {
 	q := r.URL.Query()
 	f := ticket.Filter{Caller: q.Get("caller"), Status: q.Get("status")}
-	if f.Status != "" && f.Status != ticket.StatusOpen && f.Status != ticket.StatusClosed {
+	if f.Status != "" && f.Status != vocab.StatusOpen && f.Status != vocab.StatusClosed {
 		writeError(w, http.StatusBadRequest, "status: must be open or closed")
 		return
 	}

@@ -35,7 +35,7 @@ func answeredBy(seat string) func(tk *ticket.Ticket) {
 	return func(tk *ticket.Ticket) {
 		now := time.Now()
 		tk.Category, tk.SeatID, tk.AnsweredAt = "consult", ticket.Optional(seat), ticket.TimePtr(now)
-		tk.Status, tk.Outcome, tk.EndedAt = ticket.StatusClosed, ticket.OutcomeAnswered, ticket.TimePtr(now)
+		tk.Status, tk.Outcome, tk.EndedAt = vocab.StatusClosed, vocab.OutcomeAnswered, ticket.TimePtr(now)
 	}
 }
 
@@ -99,7 +99,7 @@ func TestPatchTicketMakesARevision(t *testing.T) {
 		t.Fatalf("after patch: %+v", got)
 	}
 	// What the call flow wrote is untouched (the operator sees the number masked).
-	if got.Status != ticket.StatusClosed || got.Outcome != ticket.OutcomeAnswered || got.SeatID != "8001" || got.Caller != "138****0002" {
+	if got.Status != vocab.StatusClosed || got.Outcome != vocab.OutcomeAnswered || got.SeatID != "8001" || got.Caller != "138****0002" {
 		t.Fatalf("patch touched other fields: %+v", got)
 	}
 	if stored, err := le.tickets.Get(context.Background(), tk.ID); err != nil || stored.Caller != "13800000002" {
@@ -129,7 +129,7 @@ func TestPatchTicketPermissions(t *testing.T) {
 	theirs := openTicket(t, le.env, "13800000004", answeredBy("8002"))
 	queued := openTicket(t, le.env, "13800000005", func(tk *ticket.Ticket) { tk.Category, tk.QueuedAt = "consult", ticket.TimePtr(time.Now()) })
 	voicemail := openTicket(t, le.env, "13800000006", func(tk *ticket.Ticket) {
-		tk.Status, tk.Outcome, tk.Callback, tk.EndedAt = ticket.StatusClosed, ticket.OutcomeVoicemail, true, ticket.TimePtr(time.Now())
+		tk.Status, tk.Outcome, tk.Callback, tk.EndedAt = vocab.StatusClosed, vocab.OutcomeVoicemail, true, ticket.TimePtr(time.Now())
 	})
 	ringing := openTicket(t, le.env, "13800000007", func(tk *ticket.Ticket) { tk.Category, tk.QueuedAt = "consult", ticket.TimePtr(time.Now()) })
 	le.floor.set("8001", func(s *agent.Seat) { s.State, s.CallID = agent.Ringing, ringing.ID })

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12348/hotline/internal/ticket"
+
+	"github.com/hotline12348/hotline/internal/vocab"
 )
 
 func (e *env) withSecret(t *testing.T, secret string) {
@@ -107,7 +109,7 @@ func TestRedeliverAndDeadLettersAreForManagers(t *testing.T) {
 		t.Fatalf("redeliver: %d %s", code, b)
 	}
 	got, _ := e.tickets.Get(ctx, tk.ID)
-	if got.Workorder.State != ticket.DeliveryPending {
+	if got.Workorder.State != vocab.DeliveryPending {
 		t.Fatalf("after redeliver: %+v", got.Workorder)
 	}
 	if code, _ := e.do(t, "POST", "/api/tickets/nope/redeliver", boss, ""); code != 404 {
