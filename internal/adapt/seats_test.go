@@ -2,9 +2,14 @@ package adapt
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12348/hotline/configs"
 	"github.com/hotline12348/hotline/internal/call"
@@ -80,5 +85,25 @@ func TestSIPHostIP(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: %q, want %q", uri, got, want)
 		}
+	}
+}
+
+// A seat whose registration just went away is not rung: the dialer says
+// so with ErrSeatNotRegistered, and the ACD offers the call elsewhere.
+func TestDialUnregisteredSeat(t *testing.T) {
+	reg, err := sipsrv.NewRegistrar(sipsrv.RegistrarConfig{Realm: "hotline.test",
+		Credentials: func(string) (string, bool) { return "", false }}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	menu, err := config.LoadMenu(configs.IVRYAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &SeatDialer{Registrar: reg, Menu: menu}
+	_, err = d.Dial(context.Background(), "8001", []byte("v=0\r\n"), nil, &ticket.Ticket{ID: "t-1", Caller: "13800000000"}, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, ErrSeatNotRegistered) || !strings.Contains(err.Error(), "8001") {
+		t.Fatalf("Dial of an unregistered seat: %v", err)
 	}
 }
