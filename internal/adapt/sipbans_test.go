@@ -1,4 +1,4 @@
-package app
+package adapt
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestSQLBansSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newSQLBans(ctx, db)
+	b, err := NewSQLBans(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestSQLBansSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	b, err = newSQLBans(ctx, db) // the table exists: no error
+	b, err = NewSQLBans(ctx, db) // the table exists: no error
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package app
+package adapt
 
 import (
 	"bytes"
@@ -11,40 +11,39 @@ import (
 	"time"
 
 	"github.com/hotline12348/hotline/internal/call"
-	"github.com/hotline12348/hotline/internal/config"
 	"github.com/hotline12348/hotline/internal/media"
 	"github.com/hotline12348/hotline/recordings"
 )
 
-// mediaFactory implements call.MediaFactory on the media engine.
-type mediaFactory struct {
-	engine    *media.Engine
-	codecs    []media.Codec
-	prompts   map[string]*media.Prompt
-	advertise netip.Addr
-	log       *slog.Logger
-	// srtp: the seats whose calls are SRTP (seats[].srtp): offered
+// MediaFactory implements call.MediaFactory on the media engine.
+type MediaFactory struct {
+	Engine  *media.Engine
+	Codecs  []media.Codec
+	Prompts map[string]*media.Prompt
+	// Advertise is the address written in our SDP (media.rtp_ip).
+	Advertise netip.Addr
+	// SRTP: the seats whose calls are SRTP (seats[].srtp): offered
 	// RTP/SAVP with SDES keys, and the dialer rings them only over TLS.
-	srtp map[string]bool
+	SRTP map[string]bool
 }
 
 // Answer makes the caller's leg. from is the INVITE's source (the SBC):
 // with the offer's c=/m=, the only address the leg takes the caller's RTP
 // from (RTP Bleed, CVE-2017-14099).
-func (f *mediaFactory) Answer(offer []byte, from netip.Addr, log *slog.Logger) (call.Media, []byte, error) {
+func (f *MediaFactory) Answer(offer []byte, from netip.Addr, log *slog.Logger) (call.Media, []byte, error) {
 	if len(offer) == 0 {
 		// A delayed offer (RFC 3261 §13.2.1) is not supported yet: the SBCs
 		// of Chinese carriers send the offer in the INVITE.
 		return nil, nil, fmt.Errorf("%w: INVITE without SDP offer", call.ErrNoCommonCodec)
 	}
-	p, err := media.Negotiate(offer, f.codecs)
+	p, err := media.Negotiate(offer, f.Codecs)
 	if err != nil {
 		if errors.Is(err, media.ErrNoCommonCodec) || errors.Is(err, media.ErrBadSDP) {
 			return nil, nil, fmt.Errorf("%w: %w", call.ErrNoCommonCodec, err)
 		}
 		return nil, nil, err
 	}
-	leg, err := f.engine.NewLeg(log)
+	leg, err := f.Engine.NewLeg(log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -57,7 +56,7 @@ func (f *mediaFactory) Answer(offer []byte, from netip.Addr, log *slog.Logger) (
 
 // mediaLeg implements call.Media on a media.Leg.
 type mediaLeg struct {
-	f   *mediaFactory
+	f   *MediaFactory
 	leg *media.Leg
 	log *slog.Logger
 
@@ -78,14 +77,14 @@ type mediaLeg struct {
 // buildAnswer answers offer with one m-line per offered m-line (RFC 3264
 // §6: the ones we do not take get port 0).
 func (m *mediaLeg) buildAnswer(offer []byte) []byte {
-	local := netip.AddrPortFrom(m.f.advertise, uint16(m.leg.LocalPort()))
+	local := netip.AddrPortFrom(m.f.Advertise, uint16(m.leg.LocalPort()))
 	return media.AnswerSDPFor(offer, local, m.params, m.sessID, m.version)
 }
 
 func (m *mediaLeg) Play(names ...string) <-chan struct{} {
 	ps := make([]*media.Prompt, 0, len(names))
 	for _, n := range names {
-		if p, ok := m.f.prompts[n]; ok {
+		if p, ok := m.f.Prompts[n]; ok {
 			ps = append(ps, p)
 		} else {
 			m.log.Warn("prompt missing, skipped", "prompt", n)
@@ -106,7 +105,7 @@ func (m *mediaLeg) Reoffer(offer []byte) ([]byte, error) {
 	if m.srtpKey != nil {
 		negotiate = media.NegotiateSecure // never back to clear audio mid-call
 	}
-	p, err := negotiate(offer, m.f.codecs)
+	p, err := negotiate(offer, m.f.Codecs)
 	if p.SRTP != nil {
 		p.SRTP.Local = m.srtpKey
 	}
@@ -162,10 +161,10 @@ func (m *mediaLeg) Close() error {
 
 // Offer makes a leg toward a seat that speaks the caller leg's codec (no
 // transcoding on the relay path) and returns it with our SDP offer.
-func (f *mediaFactory) Offer(like call.Media, seat string, log *slog.Logger) (call.Media, []byte, error) {
+func (f *MediaFactory) Offer(like call.Media, seat string, log *slog.Logger) (call.Media, []byte, error) {
 	caller, ok := like.(*mediaLeg)
 	if !ok {
-		return nil, nil, fmt.Errorf("app: offer: foreign media %T", like)
+		return nil, nil, fmt.Errorf("adapt: offer: foreign media %T", like)
 	}
 	caller.mu.Lock()
 	codec, dtmf := caller.params.Codec, caller.params.DTMFType
@@ -173,14 +172,14 @@ func (f *mediaFactory) Offer(like call.Media, seat string, log *slog.Logger) (ca
 	if dtmf == 0 {
 		dtmf = 101
 	}
-	leg, err := f.engine.NewLeg(log)
+	leg, err := f.Engine.NewLeg(log)
 	if err != nil {
 		return nil, nil, err
 	}
 	m := &mediaLeg{f: f, leg: leg, log: log, sessID: rand.Uint64() >> 1, version: 1, offered: []media.Codec{codec}, offeredDTMF: dtmf}
-	local := netip.AddrPortFrom(f.advertise, uint16(leg.LocalPort()))
+	local := netip.AddrPortFrom(f.Advertise, uint16(leg.LocalPort()))
 	offer := media.OfferSDP(local, m.offered, dtmf, m.sessID, m.version, media.SendRecv)
-	if f.srtp[seat] {
+	if f.SRTP[seat] {
 		m.srtpKey = media.NewSRTPKey()
 		offer = media.OfferSDPSecure(local, m.offered, dtmf, m.sessID, m.version, media.SendRecv, &media.SRTPKeys{Local: m.srtpKey})
 	}
@@ -219,11 +218,11 @@ func (m *mediaLeg) ApplyAnswer(sdp []byte, from netip.Addr) error {
 // recording both sides into a stereo WAV (caller left, seat right) when
 // recordPath is set. stop ends the relay and the recording and returns the
 // recorded length.
-func (f *mediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (func() (time.Duration, error), error) {
+func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (func() (time.Duration, error), error) {
 	a, ok1 := callerM.(*mediaLeg)
 	b, ok2 := seatM.(*mediaLeg)
 	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("app: bridge: foreign media")
+		return nil, fmt.Errorf("adapt: bridge: foreign media")
 	}
 	var (
 		rec *recordings.Stereo
@@ -254,15 +253,4 @@ func (f *mediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (fun
 		})
 		return d, err
 	}, nil
-}
-
-// srtpSeats are the seats configured with srtp: true.
-func srtpSeats(cfg *config.Config) map[string]bool {
-	m := map[string]bool{}
-	for _, s := range cfg.Seats {
-		if s.SRTP {
-			m[s.ID] = true
-		}
-	}
-	return m
 }

@@ -1,4 +1,4 @@
-package app
+package adapt
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/hotline12348/hotline/internal/store"
 )
 
-// sqlBans keeps the registrar's bans (sip.BanStore) in the database, so a
+// SQLBans keeps the registrar's bans (sip.BanStore) in the database, so a
 // restart does not hand a password guesser a fresh start (issue 9).
 //
 // The table is created here, IF NOT EXISTS, rather than by a numbered
@@ -19,7 +19,7 @@ import (
 // another branch (web-harden); this table is meant to become migration 5
 // once that lands, which the IF NOT EXISTS keeps harmless for databases
 // that already have it.
-type sqlBans struct{ db *store.DB }
+type SQLBans struct{ db *store.DB }
 
 const sipBansSchema = `
 CREATE TABLE IF NOT EXISTS sip_bans (
@@ -29,15 +29,15 @@ CREATE TABLE IF NOT EXISTS sip_bans (
 CREATE INDEX IF NOT EXISTS sip_bans_until ON sip_bans(until);
 `
 
-func newSQLBans(ctx context.Context, db *store.DB) (*sqlBans, error) {
+func NewSQLBans(ctx context.Context, db *store.DB) (*SQLBans, error) {
 	if _, err := db.W.ExecContext(ctx, sipBansSchema); err != nil {
-		return nil, fmt.Errorf("app: sip_bans: %w", err)
+		return nil, fmt.Errorf("adapt: sip_bans: %w", err)
 	}
-	return &sqlBans{db: db}, nil
+	return &SQLBans{db: db}, nil
 }
 
 // LoadBans implements sip.BanStore.
-func (b *sqlBans) LoadBans(ctx context.Context, now time.Time) ([]sip.Ban, error) {
+func (b *SQLBans) LoadBans(ctx context.Context, now time.Time) ([]sip.Ban, error) {
 	rows, err := b.db.R.QueryContext(ctx, `SELECT prefix, until FROM sip_bans WHERE until > ?`, store.Millis(now))
 	if err != nil {
 		return nil, err
@@ -60,7 +60,7 @@ func (b *sqlBans) LoadBans(ctx context.Context, now time.Time) ([]sip.Ban, error
 }
 
 // SaveBans implements sip.BanStore.
-func (b *sqlBans) SaveBans(ctx context.Context, bans []sip.Ban) error {
+func (b *SQLBans) SaveBans(ctx context.Context, bans []sip.Ban) error {
 	return b.db.Tx(ctx, func(tx *sql.Tx) error {
 		for _, ban := range bans {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO sip_bans(prefix, until) VALUES(?, ?)
@@ -74,7 +74,7 @@ func (b *sqlBans) SaveBans(ctx context.Context, bans []sip.Ban) error {
 }
 
 // DeleteBansBefore implements sip.BanStore.
-func (b *sqlBans) DeleteBansBefore(ctx context.Context, t time.Time) error {
+func (b *SQLBans) DeleteBansBefore(ctx context.Context, t time.Time) error {
 	_, err := b.db.W.ExecContext(ctx, `DELETE FROM sip_bans WHERE until <= ?`, store.Millis(t))
 	return err
 }

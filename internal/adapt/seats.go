@@ -1,4 +1,4 @@
-package app
+package adapt
 
 import (
 	"bytes"
@@ -23,41 +23,41 @@ import (
 	"github.com/hotline12348/hotline/internal/vocab"
 )
 
-// seatDialer rings a seat's registered phone (call.SeatDialer).
-type seatDialer struct {
-	srv       *sipsrv.Server
-	reg       *sipsrv.Registrar
-	node      *cluster.Node // nil on one node
-	fullID    bool          // acd.caller_id: full
-	menu      *ivr.Menu
-	greenNote string
+// SeatDialer rings a seat's registered phone (call.SeatDialer).
+type SeatDialer struct {
+	Server    *sipsrv.Server
+	Registrar *sipsrv.Registrar
+	Node      *cluster.Node // nil on one node
+	FullID    bool          // acd.caller_id: full
+	Menu      *ivr.Menu
+	GreenNote string // before the display name of a green-channel call
 }
 
 // label is what the caller chose, as the menu names it ("法律援助",
 // "农民工欠薪绿色通道"): the route of the last key pressed, else the
 // general queue's.
-func (d *seatDialer) label(t *ticket.Ticket) string {
+func (d *SeatDialer) label(t *ticket.Ticket) string {
 	if n := len(t.IVRPath); n > 0 {
-		if r, ok := d.menu.Routes[t.IVRPath[n-1:]]; ok && r.Label != "" {
+		if r, ok := d.Menu.Routes[t.IVRPath[n-1:]]; ok && r.Label != "" {
 			return r.Label
 		}
 	}
-	return d.menu.General.Label
+	return d.Menu.General.Label
 }
 
 // ErrSeatNotRegistered: the ACD offered a seat whose binding just went away.
-var ErrSeatNotRegistered = errors.New("app: seat not registered")
+var ErrSeatNotRegistered = errors.New("adapt: seat not registered")
 
-func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffer func([]byte) ([]byte, error), t *ticket.Ticket, log *slog.Logger) (call.SeatCall, error) {
-	b, ok := d.reg.Lookup(seat)
+func (d *SeatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffer func([]byte) ([]byte, error), t *ticket.Ticket, log *slog.Logger) (call.SeatCall, error) {
+	b, ok := d.Registrar.Lookup(seat)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrSeatNotRegistered, seat)
 	}
 	target := sipsrv.Target{Contact: b.Contact, Source: b.Source, Transport: b.Transport}
-	if d.node != nil && b.Node != "" && b.Node != d.node.Self() {
+	if d.Node != nil && b.Node != "" && b.Node != d.Node.Self() {
 		// Registered through another node: the INVITE goes through it, on
 		// the seat's own flow (SPEC §11); media stays here.
-		via, alive := d.node.NodeSIP(ctx, b.Node)
+		via, alive := d.Node.NodeSIP(ctx, b.Node)
 		if !alive {
 			return nil, fmt.Errorf("%w: seat %s is registered through node %s, which is not alive", call.ErrSeatUnreachable, seat, b.Node)
 		}
@@ -69,15 +69,15 @@ func (d *seatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 		return nil, err
 	}
 	shown := t.Caller
-	if !d.fullID {
+	if !d.FullID {
 		shown = pii.Mask(shown)
 	}
 	// What the operator's phone shows: "[绿色通道] 法律援助 138****0000".
 	display := strings.TrimSpace(d.label(t) + " " + shown)
 	if t.Priority == vocab.PriorityGreen {
-		display = d.greenNote + " " + display
+		display = d.GreenNote + " " + display
 	}
-	oc, err := d.srv.Dial(ctx, sipsrv.DialOptions{
+	oc, err := d.Server.Dial(ctx, sipsrv.DialOptions{
 		Target:      target,
 		FromUser:    shown,
 		FromDisplay: display,

@@ -1,4 +1,4 @@
-package app
+package adapt
 
 import (
 	"context"
@@ -15,19 +15,19 @@ import (
 // outboxFlushTimeout bounds the last delivery round at shutdown.
 const outboxFlushTimeout = 10 * time.Second
 
-// outbox runs the delivery worker, or nothing but the backlog metrics when
+// Outbox runs the delivery worker, or nothing but the backlog metrics when
 // workorder.url is empty: then every revision stays pending, never dropped.
-type outbox struct {
+type Outbox struct {
 	w       *ticket.Worker
 	tickets *ticket.Store
 }
 
-func newOutbox(cfg *config.Config, tickets *ticket.Store, log *slog.Logger, reg prometheus.Registerer) (*outbox, error) {
+func NewOutbox(cfg *config.Config, tickets *ticket.Store, log *slog.Logger, reg prometheus.Registerer) (*Outbox, error) {
 	log = log.With("component", "outbox")
 	if err := ticket.RegisterOutboxMetrics(tickets, reg, log); err != nil {
 		return nil, err
 	}
-	o := &outbox{tickets: tickets}
+	o := &Outbox{tickets: tickets}
 	if cfg.Workorder.URL == "" {
 		st, _ := tickets.Outbox(context.Background())
 		log.Warn("workorder.url is empty: ticket revisions stay in the outbox as pending and are pushed once a URL is configured",
@@ -53,20 +53,20 @@ func newOutbox(cfg *config.Config, tickets *ticket.Store, log *slog.Logger, reg 
 	return o, nil
 }
 
-func (o *outbox) run(ctx context.Context) {
+func (o *Outbox) Run(ctx context.Context) {
 	if o.w != nil {
 		o.w.Run(ctx)
 	}
 }
 
-func (o *outbox) wake() {
+func (o *Outbox) Wake() {
 	if o.w != nil {
 		o.w.Wake()
 	}
 }
 
-// flush gives every pending revision one more try; it returns what is left.
-func (o *outbox) flush(ctx context.Context) int {
+// Flush gives every pending revision one more try; it returns what is left.
+func (o *Outbox) Flush(ctx context.Context) int {
 	if o.w == nil {
 		st, _ := o.tickets.Outbox(ctx)
 		return st.Pending
