@@ -2,7 +2,6 @@ package adapt
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -38,7 +37,7 @@ func (f *MediaFactory) Answer(offer []byte, from netip.Addr, log *slog.Logger) (
 	}
 	p, err := media.Negotiate(offer, f.Codecs)
 	if err != nil {
-		if errors.Is(err, media.ErrNoCommonCodec) || errors.Is(err, media.ErrBadSDP) {
+		if media.Unacceptable(err) {
 			return nil, nil, fmt.Errorf("%w: %w", call.ErrNoCommonCodec, err)
 		}
 		return nil, nil, err

@@ -44,7 +44,7 @@ func (i *Inbound) Logger() *slog.Logger      { return i.c.Logger() }
 func (i *Inbound) Answer(sdp []byte, onOffer func([]byte) ([]byte, error)) error {
 	return i.c.Answer(sdp, func(offer []byte) ([]byte, error) {
 		ans, err := onOffer(offer)
-		if errors.Is(err, media.ErrNoCommonCodec) || errors.Is(err, media.ErrBadSDP) {
+		if media.Unacceptable(err) {
 			return nil, errors.Join(sip.ErrNotAcceptable, err)
 		}
 		return ans, err

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/adapt"
@@ -57,7 +56,7 @@ func Location(cfg *config.Config) *time.Location {
 // Run serves until ctx is cancelled, then shuts down gracefully: no new
 // calls, calls in progress finish (bounded by shutdown.grace), exit.
 func Run(ctx context.Context, opt Options) error {
-	h := &hotline{cfg: opt.Config, log: opt.Logger, readyFile: opt.ReadyFile, drainingFlag: make(chan struct{})}
+	h := &hotline{cfg: opt.Config, log: opt.Logger, readyFile: opt.ReadyFile}
 	err := h.build(ctx)
 	if err == nil {
 		err = h.serve(ctx)
@@ -84,20 +83,7 @@ type hotline struct {
 	closeSIP   *step // ends the calls left, after the drain
 	ln         net.Listener
 	httpDone   chan error
-
-	draining     sync.Once
-	drainingFlag chan struct{} // closed when the drain starts: /healthz says so
 }
 
 // shutdown undoes what build made, last made first (safe to call twice).
 func (h *hotline) shutdown() error { return h.steps.run() }
-
-// ready is false once the drain has begun (web.Options.Ready).
-func (h *hotline) ready() bool {
-	select {
-	case <-h.drainingFlag:
-		return false
-	default:
-		return true
-	}
-}

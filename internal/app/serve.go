@@ -55,7 +55,6 @@ func (h *hotline) serve(ctx context.Context) error {
 // draining); shutdown ends it and the rest.
 func (h *hotline) drain() {
 	log := h.log
-	h.draining.Do(func() { close(h.drainingFlag) })
 	h.sip.Drain()
 	grace := h.cfg.Shutdown.Grace.D()
 	log.Info("shutting down: no new calls; waiting for calls in progress", "calls", h.sip.ActiveCalls(), "grace", grace.String())

@@ -534,7 +534,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	c.finish(ctx, vocab.OutcomeAnswered, func(t *ticket.Ticket) {
 		t.TalkSeconds = ticket.Seconds(talk)
 		if recPath != "" && recorded > 0 {
-			u := RecordingURL(t.ID)
+			u := ticket.RecordingURL(t.ID)
 			t.Recording = &u
 		}
 		if score > 0 {

@@ -29,9 +29,6 @@ type Service struct {
 	Log           *slog.Logger
 }
 
-// RecordingURL is the API path of a ticket's recording.
-func RecordingURL(id ticket.ID) string { return "/api/tickets/" + id + "/recording" }
-
 // ticketTimeout bounds one ticket write; it runs on a context that outlives
 // the call's so a hang-up never aborts the closing write.
 const ticketTimeout = 15 * time.Second
@@ -251,7 +248,7 @@ func (c *callRun) voicemail(ctx, cctx context.Context, ch *channel) {
 		return
 	}
 	c.finish(ctx, vocab.OutcomeVoicemail, func(t *ticket.Ticket) {
-		u := RecordingURL(t.ID)
+		u := ticket.RecordingURL(t.ID)
 		t.Recording, t.Callback = &u, true
 	})
 }

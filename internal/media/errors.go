@@ -26,3 +26,11 @@ var (
 	// bridged, not started, closed, or the same leg twice).
 	ErrBridge = errors.New("media: cannot bridge")
 )
+
+// Unacceptable reports whether err means the peer's offer cannot be taken
+// as it is — no codec in common, or an SDP we cannot read — which SIP
+// answers 488 Not Acceptable Here (RFC 3261 §21.4.26), to a new call and
+// to a re-INVITE alike. The one place that decides it.
+func Unacceptable(err error) bool {
+	return errors.Is(err, ErrNoCommonCodec) || errors.Is(err, ErrBadSDP)
+}

@@ -421,6 +421,10 @@ func (s *Server) Drain() {
 	s.mu.Unlock()
 }
 
+// Draining reports whether Drain was called: the one place that knows
+// whether this node still takes new calls (/healthz says so from here).
+func (s *Server) Draining() bool { return s.draining.Load() }
+
 // ActiveCalls is the number of calls whose handler has not returned.
 func (s *Server) ActiveCalls() int {
 	s.mu.Lock()

@@ -8,6 +8,7 @@ package ticket
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,13 @@ const (
 	EventUpdated = "updated"
 	EventClosed  = "closed"
 )
+
+// RecordingRoute is the HTTP API route of a ticket's recording (served by
+// internal/web); a ticket's recording field is RecordingURL of its id.
+const RecordingRoute = "/api/tickets/{id}/recording"
+
+// RecordingURL is the API path of ticket id's recording.
+func RecordingURL(id ID) string { return strings.Replace(RecordingRoute, "{id}", id, 1) }
 
 // Ticket is one consultation ticket. JSON names are SPEC §7's.
 type Ticket struct {
