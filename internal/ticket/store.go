@@ -293,7 +293,9 @@ func (sc *Scope) sql() (string, []any) {
 		args = append(args, sc.Caller)
 	}
 	if sc.PendingCallbacks {
-		or = append(or, "(callback = 1 AND seat_id = '' AND status = 'closed' AND disposition = '')")
+		// PendingCallback, in SQL.
+		or = append(or, "(callback = 1 AND seat_id = '' AND status = ? AND disposition = '')")
+		args = append(args, vocab.StatusClosed)
 	}
 	if len(or) == 0 {
 		return "0", nil
