@@ -4,7 +4,10 @@
 # binary; mount a volume on /data for the database and recordings.
 #
 #   docker build -t hotline .
-#   docker run --network host -e RTP_IP=<host address> -v hotline-data:/data hotline
+#   docker run --network host --stop-timeout 80 -e RTP_IP=<host address> -v hotline-data:/data hotline
+#
+# --stop-timeout (docker stop -t, compose stop_grace_period) must cover
+# shutdown.grace (60 s) plus the outbox flush (10 s) and a margin: 80 s.
 #
 # With port publishing instead of host networking, publish the RTP range too
 # (-p 5060:5060/udp -p 5060:5060/tcp -p 8080:8080 -p 20000-29999:20000-29999/udp)
@@ -31,5 +34,8 @@ USER 65532:65532
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 5060/udp 5060/tcp 8080/tcp 20000-29999/udp
+# /healthz on http.listen (no curl in distroless: the binary asks itself).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["/usr/local/bin/hotline", "healthcheck", "--timeout", "4s"]
 ENTRYPOINT ["/usr/local/bin/hotline"]
 CMD ["serve"]

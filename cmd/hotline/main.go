@@ -1,21 +1,10 @@
 // Command hotline is the 12348 public legal service hotline softswitch.
-//
-//	hotline [serve] [--config FILE]          answer calls (the default)
-//	hotline check-config [--config FILE]     validate, list every problem by key
-//	hotline user add --name N --role R [--seat ID] [--replace]   password on stdin
-//	hotline reconcile [--date YYYY-MM-DD]       tickets of a day vs delivered to the work-order system
-//	hotline demo [--config FILE] [--calls-per-minute N] [--seats N]   serve plus simulated callers and seats
-//	hotline version
-//
-// Without --config it uses ./configs/hotline.yaml when present, else the copy
-// built into the binary.
+// `hotline --help` lists its commands and their flags (usage.go).
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,24 +32,17 @@ var version = "dev"
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
-const usage = `usage:
-  hotline [serve] [--config FILE] [--ready-file FILE]
-  hotline check-config [--config FILE]... [--print]
-      (several --config: the nodes of a cluster, checked against each other too)
-  hotline user add [--config FILE] --name NAME --role operator|manager|admin [--seat ID] [--replace]
-      (the password is read from standard input)
-  hotline reconcile [--config FILE] [--date YYYY-MM-DD]
-      (a day's tickets against what reached the work-order system)
-  hotline demo [--config FILE] [--calls-per-minute 6] [--seats 6] [--ready-file FILE]
-      (serve plus simulated callers and seat phones on 127.0.0.1; data in ./data-demo
-       unless --config says otherwise; the log says how to log in to the console)
-  hotline version
-`
-
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			cmd, args = "help", args[1:]
+		default:
+			if !strings.HasPrefix(args[0], "-") {
+				cmd, args = args[0], args[1:]
+			}
+		}
 	}
 	switch cmd {
 	case "serve":
@@ -69,22 +51,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return checkConfig(args, stdout, stderr)
 	case "user":
 		if len(args) == 0 || args[0] != "add" {
-			fmt.Fprint(stderr, usage)
+			fmt.Fprintln(stderr, "hotline user: want `hotline user add`; see hotline --help")
 			return 2
 		}
 		return userAdd(args[1:], stdin, stdout, stderr)
 	case "reconcile":
 		return reconcile(args, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args, stdout, stderr)
 	case "demo":
 		return runDemo(args, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hotline", version)
 		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "help":
+		printUsage(stdout)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "hotline: unknown command %q\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "hotline: unknown command %q\n\n", cmd)
+		printUsage(stderr)
 		return 2
 	}
 }
@@ -120,16 +105,28 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// configFlag is --config of every command but check-config.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "configuration `FILE` (default ./configs/hotline.yaml, else the built-in one)")
+}
+
+func serveFlags(fs *flag.FlagSet) (cfgPath, ready *string) {
+	return configFlag(fs), fs.String("ready-file", "", "write the bound addresses as JSON to this `FILE` once serving")
+}
+
 func serve(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (default ./configs/hotline.yaml, else the built-in one)")
-	ready := fs.String("ready-file", "", "write the bound addresses as JSON to this file once serving")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlagSet("serve", stderr)
+	cfgPath, ready := serveFlags(fs)
+	if code, done := parse(fs, args); done {
+		return code
 	}
 	cfg, ok := loadConfig(*cfgPath, stderr)
 	if !ok {
+		return 1
+	}
+	// The same validation as check-config, said the same way.
+	if _, err := app.Check(cfg, time.Now(), true); err != nil {
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	log := newLogger(cfg, stderr)
@@ -148,19 +145,19 @@ func serve(args []string, stderr io.Writer) int {
 // runDemo is `hotline demo`: serve as `hotline serve` does, plus simulated
 // callers, seats and a shift manager (internal/demo), so that a newcomer
 // sees calls on the console without a softphone.
+func demoFlags(fs *flag.FlagSet) (cfgPath, ready *string, perMinute *float64, seats *int) {
+	cfgPath = fs.String("config", "", "configuration `FILE` (default ./configs/hotline.yaml, else the built-in one; data then goes to "+demo.DefaultDataDir+")")
+	ready = fs.String("ready-file", "", "write the bound addresses as JSON to this `FILE` once serving")
+	perMinute = fs.Float64("calls-per-minute", 6, "simulated calls per minute on average (Poisson arrivals); 0 for none")
+	seats = fs.Int("seats", 6, "how many of the configured seats get a simulated phone")
+	return
+}
+
 func runDemo(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (default ./configs/hotline.yaml, else the built-in one; data then goes to "+demo.DefaultDataDir+")")
-	ready := fs.String("ready-file", "", "write the bound addresses as JSON to this file once serving")
-	perMinute := fs.Float64("calls-per-minute", 6, "simulated calls per minute on average (Poisson arrivals); 0 for none")
-	seats := fs.Int("seats", 6, "how many of the configured seats get a simulated phone")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "hotline demo: unexpected argument %q\n%s", fs.Arg(0), usage)
-		return 2
+	fs := newFlagSet("demo", stderr)
+	cfgPath, ready, perMinute, seats := demoFlags(fs)
+	if code, done := parse(fs, args); done {
+		return code
 	}
 	if *perMinute < 0 || *perMinute > 600 {
 		fmt.Fprintln(stderr, "hotline demo: --calls-per-minute: want 0 to 600")
@@ -205,15 +202,19 @@ type configList []string
 func (c *configList) String() string     { return strings.Join(*c, ",") }
 func (c *configList) Set(v string) error { *c = append(*c, v); return nil }
 
-func checkConfig(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func checkConfigFlags(fs *flag.FlagSet) (*configList, *bool) {
 	var paths configList
-	fs.Var(&paths, "config", "configuration file; repeat it to check the nodes of a cluster against each other")
-	print := fs.Bool("print", false, "print the effective configuration, secrets masked")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs.Var(&paths, "config", "configuration `FILE`; repeat it to check the nodes of a cluster against each other")
+	return &paths, fs.Bool("print", false, "print the effective configuration, secrets masked")
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("check-config", stderr)
+	pathsFlag, print := checkConfigFlags(fs)
+	if code, done := parse(fs, args); done {
+		return code
 	}
+	paths := *pathsFlag
 	if len(paths) == 0 {
 		paths = configList{""}
 	}
@@ -225,12 +226,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 			bad = true
 			continue
 		}
-		if err := app.CheckIVR(cfg); err != nil {
-			fmt.Fprintln(stderr, err)
-			bad = true
-			continue
-		}
-		tlsWarning, err := app.CheckTLS(cfg, time.Now())
+		warnings, err := app.Check(cfg, time.Now(), len(paths) == 1)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			bad = true
@@ -247,11 +243,8 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		for _, k := range app.DefaultedSecrets(cfg) {
 			fmt.Fprintf(stdout, "warning: %s: its environment variable is not set; the default in the file is used\n", k)
 		}
-		for _, w := range app.SecurityWarnings(cfg) {
+		for _, w := range warnings {
 			fmt.Fprintf(stdout, "warning: %s\n", w)
-		}
-		if tlsWarning != "" {
-			fmt.Fprintf(stdout, "warning: %s\n", tlsWarning)
 		}
 		cfgs = append(cfgs, cfg)
 	}
@@ -270,19 +263,35 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+type userAddOpts struct {
+	cfgPath, name, role, seat *string
+	replace                   *bool
+}
+
+func userAddFlags(fs *flag.FlagSet) userAddOpts {
+	return userAddOpts{
+		cfgPath: configFlag(fs),
+		name:    fs.String("name", "", "user `NAME` (required)"),
+		role:    fs.String("role", "", "`ROLE`: operator, manager or admin (required)"),
+		seat:    fs.String("seat", "", "the seat `ID` the user answers calls at (required for an operator)"),
+		replace: fs.Bool("replace", false, "reset the password (and role, seat) of an existing user"),
+	}
+}
+
 func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file")
-	name := fs.String("name", "", "user name")
-	role := fs.String("role", "", "operator, manager or admin")
-	seat := fs.String("seat", "", "seat id of an operator")
-	replace := fs.Bool("replace", false, "reset the password (and role, seat) of an existing user")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet("user add", stderr)
+	o := userAddFlags(fs)
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	cfgPath, name, role, seat, replace := o.cfgPath, o.name, o.role, o.seat, o.replace
+	if *name == "" || *role == "" {
+		fmt.Fprintln(stderr, "hotline user add: --name and --role are required")
+		fs.Usage()
 		return 2
 	}
-	if *name == "" || *role == "" {
-		fmt.Fprint(stderr, "hotline user add: --name and --role are required\n", usage)
+	if *role == auth.RoleOperator && *seat == "" {
+		fmt.Fprintln(stderr, "hotline user add: --seat: an operator answers calls at a seat: give its id (seats[].id)")
 		return 2
 	}
 	cfg, ok := loadConfig(*cfgPath, stderr)
@@ -299,12 +308,11 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
+	password, err := readPassword(stdin, stderr)
+	if err != nil {
 		fmt.Fprintln(stderr, "hotline user add: reading the password:", err)
 		return 1
 	}
-	password := strings.TrimRight(line, "\r\n")
 	ctx := context.Background()
 	db, err := store.Open(ctx, app.DBPath(cfg))
 	if err != nil {
@@ -343,13 +351,15 @@ func shareUsers(ctx context.Context, cfg *config.Config, users *auth.Store) erro
 	return users.SyncUsers(ctx)
 }
 
+func reconcileFlags(fs *flag.FlagSet) (cfgPath, date *string) {
+	return configFlag(fs), fs.String("date", "", "the day, `YYYY-MM-DD` (default today, in timezone)")
+}
+
 func reconcile(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file")
-	date := fs.String("date", "", "the day, YYYY-MM-DD (default today)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlagSet("reconcile", stderr)
+	cfgPath, date := reconcileFlags(fs)
+	if code, done := parse(fs, args); done {
+		return code
 	}
 	cfg, ok := loadConfig(*cfgPath, stderr)
 	if !ok {

@@ -97,7 +97,7 @@ func TestUserAdd(t *testing.T) {
 	if code, out, errs := runCmd(t, "operator-pass-1\n", "user", "add", "--config", cfg, "--name", "li", "--role", "operator", "--seat", "8001"); code != 0 {
 		t.Fatalf("user add: %d %s %s", code, out, errs)
 	}
-	if code, _, errs := runCmd(t, "operator-pass-1\n", "user", "add", "--config", cfg, "--name", "li", "--role", "operator"); code == 0 || !strings.Contains(errs, "exists") {
+	if code, _, errs := runCmd(t, "operator-pass-1\n", "user", "add", "--config", cfg, "--name", "li", "--role", "operator", "--seat", "8001"); code == 0 || !strings.Contains(errs, "exists") {
 		t.Fatalf("duplicate user: %d %s", code, errs)
 	}
 	if code, _, errs := runCmd(t, "operator-pass-1\n", "user", "add", "--config", cfg, "--name", "wang", "--role", "operator", "--seat", "9999"); code == 0 || !strings.Contains(errs, "--seat 9999") {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -43,6 +44,11 @@ type parts struct {
 // error, what was made so far is undone by shutdown.
 func (h *hotline) build(ctx context.Context) error {
 	warnDefaults(h.cfg, h.log)
+	// What Check asks of this machine, for callers of Run that did not
+	// run Check (hotline demo, tests); the files are read below anyway.
+	if err := errors.Join(checkMachine(h.cfg)...); err != nil {
+		return err
+	}
 	p := &parts{loc: Location(h.cfg), reg: prometheus.NewRegistry(), recRoot: RecordingsDir(h.cfg)}
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := h.buildStore(ctx, p); err != nil {

@@ -17,7 +17,7 @@ func warnDefaults(cfg *config.Config, log *slog.Logger) {
 		log.Warn("!!! INSECURE: these keys use the default written in the config file because their environment variable is not set; anyone who has read the file can register as a seat. Set them before taking real calls.",
 			"keys", strings.Join(keys, ", "))
 	}
-	for _, w := range SecurityWarnings(cfg) {
+	for _, w := range append(SecurityWarnings(cfg), NetworkWarnings(cfg)...) {
 		log.Warn(w)
 	}
 }

@@ -56,7 +56,7 @@ func loadIVR(cfg *config.Config) (*ivr.Menu, fs.FS, error) {
 	}
 	menu, err := config.LoadMenuFile(menuPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("app: ivr.menu: %w", err)
 	}
 	menu.Queue.PositionEvery = cfg.ACD.PositionEvery.D()
 	var pfs fs.FS
@@ -75,7 +75,7 @@ func loadIVR(cfg *config.Config) (*ivr.Menu, fs.FS, error) {
 		return err == nil
 	}
 	if errs := menu.Validate(has); len(errs) > 0 {
-		return nil, nil, fmt.Errorf("app: ivr menu: %w", errors.Join(errs...))
+		return nil, nil, fmt.Errorf("app: ivr.menu: %w", errors.Join(errs...))
 	}
 	return menu, pfs, nil
 }
