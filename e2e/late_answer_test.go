@@ -93,26 +93,7 @@ func TestLateAnswerRingTimeout(t *testing.T) {
 // next seat talks, the first is offline, nothing is left ringing.
 func TestLateAnswerSeatUnregisters(t *testing.T) {
 	t.Parallel()
-	h := raceHotline(t, "ring_timeout: 20s")
-	first := siptest.RegisterSeat(t, h, "8001")
-	time.Sleep(100 * time.Millisecond)
-	second := siptest.RegisterSeat(t, h, "8002")
-	seatVoice(t, second, 20*time.Second)
-	firstRun := siptest.SIPp{
-		Scenario: "seat_unregister_late_answer.xml", Target: h.Ready.SIPUDP, Service: first.ID, LocalPort: first.Port, MediaPort: first.MediaPort,
-		Dir: first.Dir, Extra: []string{"-key", "seat", "8001", "-key", "domain", "12348.local", "-key", "pt", "0", "-key", "codec", "PCMU",
-			"-au", "8001", "-ap", siptest.SeatPassword("8001")},
-	}.Start(t, 60*time.Second)
-	secondRun := second.Run(t, "seat_answer.xml", 60*time.Second, answerKeys("caller")...)
-	c := caller(t, h, "13900000022", '1', 8*time.Second)
-	expectSIPpOK(t, c.Wait(t))
-	expectSIPpOK(t, firstRun.Wait(t))
-	expectSIPpOK(t, secondRun.Wait(t))
-	tk := closedTicket(t, h, "13900000022")
-	if str(tk.Outcome) != "answered" || tk.SeatID == nil || *tk.SeatID != "8002" {
-		t.Errorf("ticket: outcome %s seat %v, want answered by 8002", str(tk.Outcome), tk.SeatID)
-	}
-	first.WaitState(t, "offline", time.Second)
+	h := seatUnregistersWhileRinging(t, "seat_unregister_late_answer.xml", "13900000022")
 	floorSettles(t, h)
 	lateAnswers(t, h, "withdrawn")
 }

@@ -177,26 +177,36 @@ func keysToArgs(keys []string) []string {
 // with "sipp exit 1"): seat_unregister.xml takes either order.
 func TestRaceSeatUnregistersMidRing(t *testing.T) {
 	t.Parallel()
+	h := seatUnregistersWhileRinging(t, "seat_unregister.xml", "13900000006")
+	floorSettles(t, h)
+}
+
+// seatUnregistersWhileRinging: seats 8001 and 8002, a caller; 8001 runs
+// scenario (it un-REGISTERs while the call rings it), 8002 answers. The
+// call is 8002's, 8001 is offline.
+func seatUnregistersWhileRinging(t *testing.T, scenario, number string) *siptest.Hotline {
+	t.Helper()
 	h := raceHotline(t, "ring_timeout: 20s")
 	first := siptest.RegisterSeat(t, h, "8001")
 	time.Sleep(100 * time.Millisecond)
 	second := siptest.RegisterSeat(t, h, "8002")
 	seatVoice(t, second, 20*time.Second)
 	firstRun := siptest.SIPp{
-		Scenario: "seat_unregister.xml", Target: h.Ready.SIPUDP, Service: first.ID, LocalPort: first.Port, MediaPort: first.MediaPort,
-		Dir: first.Dir, Extra: []string{"-key", "seat", "8001", "-key", "domain", "12348.local", "-au", "8001", "-ap", siptest.SeatPassword("8001")},
+		Scenario: scenario, Target: h.Ready.SIPUDP, Service: first.ID, LocalPort: first.Port, MediaPort: first.MediaPort,
+		Dir: first.Dir, Extra: []string{"-key", "seat", "8001", "-key", "domain", "12348.local", "-key", "pt", "0", "-key", "codec", "PCMU",
+			"-au", "8001", "-ap", siptest.SeatPassword("8001")},
 	}.Start(t, 60*time.Second)
 	secondRun := second.Run(t, "seat_answer.xml", 60*time.Second, answerKeys("caller")...)
-	c := caller(t, h, "13900000006", '1', 8*time.Second)
+	c := caller(t, h, number, '1', 8*time.Second)
 	expectSIPpOK(t, c.Wait(t))
 	expectSIPpOK(t, firstRun.Wait(t))
 	expectSIPpOK(t, secondRun.Wait(t))
-	tk := closedTicket(t, h, "13900000006")
+	tk := closedTicket(t, h, number)
 	if str(tk.Outcome) != "answered" || tk.SeatID == nil || *tk.SeatID != "8002" {
 		t.Errorf("ticket: outcome %s seat %v, want answered by 8002", str(tk.Outcome), tk.SeatID)
 	}
 	first.WaitState(t, "offline", time.Second)
-	floorSettles(t, h)
+	return h
 }
 
 // A green-channel caller (key 9, 农民工欠薪) who arrives last is served
