@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/call"
+	"github.com/hotline12348/hotline/internal/ticket"
 )
 
 // fakeCalls is one live call on seat 8001, or none.
@@ -114,5 +117,31 @@ func TestCallControlAPI(t *testing.T) {
 				t.Errorf("%v: no error text in %s", tc.err, b)
 			}
 		}
+	}
+}
+
+// In a cluster a call-control request goes to the node the ticket id
+// names: the call runs there. Node a does not have the ticket (it would
+// say 404); b has it, not connected now, and says 409, and b decides who
+// may act on it.
+func TestCallControlRelayedToTheTicketsNode(t *testing.T) {
+	nodes, _ := newCluster(t, "", "km-1", "km-2")
+	a, b := nodes["km-1"], nodes["km-2"]
+	mine := b.open(t, "13812345678", time.Now().Add(-time.Minute), func(tk *ticket.Ticket) { tk.SeatID = "8001" })
+	theirs := b.open(t, "13912345678", time.Now().Add(-time.Minute), func(tk *ticket.Ticket) { tk.SeatID = "8002" })
+	op := a.login(t, "op")
+	req, _ := http.NewRequest("POST", a.srv.URL+"/api/calls/"+mine.ID+"/hold", nil)
+	req.Header.Set("Authorization", "Bearer "+op)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 409 || res.Header.Get(HeaderServedBy) != "km-2" || !strings.Contains(string(body), "not connected") {
+		t.Fatalf("hold through a: %d served by %q %s, want b's 409", res.StatusCode, res.Header.Get(HeaderServedBy), body)
+	}
+	if code, b := a.do(t, "POST", "/api/calls/"+theirs.ID+"/hold", op, ""); code != 403 {
+		t.Fatalf("another seat's call through a: %d %s, want 403", code, b)
 	}
 }
