@@ -483,6 +483,8 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	c.mu.Lock()
 	c.seat = sc
 	c.mu.Unlock()
+	xs := c.transferable(seat) // transfer.go
+	defer xs.leave()
 
 	seatHungUp := false
 	func() {
@@ -502,9 +504,15 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 				case EventDigit:
 					go func() { _ = c.in.SendDigit(context.WithoutCancel(ctx), ev.Digit) }()
 				}
+			case r := <-xs.requests():
+				if c.transfer(ctx, cctx, ch, xs, r, operatorLeg{o: o, sc: sc, media: seatMedia, answeredAt: answeredAt}) {
+					seatHungUp = xs.partyHungUp
+					return
+				}
 			}
 		}
 	}()
+	xs.leave()
 	c.mu.Lock()
 	c.seat = nil
 	c.mu.Unlock()
@@ -518,8 +526,13 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	seatMedia.Close()
 	endedAt := c.s.Now()
 	talk := endedAt.Sub(answeredAt)
-	c.reported(log, "hangup", c.s.ACD.Hangup(c.t.ID, seat, o.token))
-	c.s.Metrics.handled(talk)
+	if xs.isFinished() {
+		return // transferred back to a queue: the call went on and is closed
+	}
+	if !xs.isReleased() { // a transfer reported the operator's hang-up already
+		c.reported(log, "hangup", c.s.ACD.Hangup(c.t.ID, seat, o.token))
+		c.s.Metrics.handled(talk)
+	}
 	log.Info("talk ended", "talk_seconds", talk.Seconds(), "seat_hung_up", seatHungUp)
 
 	var score int

@@ -135,4 +135,9 @@ ALTER TABLE tickets ADD COLUMN recording_failed INTEGER NOT NULL DEFAULT 0;
 -- database takes writes (internal/store Probe).
 CREATE TABLE storage_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 `,
+	// 6: the legs a call was transferred to (issue 11), a JSON list
+	// (ticket.Transfer); '' for tickets from before.
+	`
+ALTER TABLE tickets ADD COLUMN transfers TEXT NOT NULL DEFAULT '';
+`,
 }
