@@ -375,3 +375,65 @@ func TestTransferSeatREFER(t *testing.T) {
 		}
 	})
 }
+
+// Blind transfers inside the call centre: to a queue (人民调解: the citizen
+// waits again in mediation, where seat 8006 answers; the first answer
+// stands) and to a seat (值班律师: seat 8006 rung directly). Both times the
+// citizen ends up hearing 8006, and the recording covers the whole call.
+func TestTransferToQueueAndToSeat(t *testing.T) {
+	t.Parallel()
+	const otherHz = 1700.0
+	for _, c := range []struct{ name, target, kind, outcome, number string }{
+		{"queue", "人民调解", "queue", "requeued", "13812340005"},
+		{"seat", "值班律师", "seat", "connected", "13812340006"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := xferHotline(t, siptest.FreePort(t))
+			seat := siptest.RegisterSeat(t, h, "8001") // consult: takes the call first
+			seatVoice(t, seat, 40*time.Second)
+			seatRun := seat.Run(t, "seat_answer.xml", 60*time.Second, "ring_ms", "1000", "talk_ms", "1000", "hangup", "caller", "pt", "0", "codec", "PCMU")
+			other := siptest.RegisterSeat(t, h, "8006") // mediation, legal_aid: not consult
+			st := siptest.NewStream(sippAddr, farEnd, 0, 101, 0x8006).Audio(siptest.Tone(40*time.Second, 0.25, otherHz))
+			siptest.WritePCAPFile(t, other.Dir, "seat.pcap", st.Packets())
+			otherRun := other.Run(t, "seat_answer.xml", 60*time.Second, "ring_ms", "1000", "talk_ms", "1000", "hangup", "caller", "pt", "0", "codec", "PCMU")
+
+			callerRun, callerCap := talkingCaller(t, h, c.number, 14*time.Second)
+			tk := waitTicket(t, h, c.number, "answered", 15*time.Second, func(tk xferTicket) bool { return tk.AnsweredAt != nil })
+			firstAnswer := *tk.AnsweredAt
+			time.Sleep(2 * time.Second)
+			if code, body := postTransfer(t, h, tk.ID, "/transfer", `{"target":"`+c.target+`","mode":"blind"}`); code != 202 {
+				t.Fatalf("transfer to %s: %d %s", c.target, code, body)
+			}
+			expectSIPpOK(t, seatRun.Wait(t))
+			expectSIPpOK(t, callerRun.Wait(t))
+			expectSIPpOK(t, otherRun.Wait(t))
+			if lvl := heardLevel(callerCap.Stop(t), otherHz); lvl < 0.02 {
+				t.Errorf("the citizen did not hear seat 8006 (%.4f)", lvl)
+			}
+			var full ticketJSON
+			tk = waitTicket(t, h, c.number, "closed", 10*time.Second, func(tk xferTicket) bool { return tk.Status == "closed" })
+			for _, x := range ticketsOf(t, h, c.number) {
+				full = x
+			}
+			if len(tk.Transfers) != 1 || tk.Transfers[0].Kind != c.kind || tk.Transfers[0].Outcome != c.outcome || tk.Transfers[0].Target != c.target {
+				t.Fatalf("ticket's transfers %+v", tk.Transfers)
+			}
+			if str(full.SeatID) != "8001" && c.kind == "seat" {
+				// The operator who took the call stays the ticket's seat; the
+				// target seat is in transfers.
+				t.Errorf("seat_id %s", str(full.SeatID))
+			}
+			if c.kind == "queue" && (str(full.SeatID) != "8006" || str(full.AnsweredAt) != firstAnswer) {
+				t.Errorf("after the queue: seat_id %s answered_at %s, want 8006 and the first answer %s", str(full.SeatID), str(full.AnsweredAt), firstAnswer)
+			}
+			wav := recording(t, h, tk.ID)
+			if s, o := siptest.ToneLevel(wav.Samples[1], seatHz), siptest.ToneLevel(wav.Samples[1], otherHz); s < 0.01 || o < 0.01 {
+				t.Errorf("the recording lacks a seat: 8001 %.4f 8006 %.4f", s, o)
+			}
+			if m := scrape(t, h); !strings.Contains(m, fmt.Sprintf(`hotline_transfers_total{kind=%q,mode="blind",outcome=%q} 1`, c.kind, c.outcome)) {
+				t.Errorf("/metrics lacks the %s transfer", c.kind)
+			}
+		})
+	}
+}

@@ -463,12 +463,22 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	answeredAt := c.s.Now()
 	wait := answeredAt.Sub(c.queuedAt)
 	c.stage = ""
-	c.s.Metrics.answered(c.queue)
-	c.s.Metrics.waited(vocab.OutcomeAnswered, wait)
+	// A call transferred back to a queue is answered again: its first
+	// answer (and wait) stands, the seat is the new one.
+	first := c.t.AnsweredAt == nil
+	talkFrom := answeredAt
+	if first {
+		c.s.Metrics.answered(c.queue)
+		c.s.Metrics.waited(vocab.OutcomeAnswered, wait)
+	} else {
+		talkFrom = *c.t.AnsweredAt
+	}
 	c.update(ctx, func(t *ticket.Ticket) {
-		t.AnsweredAt = ticket.TimePtr(answeredAt)
+		if first {
+			t.AnsweredAt = ticket.TimePtr(answeredAt)
+			t.WaitSeconds = ticket.Seconds(wait)
+		}
 		t.SeatID = ticket.Optional(seat)
-		t.WaitSeconds = ticket.Seconds(wait)
 	})
 	log.Info("connected", "wait_seconds", wait.Seconds())
 
@@ -545,7 +555,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 		}
 	}
 	c.finish(ctx, vocab.OutcomeAnswered, func(t *ticket.Ticket) {
-		t.TalkSeconds = ticket.Seconds(talk)
+		t.TalkSeconds = ticket.Seconds(endedAt.Sub(talkFrom))
 		if recPath != "" && recorded > 0 {
 			u := ticket.RecordingURL(t.ID)
 			t.Recording = &u
