@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -688,22 +687,4 @@ func (c *callRun) requeue(ctx, cctx context.Context, ch *channel, skill string) 
 	c.stage = vocab.StageQueue
 	c.log.Info("back in the queue", "queue", skill)
 	c.queueAndConnect(ctx, cctx, ch)
-}
-
-// referUser is the user part of a Refer-To URI ("<sip:12348001@h;x>" →
-// "12348001").
-func ReferUser(referTo string) string {
-	s := strings.TrimSpace(referTo)
-	if i := strings.IndexByte(s, '<'); i >= 0 {
-		s = s[i+1:]
-		if j := strings.IndexByte(s, '>'); j >= 0 {
-			s = s[:j]
-		}
-	}
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "sips:"), "sip:")
-	s = strings.TrimPrefix(s, "tel:")
-	if i := strings.IndexAny(s, "@;?"); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
