@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/hotline12348/hotline/internal/siptest"
 )
 
@@ -435,5 +437,43 @@ func TestTransferToQueueAndToSeat(t *testing.T) {
 				t.Errorf("/metrics lacks the %s transfer", c.kind)
 			}
 		})
+	}
+}
+
+// The desk's 转接 button in headless Chromium: the operator picks
+// 法律援助中心 and transfers blind; the citizen talks to the SIPp lawyer.
+func TestTransferFromTheDesk(t *testing.T) {
+	t.Parallel()
+	br := siptest.StartBrowser(t)
+	trunkPort := siptest.FreePort(t)
+	h := xferHotline(t, trunkPort)
+	addUser(t, h, "op1", "operator", "8001", "op1-password-1")
+	seat := siptest.RegisterSeat(t, h, "8001")
+	desk := br.NewPage(t, "desk", 1366, 768)
+	consoleLogin(t, h, desk, "op1", "op1-password-1", "desk-view")
+	seatVoice(t, seat, 40*time.Second)
+	seatRun := seat.Run(t, "seat_answer.xml", 60*time.Second, "ring_ms", "1000", "talk_ms", "1000", "hangup", "caller", "pt", "0", "codec", "PCMU")
+	lawyerRun, _ := startLawyer(t, h, trunkPort)
+
+	const number = "13812340007"
+	callerRun, callerCap := talkingCaller(t, h, number, 11*time.Second)
+	desk.WaitFor("the call on the desk", `document.getElementById("pop-stage").textContent === "通话中"`, 20*time.Second)
+	desk.WaitFor("the 转接 panel with the configured targets", `!document.getElementById("xfer").hidden && document.querySelectorAll("#xfer-target option").length === 3`, 10*time.Second)
+	if got := siptest.Eval[string](desk, `[...document.querySelectorAll("#xfer-target option")].map(o => o.textContent).join(",")`); got != "法律援助中心（外线）,人民调解（队列）,值班律师（坐席）" {
+		t.Errorf("targets offered: %q", got)
+	}
+	desk.WaitFor("my seat talking", `document.getElementById("my-state").textContent !== "振铃中"`, 10*time.Second)
+	desk.Screenshot("console-transfer.png")
+	desk.Do(chromedp.SetValue(chromedp.ID("xfer-target"), "法律援助中心"), chromedp.SetValue(chromedp.ID("xfer-mode"), "blind"), chromedp.Click(chromedp.ID("btn-transfer")))
+	desk.WaitFor("the transfer confirmed", `document.getElementById("xfer-msg").textContent === "已转接至 法律援助中心"`, 10*time.Second)
+	expectSIPpOK(t, seatRun.Wait(t))
+	expectSIPpOK(t, callerRun.Wait(t))
+	expectSIPpOK(t, lawyerRun.Wait(t))
+	if lvl := heardLevel(callerCap.Stop(t), lawyerHz); lvl < 0.02 {
+		t.Errorf("the citizen did not hear the lawyer (%.4f)", lvl)
+	}
+	tk := waitTicket(t, h, number, "closed", 10*time.Second, func(tk xferTicket) bool { return tk.Status == "closed" })
+	if len(tk.Transfers) != 1 || tk.Transfers[0].By != "8001" || tk.Transfers[0].Via != "console" || tk.Transfers[0].Outcome != "connected" {
+		t.Fatalf("ticket's transfers %+v", tk.Transfers)
 	}
 }
