@@ -477,3 +477,65 @@ func TestTransferFromTheDesk(t *testing.T) {
 		t.Fatalf("ticket's transfers %+v", tk.Transfers)
 	}
 }
+
+// A consultation cancelled: the lawyer's leg ends, the operator talks to
+// the citizen again (heard at the end of the call), the lawyer never heard
+// the citizen.
+func TestTransferConsultCancelled(t *testing.T) {
+	t.Parallel()
+	trunkPort := siptest.FreePort(t)
+	h := xferHotline(t, trunkPort)
+	seat := siptest.RegisterSeat(t, h, "8001")
+	seatVoice(t, seat, 40*time.Second)
+	seatRun := seat.Run(t, "seat_answer.xml", 60*time.Second, "ring_ms", "1000", "talk_ms", "1000", "hangup", "caller", "pt", "0", "codec", "PCMU")
+	lawyerRun, lawyerCap := startLawyer(t, h, trunkPort)
+
+	const number = "13812340008"
+	callerRun, callerCap := talkingCaller(t, h, number, 15*time.Second)
+	tk := waitTicket(t, h, number, "answered", 15*time.Second, func(tk xferTicket) bool { return tk.AnsweredAt != nil })
+	if code, body := postTransfer(t, h, tk.ID, "/transfer/cancel", ``); code != 409 {
+		t.Errorf("cancel without a consultation: %d %s, want 409", code, body)
+	}
+	if code, body := postTransfer(t, h, tk.ID, "/transfer", `{"target":"法律援助中心","mode":"consult"}`); code != 202 {
+		t.Fatalf("consult: %d %s", code, body)
+	}
+	waitTicket(t, h, number, "consulting", 10*time.Second, func(tk xferTicket) bool {
+		return len(tk.Transfers) == 1 && tk.Transfers[0].Outcome == "consulting"
+	})
+	time.Sleep(2 * time.Second)
+	if code, body := postTransfer(t, h, tk.ID, "/transfer/cancel", ``); code != 202 {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	expectSIPpOK(t, lawyerRun.Wait(t)) // the switch hung up the lawyer
+	expectSIPpOK(t, callerRun.Wait(t))
+	expectSIPpOK(t, seatRun.Wait(t))
+	heard := callerCap.Stop(t)
+	var last []siptest.Packet
+	if n := len(heard); n > 0 {
+		for _, p := range heard {
+			if p.At > heard[n-1].At-4*time.Second {
+				last = append(last, p)
+			}
+		}
+	}
+	if lvl := heardLevel(last, seatHz); lvl < 0.02 {
+		t.Errorf("the citizen did not hear the operator again after cancel (%.4f over the last 4 s)", lvl)
+	}
+	if lvl := heardLevel(heard, lawyerHz); lvl > 0.005 {
+		t.Errorf("the citizen heard the lawyer (%.4f) although the transfer was cancelled", lvl)
+	}
+	lawyerHeard := lawyerCap.Stop(t)
+	if lvl := heardLevel(lawyerHeard, callerHz1); lvl > 0.005 {
+		t.Errorf("the lawyer heard the citizen (%.4f)", lvl)
+	}
+	if lvl := heardLevel(lawyerHeard, seatHz); lvl < 0.02 {
+		t.Errorf("the lawyer did not hear the operator (%.4f)", lvl)
+	}
+	tk = waitTicket(t, h, number, "closed", 10*time.Second, func(tk xferTicket) bool { return tk.Status == "closed" })
+	if len(tk.Transfers) != 1 || tk.Transfers[0].Outcome != "cancelled" || tk.Transfers[0].EndedAt == nil {
+		t.Fatalf("ticket's transfers %+v", tk.Transfers)
+	}
+	if m := scrape(t, h); !strings.Contains(m, `hotline_transfers_total{kind="number",mode="consult",outcome="cancelled"} 1`) {
+		t.Error("/metrics lacks the cancelled consultation")
+	}
+}
