@@ -22,20 +22,21 @@ import (
 
 // parts are what one stage of build hands to the next.
 type parts struct {
+	db      *store.DB
+	reg     *prometheus.Registry
+	loc     *time.Location
+	tickets *ticket.Store
+	users   *auth.Store
+	menu    *ivr.Menu
+	prompts map[string]*media.Prompt
+	engine  *media.Engine
+	rtpIP   netip.Addr // media.rtp_ip, written in our SDP
+	calls   *call.Metrics
+	floor   acd.Floor
+	queues  []string
+	recRoot string
+
 	transfers *call.Transfers // buildSIP makes it, the API uses it
-	db        *store.DB
-	reg       *prometheus.Registry
-	loc       *time.Location
-	tickets   *ticket.Store
-	users     *auth.Store
-	menu      *ivr.Menu
-	prompts   map[string]*media.Prompt
-	engine    *media.Engine
-	rtpIP     netip.Addr // media.rtp_ip, written in our SDP
-	calls     *call.Metrics
-	floor     acd.Floor
-	queues    []string
-	recRoot   string
 }
 
 // build makes every part in order and adds its undoing to h.steps; on an

@@ -25,10 +25,11 @@ type Service struct {
 	// RecordingPath gives the WAV path of a ticket's recording; "" disables recording.
 	RecordingPath func(id ticket.ID, opened time.Time) string
 	Metrics       *Metrics
-	// Transfer: transfers of connected calls (nil: none).
+	Now           func() time.Time
+	Log           *slog.Logger
+
+	// Transfer: transfers of connected calls (transfer.go; nil: none).
 	Transfer *Transfers
-	Now      func() time.Time
-	Log      *slog.Logger
 }
 
 // ticketTimeout bounds one ticket write; it runs on a context that outlives

@@ -147,8 +147,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/cluster", s.authed(s.managers(s.clusterView)))
 	s.consoleRoutes() // /, /console/*, /api/events, PATCH /api/tickets/{id}, /api/console/options
 	s.workorderRoutes()
-	s.statsRoutes()    // GET /api/stats/today, /hourly, /staffing
-	s.transferRoutes() // POST /api/calls/{id}/transfer[/complete|/cancel] (transfer.go)
+	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
+	s.transferRoutes()
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {
