@@ -69,6 +69,9 @@ type mediaLeg struct {
 	// offered/offeredDTMF: what we offered, on a leg toward a seat.
 	offered     []media.Codec
 	offeredDTMF uint8
+	// bridged is the caller leg's bridge (Bridge) while it lasts: a
+	// transfer moves the caller to another leg with the same recording.
+	bridged *bridgeState
 	// srtpKey is our SRTP master key on a seat leg that is SRTP (nil:
 	// plain RTP). It stays for the call: re-offers keep SRTP.
 	srtpKey []byte
@@ -224,6 +227,17 @@ func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (fun
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("adapt: bridge: foreign media")
 	}
+	a.mu.Lock()
+	prev := a.bridged
+	a.mu.Unlock()
+	if prev != nil {
+		// A transfer put the caller back in a queue and a seat answered:
+		// the call's recording goes on in the same file.
+		if err := f.Move(a, b); err != nil {
+			return nil, err
+		}
+		return prev.finish, nil
+	}
 	var (
 		rec *recordings.Stereo
 		tap media.BridgeTap
@@ -242,17 +256,11 @@ func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (fun
 		}
 		return nil, err
 	}
-	var once sync.Once
-	return func() (d time.Duration, err error) {
-		once.Do(func() {
-			stopRelay()
-			if rec != nil {
-				err = rec.Close()
-				d = rec.Duration()
-			}
-		})
-		return d, err
-	}, nil
+	bs := &bridgeState{leg: a, rec: rec, tap: tap, stopRelay: stopRelay}
+	a.mu.Lock()
+	a.bridged = bs
+	a.mu.Unlock()
+	return bs.finish, nil
 }
 
 // HoldRelay implements call.Controllable: nothing the bridge relays reaches

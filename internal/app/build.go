@@ -36,6 +36,8 @@ type parts struct {
 	queues  []string
 	recRoot string
 	service *call.Service // the calls (call control from the console)
+
+	transfers *call.Transfers // buildSIP makes it, the API uses it
 }
 
 // build makes every part in order and adds its undoing to h.steps; on an

@@ -39,6 +39,10 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 		Log:            log,
 	}
 	p.service = svc
+	trunk := &adapt.TrunkDialer{Trunk: cfg.Transfer.Trunk, CallerID: cfg.Transfer.CallerID}
+	if svc.Transfer, err = buildTransfers(cfg, p, trunk); err != nil {
+		return err
+	}
 	if cfg.Recordings.Enabled {
 		svc.RecordingPath = func(id ticket.ID, opened time.Time) string {
 			return recordings.Path(p.recRoot, id, opened.In(p.loc))
@@ -63,6 +67,7 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 		Registrar:      registrar,
 		Cluster:        sipCluster(cfg, peers),
 		Unavailable:    h.storage.unavailable,
+		Refer:          adapt.ReferTransfers{X: svc.Transfer},
 		Limits: sip.Limits{
 			MaxMessageSize:    cfg.SIP.MaxMessageSize,
 			TCPHeaderTimeout:  cfg.SIP.TCPHeaderTimeout.D(),
@@ -93,6 +98,8 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 		return nil
 	})
 	dialer.Server = sipSrv
+	trunk.Server = sipSrv
+	p.transfers = svc.Transfer
 	go reloadOnHangup(ctx, sipSrv, log)
 	return nil
 }

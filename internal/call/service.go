@@ -30,6 +30,8 @@ type Service struct {
 
 	// live: the connected calls, for call control (control.go).
 	live liveCalls
+	// Transfer: transfers of connected calls (transfer.go; nil: none).
+	Transfer *Transfers
 }
 
 // ticketTimeout bounds one ticket write; it runs on a context that outlives

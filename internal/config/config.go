@@ -29,6 +29,7 @@ type Config struct {
 	Recordings Recordings `yaml:"recordings"`
 	Storage    Storage    `yaml:"storage"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
+	Transfer   Transfer   `yaml:"transfer"`
 
 	// Path is the file the configuration was read from ("" for the embedded default).
 	Path string `yaml:"-"`

@@ -162,6 +162,7 @@ func (c *Config) problems() Errors {
 	// acd
 	oneOf(&p, "acd.backend", c.ACD.Backend, "memory", "redis")
 	c.clusterProblems(&p)
+	c.transferProblems(&p)
 	if c.ACD.ServiceLevelSeconds < 1 {
 		p.add("acd.service_level_seconds", "must be at least 1")
 	}

@@ -140,4 +140,9 @@ CREATE TABLE storage_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 	`
 ALTER TABLE tickets ADD COLUMN history TEXT NOT NULL DEFAULT '';
 `,
+	// 7: the legs a call was transferred to (issue 11), a JSON list
+	// (ticket.Transfer); '' for tickets from before.
+	`
+ALTER TABLE tickets ADD COLUMN transfers TEXT NOT NULL DEFAULT '';
+`,
 }

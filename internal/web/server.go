@@ -88,6 +88,8 @@ type Options struct {
 	// Calls is this node's live calls, for call control (calls.go); nil:
 	// no call is ever live here.
 	Calls CallControl
+	// Transfers: call transfer (transfer.go); nil: 503 there.
+	Transfers Transfers
 }
 
 // Server is the HTTP handler set.
@@ -150,6 +152,7 @@ func (s *Server) routes() {
 	s.workorderRoutes()
 	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
 	s.callRoutes()  // GET /api/calls/{id}, POST /api/calls/{id}/{action}
+	s.transferRoutes()
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {
