@@ -595,7 +595,7 @@
     $("kpi-offered-sub").textContent = [d.in_progress ? `进行中 ${d.in_progress}` : "", d.voicemail != null ? `留言 ${d.voicemail}` : ""].filter(Boolean).join(" · ");
     $("kpi-offered-sub").title = "进行中：尚未结束的来电（语音导航、排队、振铃、通话中）";
     $("kpi-answered-sub").textContent = d.talking ? `通话中 ${d.talking}` : "";
-    $("kpi-abandoned-sub").textContent = d.short_abandoned != null ? `放弃率 ${pct(abr)} · 短时放弃 ${d.short_abandoned}（不计入）` : "";
+    $("kpi-abandoned-sub").textContent = d.short_abandoned != null ? `其中短时放弃 ${d.short_abandoned}（不计入放弃率）` : "";
     $("kpi-rated").textContent = d.rated != null ? `评价 ${d.rated} 次` : "";
     if (d.service_level_seconds) $("kpi-sl-sub").textContent = `${d.service_level_seconds} 秒内接通`;
     const g = d.green, gl = $("kpi-green");
@@ -672,7 +672,7 @@
     }
     const ys = (v) => m.t + ih - (v / smax) * ih;
     svg.append(sv("text", { x: 2, y: m.t - 5, class: "axis-title" }, "来电（次）"));
-    if (staff.size) {
+    if ([...staff.values()].some((v) => v != null)) {
       const axis = sv("g", { class: "seat-axis", "data-max": smax });
       axis.append(sv("line", { x1: W - m.r, x2: W - m.r, y1: m.t, y2: m.t + ih, stroke: "#e08a00" }));
       for (let v = 0; v <= smax; v += sStep) {
@@ -682,7 +682,7 @@
       axis.append(sv("text", { x: W - 2, y: m.t - 5, "text-anchor": "end", class: "axis-title" }, "坐席（席）"));
       if (staffing.seats_configured) {
         axis.append(sv("line", { x1: m.l, x2: W - m.r, y1: ys(staffing.seats_configured), y2: ys(staffing.seats_configured), stroke: "#e08a00", "stroke-dasharray": "2 4", opacity: 0.6 }));
-        axis.append(sv("text", { x: m.l + 2, y: ys(staffing.seats_configured) - 3, class: "seat-tick" }, `已配置 ${staffing.seats_configured} 席`));
+        axis.append(sv("text", { x: W - m.r - 4, y: ys(staffing.seats_configured) + 12, "text-anchor": "end", class: "seat-tick" }, `已配置 ${staffing.seats_configured} 席`));
       }
       svg.append(axis);
     }
