@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,7 +29,9 @@ import (
 //     receiver's own reply, and "全部重新推送" queues them again;
 //   - no banner while workorder.url is set; on a hotline without it the
 //     banner says the push is not configured;
-//   - the staffing note explains why there is no advice yet (no history);
+//   - the staffing advice is drawn on a labelled seats axis and the note
+//     names its reference day (last week's calls, seeded); without any
+//     history the note says why there is no advice;
 //   - errors are shown in Chinese.
 func TestWallboardHonesty(t *testing.T) {
 	t.Parallel()
@@ -65,6 +70,20 @@ func TestWallboardHonesty(t *testing.T) {
 		t.Fatalf("second call: outcome %s, want abandoned", str(ab.Outcome))
 	}
 
+	// Last week's calls, as the database holds them (written with the
+	// sqlite3 CLI: a week of real calls would not fit in a test): 60
+	// answered calls, one every 8 min around this time of day a week ago,
+	// so that the staffing plan has a reference day.
+	base := time.Now().AddDate(0, 0, -7).Add(-4 * time.Hour).UnixMilli()
+	seed := fmt.Sprintf(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i < 59)
+INSERT INTO tickets(id, call_id, caller, called, channel, category, priority, status, outcome, abandon_stage, node_id,
+  opened_at, queued_at, answered_at, ended_at, wait_seconds, talk_seconds, revision)
+SELECT printf('hist-%%03d', i), printf('hist-call-%%d', i), '13900000000', '12348', 'hotline', 'consult', 'normal', 'closed',
+  'answered', '', 'test-1', %[1]d + i*480000, %[1]d + i*480000 + 5000, %[1]d + i*480000 + 10000, %[1]d + i*480000 + 250000, 5, 240, 1 FROM n`, base)
+	if out, err := exec.Command(siptest.RequireTool(t, "sqlite3"), filepath.Join(h.Dir, "data", "hotline.db"), seed).CombinedOutput(); err != nil {
+		t.Fatalf("seeding last week: %v %s", err, out)
+	}
+
 	board := br.NewPage(t, "wallboard", 1366, 900)
 	consoleLogin(t, h, board, "boss", "boss-password-1", "board-view")
 	board.WaitFor("today's two calls", `document.getElementById("kpi-offered").textContent === "2"`, 20*time.Second)
@@ -89,9 +108,23 @@ func TestWallboardHonesty(t *testing.T) {
 	if v := siptest.Eval[bool](board, `!document.getElementById("wo-banner").hidden`); v {
 		t.Error("the not-configured banner is shown while workorder.url is set")
 	}
+	// The staffing advice on its own labelled seats axis, and what it is based on.
 	board.WaitFor("the staffing note", `document.getElementById("staffing-note").textContent.length > 0`, 10*time.Second)
-	if got := board.Text("staffing-note"); !strings.HasPrefix(got, "暂无建议坐席数") || !strings.Contains(got, "Erlang C") {
-		t.Errorf("staffing note %q, want why it is empty and how it is computed", got)
+	var plan struct {
+		ReferenceDays []string `json:"reference_days"`
+	}
+	if code, b := h.API(t, "GET", "/api/stats/staffing", ""); code != 200 || json.Unmarshal(b, &plan) != nil || len(plan.ReferenceDays) != 1 {
+		t.Fatalf("staffing: %d %s", code, b)
+	}
+	lastWeek := plan.ReferenceDays[0] // the hotline's calendar, not the test machine's
+	if got := board.Text("staffing-note"); !strings.HasPrefix(got, "参考日："+lastWeek) || !strings.Contains(got, "只有 1 天可参考") || !strings.Contains(got, "Erlang C") {
+		t.Errorf("staffing note %q, want the reference day %s, that it is the only one, and how seats are computed", got, lastWeek)
+	}
+	if axis := siptest.Eval[string](board, `(document.querySelector("#chart .seat-axis")||{}).textContent || ""`); !strings.Contains(axis, "坐席（席）") || !strings.Contains(axis, "已配置 4 席") {
+		t.Errorf("seats axis %q: want its title and the configured seats", axis)
+	}
+	if !siptest.Eval[bool](board, `!!document.querySelector("#chart polyline.staff-line")`) {
+		t.Error("no staffing line on the chart")
 	}
 
 	// Dead letters: both tickets' pushes were refused with 422.
@@ -144,5 +177,13 @@ func TestWallboardHonesty(t *testing.T) {
 	board2.WaitFor("the not-configured banner", `!document.getElementById("wo-banner").hidden`, 10*time.Second)
 	if got := board2.Text("wo-banner"); !strings.Contains(got, "workorder.url") || !strings.Contains(got, "不会推送") {
 		t.Errorf("banner %q", got)
+	}
+	// No history at all: the note says why there is no advice.
+	board2.WaitFor("the staffing note", `document.getElementById("staffing-note").textContent.length > 0`, 10*time.Second)
+	if got := board2.Text("staffing-note"); !strings.HasPrefix(got, "暂无建议坐席数") || !strings.Contains(got, "还没有可参考的历史") {
+		t.Errorf("staffing note without history %q", got)
+	}
+	if siptest.Eval[bool](board2, `!!document.querySelector("#chart .seat-axis")`) {
+		t.Error("a seats axis without any advice")
 	}
 }

@@ -629,9 +629,9 @@
     const how = `建议坐席数按 Erlang C 公式计算：每小时至少需要多少名在线坐席，才能在 ${st.service_level_seconds ?? 15} 秒内接通 ${target} 的来电。`;
     const refs = st.reference_days || [];
     if (!refs.length) return `暂无建议坐席数：需参考此前最近 4 个${wd}（已结束的日子）的来电，但热线最早的工单晚于这些日子，还没有可参考的历史。` + how;
-    const partial = refs.length < 4 ? `（热线开通不足 4 周，只有 ${refs.length} 天可参考）` : "";
+    const partial = refs.length < 4 ? `热线开通不足 4 周，只有 ${refs.length} 天可参考；` : "";
     const any = (st.hours || []).some((h) => h.offered > 0);
-    const base = `参考日：${refs.join("、")}（此前最近 ${refs.length} 个${wd}${partial}）；每小时话务量取这些日子该小时的平均呼入，处理时长取其平均通话时长加话后整理 ${Math.round(st.wrap_up_seconds ?? 0)} 秒。`;
+    const base = `参考日：${refs.join("、")}（此前最近 ${refs.length} 个${wd}）；${partial}每小时话务量取这些日子该小时的平均呼入，处理时长取其平均通话时长加话后整理 ${Math.round(st.wrap_up_seconds ?? 0)} 秒。`;
     const peak = st.peak_seats_required != null ? `全天高峰需 ${st.peak_seats_required} 席，已配置 ${st.seats_configured} 席。` : "";
     return (any ? "" : "参考日没有来电，因此各时段建议 0 席。") + base + how + peak;
   }
