@@ -2,6 +2,7 @@ package adapt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -252,4 +253,18 @@ func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (fun
 		})
 		return d, err
 	}, nil
+}
+
+// HoldRelay implements call.Controllable: nothing the bridge relays reaches
+// this leg while held (hold, mute); its playback or silence does.
+func (m *mediaLeg) HoldRelay(held bool) { m.leg.SetRelayHeld(held) }
+
+// SendDigits implements call.Controllable: RFC 4733 events to the peer; an
+// error wrapping call.ErrNoTelephoneEvent when it negotiated none.
+func (m *mediaLeg) SendDigits(digits string) error {
+	err := m.leg.SendDigits(digits)
+	if errors.Is(err, media.ErrNoTelephoneEvent) {
+		return fmt.Errorf("%w: %w", call.ErrNoTelephoneEvent, err)
+	}
+	return err
 }

@@ -35,6 +35,7 @@ type parts struct {
 	floor   acd.Floor
 	queues  []string
 	recRoot string
+	service *call.Service // the calls (call control from the console)
 }
 
 // build makes every part in order and adds its undoing to h.steps; on an

@@ -54,6 +54,7 @@ func (h *hotline) buildHTTP(ctx context.Context, p *parts) error {
 		Stats: stats.New(p.db, stats.Config{Location: p.loc, ServiceLevelSeconds: cfg.ACD.ServiceLevelSeconds, ShortAbandonSeconds: cfg.ACD.ShortAbandonSeconds,
 			WrapUp: cfg.ACD.WrapUp.D(), StaffingTarget: cfg.ACD.TargetServiceLevel, Seats: len(cfg.Seats), Queues: p.queues, GeneralQueue: string(p.menu.General.Category)}),
 		Ready: func() bool { return !h.sip.Draining() },
+		Calls: p.service,
 
 		WorkorderConfigured: cfg.Workorder.URL != "", // the wallboard's banner when not
 	}, p.users, p.tickets, p.reg, log.With("component", "web"))

@@ -38,6 +38,7 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 		Now:            time.Now,
 		Log:            log,
 	}
+	p.service = svc
 	if cfg.Recordings.Enabled {
 		svc.RecordingPath = func(id ticket.ID, opened time.Time) string {
 			return recordings.Path(p.recRoot, id, opened.In(p.loc))

@@ -483,12 +483,18 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	c.mu.Lock()
 	c.seat = sc
 	c.mu.Unlock()
+	ctl := &control{c: c, seat: seat, answeredAt: answeredAt, seatMedia: seatMedia, cctx: cctx, hangup: make(chan struct{})}
+	c.s.register(ctl) // call control (control.go)
 
 	seatHungUp := false
 	func() {
 		for {
 			select {
 			case <-cctx.Done():
+				return
+			case <-ctl.hangup:
+				log.Info("the operator hung up from the console")
+				seatHungUp = true
 				return
 			case <-seatMedia.Done():
 				log.Info("seat media ended", "error", seatMedia.Err())
@@ -505,6 +511,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 			}
 		}
 	}()
+	c.s.unregister(ctl)
 	c.mu.Lock()
 	c.seat = nil
 	c.mu.Unlock()

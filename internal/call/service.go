@@ -27,6 +27,9 @@ type Service struct {
 	Metrics       *Metrics
 	Now           func() time.Time
 	Log           *slog.Logger
+
+	// live: the connected calls, for call control (control.go).
+	live liveCalls
 }
 
 // ticketTimeout bounds one ticket write; it runs on a context that outlives

@@ -135,4 +135,9 @@ ALTER TABLE tickets ADD COLUMN recording_failed INTEGER NOT NULL DEFAULT 0;
 -- database takes writes (internal/store Probe).
 CREATE TABLE storage_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 `,
+	// 6: what was done to the live call from the console (hold, resume,
+	// mute, dtmf, hangup): the ticket's history, JSON ("" while empty).
+	`
+ALTER TABLE tickets ADD COLUMN history TEXT NOT NULL DEFAULT '';
+`,
 }

@@ -68,9 +68,23 @@ type Ticket struct {
 	RecordingDeletedAt *time.Time `json:"recording_deleted_at,omitempty"`
 	Workorder          Workorder  `json:"workorder"`
 	Revision           int        `json:"revision"`
+	// History is what was done to the live call from the console (hold,
+	// resume, mute, unmute, dtmf, hangup), oldest first. It is part of the
+	// ticket's revisions and of the push; absent while empty.
+	History []HistoryEntry `json:"history,omitempty"`
 	// Feedback is what the work-order system reported back, oldest first.
 	// It is not part of the ticket's revisions (never pushed back).
 	Feedback []Feedback `json:"feedback,omitempty"`
+}
+
+// HistoryEntry is one action on the call: when, what (an action name, e.g.
+// "hold"), by whom (the console user's name) and, for some, a detail (the
+// keys of a "dtmf").
+type HistoryEntry struct {
+	At     time.Time `json:"at"`
+	Action string    `json:"action"`
+	By     string    `json:"by"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // Workorder is the delivery state of the ticket's push. It is bookkeeping of

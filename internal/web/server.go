@@ -88,6 +88,9 @@ type Options struct {
 	// 503 {"status":"unavailable","reason"} so the SBC and the load
 	// balancer fail over.
 	Unavailable func() string
+	// Calls is this node's live calls, for call control (calls.go); nil:
+	// no call is ever live here.
+	Calls CallControl
 }
 
 // Server is the HTTP handler set.
@@ -150,6 +153,7 @@ func (s *Server) routes() {
 	s.workorderRoutes()
 	s.wallboardRoutes()
 	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
+	s.callRoutes()  // GET /api/calls/{id}, POST /api/calls/{id}/{action}
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {

@@ -90,6 +90,8 @@
     chartDay: null,
   };
   const now = () => Date.now() + S.skew;
+  // Add-ons of the desk (callctl.js …) hear each screen-pop render here.
+  const popHooks = [];
   function noteTZ(s) {
     if (S.tzMin !== null || typeof s !== "string") return;
     const m = tzRe.exec(s);
@@ -359,7 +361,7 @@
     pop.classList.toggle("ringing", !!p && p.stage === "ringing");
     $("pop-empty").hidden = !!p; $("pop-body").hidden = !p; $("pop-close").hidden = !p || p.stage === "ringing" || p.stage === "answered";
     const badge = $("pop-stage");
-    if (!p) { badge.className = "badge"; badge.textContent = "等待来电"; document.title = "12348 热线控制台"; return; }
+    if (!p) { badge.className = "badge"; badge.textContent = "等待来电"; document.title = "12348 热线控制台"; for (const fn of popHooks) fn(null); return; }
     const t = p.ticket;
     const stCls = { ringing: "st-ringing", answered: "st-busy", wrap_up: "st-wrap_up", gone: "bad", ended: "", callback: "warn" }[p.stage] || "";
     badge.className = `badge ${stCls}`;
@@ -375,6 +377,7 @@
     renderVoicemail(p);
     tickPop();
     renderHistory(p.history || []);
+    for (const fn of popHooks) fn(p);
   }
   // A callback's voicemail: the operator hears it before calling back (the
   // API serves it to them, audited like every playback).
@@ -849,6 +852,9 @@
   }
   let resizeTimer = 0;
   window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { if (S.view === "board") loadChart(S.chartDay); }, 300); });
+
+  // ---------- hooks for the desk's add-ons ----------
+  window.hotlineConsole = { api, state: S, el, $, toast, dur, now, label: (kind, v) => label(L[kind], v), onPop: (fn) => popHooks.push(fn) };
 
   // ---------- boot ----------
   (async () => {

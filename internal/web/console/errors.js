@@ -66,6 +66,15 @@ window.HotlineErrors = (() => {
     ["legal_domain", "法律领域不在可选范围内"],
     ["disposition", "处理结果不在可选范围内"],
     ["agent:", "坐席当前状态不允许此操作"],
+    // call control (web/calls.go)
+    ["not your call", "不是您的通话：只有接听坐席或值班长可以操作"],
+    ["the call is not connected now", "通话当前未接通（排队中、振铃中或已结束）"],
+    ["the call ended", "通话已结束"],
+    ["dtmf needs", "按键只能是 0-9、*、#、A-D，1 到 32 个"],
+    ["digits only go with dtmf", "只有发送按键时才能填写按键"],
+    ["no such call action", "不支持的通话操作"],
+    ["call control failed", "通话控制失败"],
+    ["ticket lookup failed", "查找工单出错"],
     ["acd:", "坐席当前状态不允许此操作"],
   ];
   const statuses = {
