@@ -52,10 +52,12 @@ func (h *hotline) buildHTTP(ctx context.Context, p *parts) error {
 		FeedbackSecret: []byte(cfg.Workorder.FeedbackKey()),
 		WakeOutbox:     h.outbox.Wake,
 		Stats: stats.New(p.db, stats.Config{Location: p.loc, ServiceLevelSeconds: cfg.ACD.ServiceLevelSeconds, ShortAbandonSeconds: cfg.ACD.ShortAbandonSeconds,
-			WrapUp: cfg.ACD.WrapUp.D(), Seats: len(cfg.Seats), Queues: p.queues, GeneralQueue: string(p.menu.General.Category)}),
+			WrapUp: cfg.ACD.WrapUp.D(), StaffingTarget: cfg.ACD.TargetServiceLevel, Seats: len(cfg.Seats), Queues: p.queues, GeneralQueue: string(p.menu.General.Category)}),
 		Ready:     func() bool { return !h.sip.Draining() },
 		Calls:     p.service,
 		Transfers: adapt.WebTransfers{X: p.transfers},
+
+		WorkorderConfigured: cfg.Workorder.URL != "", // the wallboard's banner when not
 	}, p.users, p.tickets, p.reg, log.With("component", "web"))
 	h.goUntil(ctx, "session pruning", func(ctx context.Context) { pruneSessions(ctx, p.users, sessionPruneEvery, log) })
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))

@@ -149,6 +149,12 @@ type ACD struct {
 	PositionEvery       Duration      `yaml:"position_every"` // announce the queue position this often (default 30s)
 	// CallerID is what a ringing seat sees of the caller: "masked" (138****0000) or "full".
 	CallerID string `yaml:"caller_id"`
+
+	// TargetServiceLevel is the share of calls the centre aims to answer
+	// within ServiceLevelSeconds (acd.target_service_level, default 0.8):
+	// the wallboard's service level turns red below it, and staffing plans
+	// the seats that reach it.
+	TargetServiceLevel float64 `yaml:"target_service_level"`
 }
 
 // RedisSentinel is acd.redis_sentinel (SPEC §11).

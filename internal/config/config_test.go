@@ -176,7 +176,7 @@ func TestDefaultsWhenKeysAreAbsent(t *testing.T) {
 		HTTP:  HTTP{Listen: "127.0.0.1:8080", SessionTTL: sec(12 * 3600)},
 		ACD: ACD{
 			Backend: "memory", ServiceLevelSeconds: 15, ShortAbandonSeconds: 5, RingTimeout: sec(15), WrapUp: sec(30),
-			MaxWait: sec(600), SkillFallback: sec(60), PositionEvery: sec(30), CallerID: "masked",
+			MaxWait: sec(600), SkillFallback: sec(60), PositionEvery: sec(30), CallerID: "masked", TargetServiceLevel: 0.8,
 		},
 		Cluster:    Cluster{Heartbeat: sec(1), NodeTimeout: sec(5)},
 		IVR:        IVR{Menu: "configs/ivr.yaml", Prompts: "configs/prompts/zh"},

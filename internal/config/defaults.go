@@ -76,6 +76,9 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	str("acd.backend", &c.ACD.Backend, "memory")
 	num("acd.service_level_seconds", &c.ACD.ServiceLevelSeconds, 15)
 	num("acd.short_abandon_seconds", &c.ACD.ShortAbandonSeconds, 5)
+	if absent("acd.target_service_level") {
+		c.ACD.TargetServiceLevel = 0.8
+	}
 	dur("acd.ring_timeout", &c.ACD.RingTimeout, 15*time.Second)
 	dur("acd.wrap_up", &c.ACD.WrapUp, 30*time.Second)
 	dur("acd.max_wait", &c.ACD.MaxWait, 10*time.Minute)

@@ -169,6 +169,9 @@ func (c *Config) problems() Errors {
 	if c.ACD.ShortAbandonSeconds < 0 {
 		p.add("acd.short_abandon_seconds", "must not be negative")
 	}
+	if !(c.ACD.TargetServiceLevel > 0 && c.ACD.TargetServiceLevel < 1) {
+		p.add("acd.target_service_level", "must be a share between 0 and 1 (exclusive), e.g. 0.8 for 80 percent")
+	}
 	positive(&p, "acd.ring_timeout", c.ACD.RingTimeout)
 	notNegative(&p, "acd.wrap_up", c.ACD.WrapUp)
 	positive(&p, "acd.max_wait", c.ACD.MaxWait)

@@ -63,6 +63,9 @@ type Options struct {
 	FeedbackSecret []byte
 	// WakeOutbox makes the outbox worker look at once (after a redeliver).
 	WakeOutbox func()
+	// WorkorderConfigured: workorder.url is set (the wallboard warns when
+	// it is not: tickets then stay in the outbox, undelivered).
+	WorkorderConfigured bool
 	// Stats computes the numbers of /api/stats/*; nil: 503 there.
 	Stats *stats.Service
 
@@ -150,6 +153,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/cluster", s.authed(s.managers(s.clusterView)))
 	s.consoleRoutes() // /, /console/*, /api/events, PATCH /api/tickets/{id}, /api/console/options
 	s.workorderRoutes()
+	s.wallboardRoutes()
 	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
 	s.callRoutes()  // GET /api/calls/{id}, POST /api/calls/{id}/{action}
 	s.transferRoutes()
