@@ -190,7 +190,20 @@ type Seat struct {
 	// a phone that does it, so it is never offered MD5. Default:
 	// sip.digest_algorithms.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
+	// Role is "operator" (default) or "manager" (SPEC §9a): a manager's
+	// phone registers like any seat but is never offered ACD calls; it is
+	// rung for supervision (POST /api/calls/{id}/monitor).
+	Role string `yaml:"role"`
 }
+
+// Seat roles (seats[].role).
+const (
+	SeatOperator = "operator"
+	SeatManager  = "manager"
+)
+
+// IsManager reports whether the seat is a manager's phone.
+func (s Seat) IsManager() bool { return s.Role == SeatManager }
 
 // IVR names the menu file and the prompt directory.
 type IVR struct {

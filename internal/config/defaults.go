@@ -88,6 +88,7 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	for i := range c.Seats {
 		s := &c.Seats[i]
 		str(fmt.Sprintf("seats[%d].name", i), &s.Name, s.ID)
+		str(fmt.Sprintf("seats[%d].role", i), &s.Role, SeatOperator)
 		list(fmt.Sprintf("seats[%d].digest_algorithms", i), &s.DigestAlgorithms, slices.Clone(c.SIP.DigestAlgorithms)...)
 	}
 
