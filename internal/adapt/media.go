@@ -71,6 +71,8 @@ type mediaLeg struct {
 	// srtpKey is our SRTP master key on a seat leg that is SRTP (nil:
 	// plain RTP). It stays for the call: re-offers keep SRTP.
 	srtpKey []byte
+	// bridge is the caller leg's bridge while bridged (mix.go).
+	bridge *bridgeState
 }
 
 // buildAnswer answers offer with one m-line per offered m-line (RFC 3264
@@ -215,8 +217,8 @@ func (m *mediaLeg) ApplyAnswer(sdp []byte, from netip.Addr) error {
 
 // Bridge relays caller and seat without decoding (media stays anchored),
 // recording both sides into a stereo WAV (caller left, seat right) when
-// recordPath is set. stop ends the relay and the recording and returns the
-// recorded length.
+// recordPath is set. stop ends the relay (or the mix, if parties joined:
+// see mix.go) and the recording and returns the recorded length.
 func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (func() (time.Duration, error), error) {
 	a, ok1 := callerM.(*mediaLeg)
 	b, ok2 := seatM.(*mediaLeg)
@@ -241,10 +243,17 @@ func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (fun
 		}
 		return nil, err
 	}
+	st := &bridgeState{f: f, a: a, b: b, tap: tap, stopRelay: stopRelay}
+	a.mu.Lock()
+	a.bridge = st
+	a.mu.Unlock()
 	var once sync.Once
 	return func() (d time.Duration, err error) {
 		once.Do(func() {
-			stopRelay()
+			st.stop()
+			a.mu.Lock()
+			a.bridge = nil
+			a.mu.Unlock()
 			if rec != nil {
 				err = rec.Close()
 				d = rec.Duration()

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/hotline12348/hotline/internal/adapt"
+	"github.com/hotline12348/hotline/internal/call"
 	"github.com/hotline12348/hotline/internal/stats"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/internal/web"
@@ -55,6 +56,15 @@ func (h *hotline) buildHTTP(ctx context.Context, p *parts) error {
 			WrapUp: cfg.ACD.WrapUp.D(), Seats: len(cfg.Seats), Queues: p.queues, GeneralQueue: string(p.menu.General.Category)}),
 		Ready: func() bool { return !h.sip.Draining() },
 	}, p.users, p.tickets, p.reg, log.With("component", "web"))
+	managerSeats := map[string]bool{}
+	for _, st := range cfg.Seats {
+		if st.IsManager() {
+			managerSeats[st.ID] = true
+		}
+	}
+	notifyOperator := cfg.Supervision.NotifyOperator
+	p.sup.SetNotify(func(n call.MonitorNotice) { events.Monitor(n, notifyOperator) })
+	webSrv.SetSupervision(web.SupervisionOptions{Supervisor: p.sup, ManagerSeats: managerSeats})
 	h.goUntil(ctx, "session pruning", func(ctx context.Context) { pruneSessions(ctx, p.users, sessionPruneEvery, log) })
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	h.httpDone = make(chan error, 1)

@@ -38,6 +38,11 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 		Now:            time.Now,
 		Log:            log,
 	}
+	if p.sup, err = call.NewSupervision(p.reg); err != nil {
+		return err
+	}
+	p.sup.Media, p.sup.Dialer, p.sup.Log = svc.Media, dialer, log.With("component", "supervision")
+	svc.Supervision = p.sup
 	if cfg.Recordings.Enabled {
 		svc.RecordingPath = func(id ticket.ID, opened time.Time) string {
 			return recordings.Path(p.recRoot, id, opened.In(p.loc))

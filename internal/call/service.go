@@ -25,8 +25,10 @@ type Service struct {
 	// RecordingPath gives the WAV path of a ticket's recording; "" disables recording.
 	RecordingPath func(id ticket.ID, opened time.Time) string
 	Metrics       *Metrics
-	Now           func() time.Time
-	Log           *slog.Logger
+	// Supervision lets managers join connected calls (supervise.go); nil: none.
+	Supervision *Supervision
+	Now         func() time.Time
+	Log         *slog.Logger
 }
 
 // ticketTimeout bounds one ticket write; it runs on a context that outlives

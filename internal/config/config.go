@@ -29,6 +29,8 @@ type Config struct {
 	Recordings Recordings `yaml:"recordings"`
 	Storage    Storage    `yaml:"storage"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
+	// Supervision: managers listening, whispering, barging in (SPEC §9a).
+	Supervision Supervision `yaml:"supervision"`
 
 	// Path is the file the configuration was read from ("" for the embedded default).
 	Path string `yaml:"-"`
@@ -194,6 +196,14 @@ type Seat struct {
 	// phone registers like any seat but is never offered ACD calls; it is
 	// rung for supervision (POST /api/calls/{id}/monitor).
 	Role string `yaml:"role"`
+}
+
+// Supervision configures POST /api/calls/{id}/monitor.
+type Supervision struct {
+	// NotifyOperator shows the operator a banner ("值班长正在监听") while a
+	// manager listens, whispers or barges in on their call (default true:
+	// workplace monitoring is disclosed to the monitored worker).
+	NotifyOperator bool `yaml:"notify_operator"`
 }
 
 // Seat roles (seats[].role).

@@ -103,6 +103,9 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	if absent("recordings.enabled") {
 		c.Recordings.Enabled = true
 	}
+	if absent("supervision.notify_operator") {
+		c.Supervision.NotifyOperator = true
+	}
 	num("recordings.retention_days", &c.Recordings.RetentionDays, 180)
 	num("storage.min_free_mb", &c.Storage.MinFreeMB, 1024)
 

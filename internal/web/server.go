@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +106,10 @@ type Server struct {
 	lookup TicketLookup
 
 	guard *loginGuard
+
+	// sup: supervision (supervise.go), set once the call service exists.
+	supMu sync.Mutex
+	sup   SupervisionOptions
 }
 
 // New builds the handler.
@@ -145,7 +150,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/cluster", s.authed(s.managers(s.clusterView)))
 	s.consoleRoutes() // /, /console/*, /api/events, PATCH /api/tickets/{id}, /api/console/options
 	s.workorderRoutes()
-	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
+	s.statsRoutes()     // GET /api/stats/today, /hourly, /staffing
+	s.superviseRoutes() // POST, DELETE /api/calls/{id}/monitor
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {
