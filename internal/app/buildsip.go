@@ -107,7 +107,9 @@ func (h *hotline) buildRegistrar(ctx context.Context, p *parts) (*sip.Registrar,
 	cfg, log := h.cfg, h.log
 	passwords := map[string]string{}
 	seatAlgs := map[string][]string{}
+	managerPhones := map[string]bool{} // registered, never on the ACD floor
 	for _, s := range cfg.Seats {
+		managerPhones[s.ID] = s.IsManager()
 		passwords[s.ID] = s.Password
 		seatAlgs[s.ID] = s.DigestAlgorithms // defaults to sip.digest_algorithms
 	}
@@ -137,6 +139,10 @@ func (h *hotline) buildRegistrar(ctx context.Context, p *parts) (*sip.Registrar,
 		SeatAlgorithms: seatAlgs,
 		BanStore:       bans,
 		OnChange: func(seat string, up bool) {
+			if managerPhones[seat] {
+				log.Info("manager phone registration change", "seat", seat, "registered", up)
+				return
+			}
 			var err error
 			if up {
 				err = floor.SeatRegistered(agent.SeatID(seat))
