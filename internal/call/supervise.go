@@ -282,9 +282,9 @@ func (l *liveCall) hears(mon *monitorSession) func(listener, source Media) bool 
 }
 
 func (l *liveCall) notice(mon *monitorSession, state, reason string) MonitorNotice {
-	mode := mon.mode
-	if state == MonitorEnded {
-		mode = MonitorOff
+	mode := MonitorOff
+	if state != MonitorEnded {
+		mode = mon.mode // l.mu is held
 	}
 	return MonitorNotice{TicketID: l.t.ID, Seat: l.seatID, Manager: mon.manager, ManagerSeat: mon.managerSeat, Mode: mode, State: state, Reason: reason}
 }
@@ -361,6 +361,7 @@ func (s *Supervision) run(ctx context.Context, l *liveCall, mon *monitorSession,
 		return
 	}
 	l.mu.Lock()
+	mode := mon.mode
 	mon.media = mm
 	err = mix.Join(l.caller, mm)
 	if err == nil {
@@ -378,7 +379,7 @@ func (s *Supervision) run(ctx context.Context, l *liveCall, mon *monitorSession,
 		mix.Leave(l.caller, mm)
 		return
 	}
-	log.Info("supervision joined", "mode", mon.mode)
+	log.Info("supervision joined", "mode", mode)
 	defer mix.Leave(l.caller, mm)
 	for {
 		select {
