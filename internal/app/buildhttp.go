@@ -35,6 +35,12 @@ func (h *hotline) buildHTTP(ctx context.Context, p *parts) error {
 	if h.node != nil {
 		adapt.RelayRevisions(h.node, p.tickets, events, log)
 	}
+	managerSeats := map[string]bool{}
+	for _, st := range cfg.Seats {
+		if st.IsManager() {
+			managerSeats[st.ID] = true
+		}
+	}
 	webSrv := web.New(web.Options{
 		NodeID:         webOpt.NodeID,
 		Cluster:        webOpt.Cluster,
@@ -53,15 +59,9 @@ func (h *hotline) buildHTTP(ctx context.Context, p *parts) error {
 		FeedbackSecret: []byte(cfg.Workorder.FeedbackKey()),
 		WakeOutbox:     h.outbox.Wake,
 		Stats: stats.New(p.db, stats.Config{Location: p.loc, ServiceLevelSeconds: cfg.ACD.ServiceLevelSeconds, ShortAbandonSeconds: cfg.ACD.ShortAbandonSeconds,
-			WrapUp: cfg.ACD.WrapUp.D(), Seats: len(cfg.Seats), Queues: p.queues, GeneralQueue: string(p.menu.General.Category)}),
+			WrapUp: cfg.ACD.WrapUp.D(), Seats: len(cfg.Seats) - len(managerSeats), Queues: p.queues, GeneralQueue: string(p.menu.General.Category)}),
 		Ready: func() bool { return !h.sip.Draining() },
 	}, p.users, p.tickets, p.reg, log.With("component", "web"))
-	managerSeats := map[string]bool{}
-	for _, st := range cfg.Seats {
-		if st.IsManager() {
-			managerSeats[st.ID] = true
-		}
-	}
 	notifyOperator := cfg.Supervision.NotifyOperator
 	p.sup.SetNotify(func(n call.MonitorNotice) { events.Monitor(n, notifyOperator) })
 	webSrv.SetSupervision(web.SupervisionOptions{Supervisor: p.sup, ManagerSeats: managerSeats})
