@@ -155,10 +155,36 @@ func TestSupervisionModes(t *testing.T) {
 	if err := s.Stop("T1", "boss"); !errors.Is(err, ErrNotMonitored) {
 		t.Fatalf("stop twice: %v", err)
 	}
-	for mode, want := range map[string]float64{MonitorListen: 1, MonitorWhisper: 1, MonitorBarge: 1} {
+	for mode, want := range map[string]float64{MonitorListen: 1, MonitorWhisper: 1, MonitorBarge: 1} { // before the hang-up case below
 		if got := testutil.ToFloat64(s.total.WithLabelValues(mode)); got != want {
 			t.Errorf("hotline_monitor_sessions_total{mode=%q} = %v", mode, got)
 		}
+	}
+
+	// The manager hanging up their phone ends it too.
+	if _, err := s.Monitor(ctx, "T1", "boss", "8009", MonitorBarge); err != nil {
+		t.Fatal(err)
+	}
+	notes.mu.Lock()
+	notes.n = nil
+	notes.mu.Unlock()
+	notes.wait(t, MonitorActive, MonitorBarge)
+	d.call("8009").events <- Event{Kind: EventHangup}
+	if n := notes.wait(t, MonitorEnded, MonitorOff); n.Reason != "manager_hung_up" {
+		t.Errorf("ended by the manager's hang-up: reason %q", n.Reason)
+	}
+	waitGone := time.Now().Add(2 * time.Second)
+	for {
+		live.mu.Lock()
+		gone := live.mon == nil
+		live.mu.Unlock()
+		if gone {
+			break
+		}
+		if time.Now().After(waitGone) {
+			t.Fatal("session still there after the manager hung up")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 
 	// The call ending while the manager's phone rings cancels it.
