@@ -131,16 +131,48 @@ func (s *Server) monitorError(w http.ResponseWriter, err error) {
 	}
 }
 
+// monitorSnap is a supervision session's last notice.
+type monitorSnap struct {
+	payload        []byte
+	seat           string
+	notifyOperator bool
+}
+
+func (m monitorSnap) visibleTo(u auth.User) bool {
+	return u.CanManage() || (m.notifyOperator && m.seat != "" && u.SeatID == m.seat)
+}
+
 // Monitor sends a supervision notice: to managers always, to the
-// operator's seat when notifyOperator.
+// operator's seat when notifyOperator. A console that connects while the
+// session lasts gets its last notice.
 func (h *Hub) Monitor(n call.MonitorNotice, notifyOperator bool) {
-	payload := marshal(n)
+	snap := monitorSnap{payload: marshal(n), seat: n.Seat, notifyOperator: notifyOperator}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return
 	}
-	h.broadcastLocked(EventMonitor, payload, func(u auth.User) bool {
-		return u.CanManage() || (notifyOperator && n.Seat != "" && u.SeatID == n.Seat)
-	})
+	if h.monitors == nil {
+		h.monitors = map[string]monitorSnap{}
+	}
+	if n.State == call.MonitorEnded {
+		delete(h.monitors, n.TicketID)
+	} else {
+		h.monitors[n.TicketID] = snap
+	}
+	h.broadcastLocked(EventMonitor, snap.payload, snap.visibleTo)
+}
+
+// monitorSnapshotLocked sends a joining console the sessions it may see
+// (never blocking: the snapshot is best effort, like the offer's).
+func (h *Hub) monitorSnapshotLocked(c *sseClient) {
+	for _, m := range h.monitors {
+		if !m.visibleTo(c.user) {
+			continue
+		}
+		select {
+		case c.ch <- h.frameLocked(EventMonitor, m.payload):
+		default:
+		}
+	}
 }

@@ -95,8 +95,18 @@ func TestMonitorEventToOperatorAndManagers(t *testing.T) {
 		}
 	}
 	op2.none(t, EventMonitor, 200*time.Millisecond)
+	// A console that connects during the session gets it at once.
+	again := le.stream(t, le.login(t, "op"))
+	if ev := again.next(t, EventMonitor, 2*time.Second); !strings.Contains(ev.Data, `"state":"active"`) {
+		t.Errorf("snapshot %s", ev.Data)
+	}
 	n.Mode = "whisper"
 	le.hub.Monitor(n, false)
 	boss.next(t, EventMonitor, 2*time.Second)
 	op.none(t, EventMonitor, 200*time.Millisecond)
+	n.State, n.Mode = "ended", "off"
+	le.hub.Monitor(n, true)
+	boss.next(t, EventMonitor, 2*time.Second)
+	late := le.stream(t, le.login(t, "boss"))
+	late.none(t, EventMonitor, 200*time.Millisecond)
 }
