@@ -309,12 +309,18 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *seat != "" {
-		found := false
+		found, manager := false, false
 		for _, s := range cfg.Seats {
-			found = found || s.ID == *seat
+			if s.ID == *seat {
+				found, manager = true, s.IsManager()
+			}
 		}
 		if !found {
 			fmt.Fprintf(stderr, "hotline user add: --seat %s: no such seat in the configuration\n", *seat)
+			return 1
+		}
+		if manager && *role == auth.RoleOperator {
+			fmt.Fprintf(stderr, "hotline user add: --seat %s is a manager's phone (role: manager), never offered calls: give an operator a seat of role operator\n", *seat)
 			return 1
 		}
 	}

@@ -70,7 +70,8 @@ type mediaLeg struct {
 	offered     []media.Codec
 	offeredDTMF uint8
 	// bridged is the caller leg's bridge (Bridge) while it lasts: a
-	// transfer moves the caller to another leg with the same recording.
+	// transfer moves the caller to another leg with the same recording,
+	// a supervisor or a conference makes it a mix (mix.go).
 	bridged *bridgeState
 	// srtpKey is our SRTP master key on a seat leg that is SRTP (nil:
 	// plain RTP). It stays for the call: re-offers keep SRTP.
@@ -219,8 +220,8 @@ func (m *mediaLeg) ApplyAnswer(sdp []byte, from netip.Addr) error {
 
 // Bridge relays caller and seat without decoding (media stays anchored),
 // recording both sides into a stereo WAV (caller left, seat right) when
-// recordPath is set. stop ends the relay and the recording and returns the
-// recorded length.
+// recordPath is set. stop ends the relay (or the mix, if parties joined:
+// see mix.go) and the recording and returns the recorded length.
 func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (func() (time.Duration, error), error) {
 	a, ok1 := callerM.(*mediaLeg)
 	b, ok2 := seatM.(*mediaLeg)
@@ -256,7 +257,7 @@ func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (fun
 		}
 		return nil, err
 	}
-	bs := &bridgeState{leg: a, rec: rec, tap: tap, stopRelay: stopRelay}
+	bs := &bridgeState{f: f, a: a, b: b, rec: rec, tap: tap, stopRelay: stopRelay}
 	a.mu.Lock()
 	a.bridged = bs
 	a.mu.Unlock()

@@ -8,60 +8,15 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	sipsrv "github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/ticket"
-	"github.com/hotline12348/hotline/recordings"
 
 	"github.com/hotline12348/hotline/internal/call"
 	"github.com/hotline12348/hotline/internal/media"
 )
-
-// bridgeState is a caller leg's bridge: the recording's tap and the relay
-// now running (a transfer swaps the relay, the recording goes on).
-type bridgeState struct {
-	leg *mediaLeg
-	rec *recordings.Stereo
-
-	mu        sync.Mutex
-	tap       media.BridgeTap
-	stopRelay func()
-
-	once sync.Once
-	d    time.Duration
-	err  error
-}
-
-// finish ends the relay and the recording (once) and returns the length
-// recorded: Bridge's stop.
-func (b *bridgeState) finish() (time.Duration, error) {
-	b.once.Do(func() {
-		b.leg.mu.Lock()
-		if b.leg.bridged == b {
-			b.leg.bridged = nil
-		}
-		b.leg.mu.Unlock()
-		b.stop()
-		if b.rec != nil {
-			b.err = b.rec.Close()
-			b.d = b.rec.Duration()
-		}
-	})
-	return b.d, b.err
-}
-
-func (b *bridgeState) stop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.stopRelay != nil {
-		b.stopRelay()
-		b.stopRelay = nil
-	}
-}
 
 // Move ends the relay of the caller leg's bridge (made by Bridge) and, with
 // other set, relays the caller with other instead; the stereo recording of
@@ -78,25 +33,14 @@ func (f *MediaFactory) Move(callerM, otherM call.Media) error {
 	if bs == nil {
 		return fmt.Errorf("adapt: move: the caller's leg is not bridged")
 	}
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	if bs.stopRelay != nil {
-		bs.stopRelay()
-		bs.stopRelay = nil
+	var other *mediaLeg
+	if otherM != nil {
+		var ok bool
+		if other, ok = otherM.(*mediaLeg); !ok {
+			return fmt.Errorf("adapt: move: foreign media %T", otherM)
+		}
 	}
-	if otherM == nil {
-		return nil
-	}
-	b, ok := otherM.(*mediaLeg)
-	if !ok {
-		return fmt.Errorf("adapt: move: foreign media %T", otherM)
-	}
-	stop, err := media.Bridge(a.leg, b.leg, bs.tap)
-	if err != nil {
-		return err
-	}
-	bs.stopRelay = stop
-	return nil
+	return bs.move(other)
 }
 
 // Pair relays two legs without recording (the operator and a transfer

@@ -30,7 +30,7 @@ func (w WebTransfers) Request(ctx context.Context, id, op, target, mode, by stri
 	}
 	code, msg := http.StatusInternalServerError, "转接失败"
 	switch {
-	case errors.Is(err, call.ErrNoLiveCall):
+	case errors.Is(err, call.ErrNotLive):
 		code, msg = http.StatusNotFound, "此工单没有正在进行的通话"
 	case errors.Is(err, call.ErrUnknownTarget):
 		code, msg = http.StatusForbidden, "转接目标不在配置的转接目标（transfer.targets）中"
@@ -73,7 +73,7 @@ func (r ReferTransfers) Transfer(ctx context.Context, seat, user string, replace
 	id, ok := r.X.OperatorCall(seat)
 	t, ok2 := r.X.Match(user)
 	if !ok || !ok2 {
-		return call.ErrNoLiveCall
+		return call.ErrNotLive
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

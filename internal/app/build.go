@@ -22,6 +22,8 @@ import (
 
 // parts are what one stage of build hands to the next.
 type parts struct {
+	// sup: managers' supervision of connected calls (SPEC §9a).
+	sup     *call.Supervision
 	db      *store.DB
 	reg     *prometheus.Registry
 	loc     *time.Location

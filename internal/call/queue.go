@@ -490,6 +490,10 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	if err != nil {
 		log.Error("bridge failed", "error", err)
 	}
+	var live *liveCall
+	if err == nil {
+		live = c.s.Supervision.connected(c.t, c.media, seatMedia, seat)
+	}
 	c.mu.Lock()
 	c.seat = sc
 	c.mu.Unlock()
@@ -533,6 +537,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	c.mu.Lock()
 	c.seat = nil
 	c.mu.Unlock()
+	c.s.Supervision.ended(live) // the manager's phone is hung up first
 	var recorded time.Duration
 	if stopBridge != nil {
 		if recorded, err = stopBridge(); err != nil {

@@ -32,6 +32,8 @@ type Service struct {
 	live liveCalls
 	// Transfer: transfers of connected calls (transfer.go; nil: none).
 	Transfer *Transfers
+	// Supervision lets managers join connected calls (supervise.go); nil: none.
+	Supervision *Supervision
 }
 
 // ticketTimeout bounds one ticket write; it runs on a context that outlives

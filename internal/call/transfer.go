@@ -77,7 +77,6 @@ type Mover interface {
 
 // Errors of a transfer request (the HTTP API maps them).
 var (
-	ErrNoLiveCall       = errors.New("call: no connected call with this ticket on this node")
 	ErrUnknownTarget    = errors.New("call: not a configured transfer target")
 	ErrBadMode          = errors.New(`call: mode must be "blind" or "consult"`)
 	ErrModeUnsupported  = errors.New("call: conference transfer is not available")
@@ -234,12 +233,12 @@ func (x *Transfers) RequestNotify(ctx context.Context, id ticket.ID, op, target,
 	s, ok := x.live[id]
 	x.mu.Unlock()
 	if !ok {
-		return ErrNoLiveCall
+		return ErrNotLive
 	}
 	select {
 	case s.reqs <- r:
 	case <-s.gone:
-		return ErrNoLiveCall
+		return ErrNotLive
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -537,7 +536,7 @@ func (c *callRun) talkToParty(ctx, cctx context.Context, s *xferState, p *party,
 				go func() { _ = c.in.SendDigit(context.WithoutCancel(ctx), ev.Digit) }()
 			}
 		case r := <-s.requests():
-			r.reply <- ErrNoLiveCall
+			r.reply <- ErrNotLive
 		}
 	}
 }

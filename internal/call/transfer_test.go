@@ -45,13 +45,13 @@ func TestTransferRequestRefusals(t *testing.T) {
 		{"法律援助中心", ModeConference, ErrModeUnsupported},
 		{"法律援助中心", "sideways", ErrBadMode},
 		{"法律援助中心", ModeBlind, ErrTargetFailed}, // no trunk
-		{"人民调解", ModeBlind, ErrNoLiveCall},
+		{"人民调解", ModeBlind, ErrNotLive},
 	} {
 		if err := x.Request(ctx, "T1", "transfer", c.target, c.mode, "8001", "console"); !errors.Is(err, c.want) {
 			t.Errorf("%s %s: %v, want %v", c.target, c.mode, err, c.want)
 		}
 	}
-	if err := x.Request(ctx, "T1", "complete", "", "", "8001", "console"); !errors.Is(err, ErrNoLiveCall) {
+	if err := x.Request(ctx, "T1", "complete", "", "", "8001", "console"); !errors.Is(err, ErrNotLive) {
 		t.Errorf("complete: %v", err)
 	}
 	if n := testutil.ToFloat64(x.counter.WithLabelValues(ModeBlind, "unknown", XferRefused)); n != 1 {

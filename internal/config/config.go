@@ -30,6 +30,8 @@ type Config struct {
 	Storage    Storage    `yaml:"storage"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
 	Transfer   Transfer   `yaml:"transfer"`
+	// Supervision: managers listening, whispering, barging in (SPEC §9a).
+	Supervision Supervision `yaml:"supervision"`
 
 	// Path is the file the configuration was read from ("" for the embedded default).
 	Path string `yaml:"-"`
@@ -197,7 +199,28 @@ type Seat struct {
 	// a phone that does it, so it is never offered MD5. Default:
 	// sip.digest_algorithms.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
+	// Role is "operator" (default) or "manager" (SPEC §9a): a manager's
+	// phone registers like any seat but is never offered ACD calls; it is
+	// rung for supervision (POST /api/calls/{id}/monitor).
+	Role string `yaml:"role"`
 }
+
+// Supervision configures POST /api/calls/{id}/monitor.
+type Supervision struct {
+	// NotifyOperator shows the operator a banner ("值班长正在监听") while a
+	// manager listens, whispers or barges in on their call (default true:
+	// workplace monitoring is disclosed to the monitored worker).
+	NotifyOperator bool `yaml:"notify_operator"`
+}
+
+// Seat roles (seats[].role).
+const (
+	SeatOperator = "operator"
+	SeatManager  = "manager"
+)
+
+// IsManager reports whether the seat is a manager's phone.
+func (s Seat) IsManager() bool { return s.Role == SeatManager }
 
 // IVR names the menu file and the prompt directory.
 type IVR struct {

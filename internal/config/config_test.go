@@ -178,12 +178,13 @@ func TestDefaultsWhenKeysAreAbsent(t *testing.T) {
 			Backend: "memory", ServiceLevelSeconds: 15, ShortAbandonSeconds: 5, RingTimeout: sec(15), WrapUp: sec(30),
 			MaxWait: sec(600), SkillFallback: sec(60), PositionEvery: sec(30), CallerID: "masked", TargetServiceLevel: 0.8,
 		},
-		Cluster:    Cluster{Heartbeat: sec(1), NodeTimeout: sec(5)},
-		IVR:        IVR{Menu: "configs/ivr.yaml", Prompts: "configs/prompts/zh"},
-		Workorder:  Workorder{Timeout: sec(5), MaxAttempts: 20, Workers: 4},
-		Recordings: Recordings{Enabled: true, RetentionDays: 180},
-		Storage:    Storage{MinFreeMB: 1024},
-		Shutdown:   Shutdown{Grace: sec(60)},
+		Cluster:     Cluster{Heartbeat: sec(1), NodeTimeout: sec(5)},
+		IVR:         IVR{Menu: "configs/ivr.yaml", Prompts: "configs/prompts/zh"},
+		Workorder:   Workorder{Timeout: sec(5), MaxAttempts: 20, Workers: 4},
+		Recordings:  Recordings{Enabled: true, RetentionDays: 180},
+		Storage:     Storage{MinFreeMB: 1024},
+		Shutdown:    Shutdown{Grace: sec(60)},
+		Supervision: Supervision{NotifyOperator: true},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -198,7 +198,12 @@ func (c *Config) problems() Errors {
 		if s.Password == "" {
 			p.add(path+".password", "must not be empty")
 		}
-		if len(s.Skills) == 0 {
+		switch {
+		case s.Role != SeatOperator && s.Role != SeatManager:
+			p.add(path+".role", "%q: want operator or manager", s.Role)
+		case s.Role == SeatManager && len(s.Skills) > 0:
+			p.add(path+".skills", "a seat of role manager is never offered calls: leave skills out")
+		case s.Role == SeatOperator && len(s.Skills) == 0:
 			p.add(path+".skills", "must list at least one of %s", skillNames())
 		}
 		// A seat without its own list took sip.digest_algorithms, which is

@@ -108,6 +108,8 @@ seats: [{id: "8001", password: p, skills: [consult], srtp: true}]`, []string{"se
 		{"seat id duplicate", "seats: [" + okSeat + ", " + okSeat + "]", []string{"seats[1].id: \"8001\" is used by an earlier seat"}},
 		{"seat id is a hotline number", `seats: [{id: "12348", password: p, skills: [consult]}]`, []string{"seats[0].id: \"12348\" is also a hotline number"}},
 		{"seat password empty", `seats: [` + okSeat + `, {id: "8002", password: "", skills: [consult]}, {id: "8003", skills: [consult]}]`, []string{"seats[1].password: must not be empty", "seats[2].password: must not be empty"}},
+		{"seat role unknown", `seats: [{id: "8001", password: p, skills: [consult], role: boss}]`, []string{"seats[0].role: \"boss\": want operator or manager"}},
+		{"manager seat with skills", `seats: [{id: "8001", password: p, skills: [consult], role: manager}]`, []string{"seats[0].skills: a seat of role manager is never offered calls: leave skills out"}},
 		{"seat skills empty", `seats: [{id: "8001", password: p, skills: []}]`, []string{"seats[0].skills: must list at least one of consult, legal_aid, mediation, notary, complaint"}},
 		{"seat skills unknown and duplicate", `seats: [{id: "8001", password: p, skills: [consult, tax, consult]}]`, []string{"seats[0].skills[1]: unknown skill \"tax\"", "seats[0].skills[2]: same as seats[0].skills[0]"}},
 		{"seven seats are fine", "seats: [" + strings.Repeat(okSeat+", ", 0) + sevenSeats() + "]", nil},

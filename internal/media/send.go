@@ -44,6 +44,9 @@ type sender struct {
 	// bridged — held back (hold, mute), or keys going out.
 	relayHeld bool
 	dtmf      *dtmfOut
+	// mix: while set, the mixer's goroutine sends on this stream (see
+	// Mixer) and the pacer leaves it alone.
+	mix *Mixer
 
 	sendErrLogged bool
 
@@ -90,6 +93,10 @@ func tsAfter(a, b uint32) bool { return int32(a-b) > 0 }
 func (l *Leg) paceLocked(T int64) (sent, catchUp, skipped int) {
 	tx := &l.tx
 	if !tx.started || tx.closed {
+		return 0, 0, 0
+	}
+	if tx.mix != nil {
+		tx.scheduled = false // re-gridded when the mixer lets go
 		return 0, 0, 0
 	}
 	if !tx.scheduled {

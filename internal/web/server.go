@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -113,6 +114,10 @@ type Server struct {
 	lookup TicketLookup
 
 	guard *loginGuard
+
+	// sup: supervision (supervise.go), set once the call service exists.
+	supMu sync.Mutex
+	sup   SupervisionOptions
 }
 
 // New builds the handler.
@@ -157,6 +162,7 @@ func (s *Server) routes() {
 	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
 	s.callRoutes()  // GET /api/calls/{id}, POST /api/calls/{id}/{action}
 	s.transferRoutes()
+	s.superviseRoutes() // POST, DELETE /api/calls/{id}/monitor
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {

@@ -226,7 +226,18 @@
     on("offer", onOffer);
     on("ticket", onTicket);
     on("stats", (d) => { S.lastStatsEvent = Date.now(); renderStats(d); });
+    for (const [name, fn] of extraEvents) on(name, fn);
   }
+  // Hook for the console's other scripts (supervise.js …): live events
+  // they handle, the API, the signed-in user, the toast, the view.
+  const extraEvents = [];
+  window.hotline = {
+    onEvent(name, fn) { extraEvents.push([name, fn]); },
+    api: (m, p, b) => api(m, p, b),
+    me: () => S.me,
+    view: () => S.view,
+    toast: (m) => toast(m),
+  };
 
   let seatsRender = 0;
   function onSeat(d) {
@@ -509,7 +520,7 @@
     ul.replaceChildren();
     for (const s of seats) {
       const reason = s.state === "not_ready" && s.reason ? label(L.reason, s.reason) : "";
-      ul.append(el("li", { class: `seat-card st-${s.state}`, "data-seat": s.id, "data-state": s.state },
+      ul.append(el("li", { class: `seat-card st-${s.state}`, "data-seat": s.id, "data-state": s.state, "data-call": s.call_id || null },
         el("div", { class: "sc-top" }, el("span", { class: "sc-name", text: s.name || s.id }), el("span", { class: "muted mono", text: s.id })),
         el("div", { class: "sc-state" },
           el("span", { class: `badge st-${s.state}`, text: label(L.state, s.state) + (reason ? ` · ${reason}` : "") }),
