@@ -77,7 +77,7 @@ func TestCallControlAPI(t *testing.T) {
 		{"no session", "POST", base + "/hold", "", "", 401, ""},
 		{"another operator", "POST", base + "/hold", op2, "", 403, "not your call"},
 		{"another operator reads", "GET", base, op2, "", 403, "not your call"},
-		{"unknown action", "POST", base + "/transfer", op, "", 404, "no such call action"},
+		{"unknown action", "POST", base + "/park", op, "", 404, "no such call action"},
 		{"unknown ticket", "POST", "/api/calls/20261126-083015-t-1-9999/hold", op, "", 404, "no such ticket"},
 		{"ended call", "POST", "/api/calls/" + ended.ID + "/hold", op, "", 409, "not connected"},
 		{"dtmf without digits", "POST", base + "/dtmf", op, `{}`, 400, "digits"},
