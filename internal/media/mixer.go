@@ -449,22 +449,6 @@ func (l *Leg) mixSendLocked(m *Mixer, pcm []int16) {
 		l.sendFrameLocked()
 		return
 	}
-	payload := tx.buf[12 : 12+FrameSamples]
-	encodeLaw(tx.law, payload, pcm)
-	if tx.sending {
-		tx.hdr.Version = 2
-		tx.hdr.Padding = false
-		tx.hdr.Extension = false
-		tx.hdr.Marker = tx.marker
-		tx.hdr.PayloadType = tx.codecPT
-		tx.hdr.SequenceNumber = tx.seq
-		tx.hdr.Timestamp = tx.ts
-		tx.hdr.SSRC = tx.ssrc
-		if _, err := tx.hdr.MarshalTo(tx.buf[:12]); err == nil {
-			l.writeLocked(tx.buf[:12+FrameSamples])
-		}
-		tx.seq++
-		tx.marker = false
-	}
-	tx.ts += FrameSamples
+	encodeLaw(tx.law, tx.buf[12:12+FrameSamples], pcm)
+	l.sendBufferedFrameLocked()
 }

@@ -146,8 +146,15 @@ func (l *Leg) sendFrameLocked() bool {
 			return sent
 		}
 	}
-	payload := tx.buf[12 : 12+FrameSamples]
-	tx.fillFrameLocked(payload)
+	tx.fillFrameLocked(tx.buf[12 : 12+FrameSamples])
+	return l.sendBufferedFrameLocked()
+}
+
+// sendBufferedFrameLocked sends the frame whose payload is in tx.buf (if
+// our direction allows) and advances the clock: the pacer's frames and the
+// mixer's alike. It does not allocate.
+func (l *Leg) sendBufferedFrameLocked() bool {
+	tx := &l.tx
 	ok := false
 	if tx.sending {
 		tx.hdr.Version = 2
