@@ -29,6 +29,8 @@ type Config struct {
 	Recordings Recordings `yaml:"recordings"`
 	Storage    Storage    `yaml:"storage"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
+	Transfer   Transfer   `yaml:"transfer"`
+	Callback   Callback   `yaml:"callback"`
 
 	// Path is the file the configuration was read from ("" for the embedded default).
 	Path string `yaml:"-"`

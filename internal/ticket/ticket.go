@@ -71,6 +71,9 @@ type Ticket struct {
 	// Feedback is what the work-order system reported back, oldest first.
 	// It is not part of the ticket's revisions (never pushed back).
 	Feedback []Feedback `json:"feedback,omitempty"`
+	// Callbacks are the ticket's callback tasks (callback.go), in every
+	// revision pushed since the worklist exists.
+	Callbacks []Callback `json:"callbacks,omitempty"`
 }
 
 // Workorder is the delivery state of the ticket's push. It is bookkeeping of
