@@ -85,6 +85,8 @@ type Options struct {
 	// 503 {"status":"unavailable","reason"} so the SBC and the load
 	// balancer fail over.
 	Unavailable func() string
+	// Callbacks places callback calls (callbacks.go); nil: dial is 503.
+	Callbacks CallbackWork
 }
 
 // Server is the HTTP handler set.
@@ -145,7 +147,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/cluster", s.authed(s.managers(s.clusterView)))
 	s.consoleRoutes() // /, /console/*, /api/events, PATCH /api/tickets/{id}, /api/console/options
 	s.workorderRoutes()
-	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
+	s.statsRoutes()    // GET /api/stats/today, /hourly, /staffing
+	s.callbackRoutes() // /api/callbacks…, GET /api/stats/callbacks
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {
