@@ -53,7 +53,8 @@ func (h *hotline) buildHTTP(ctx context.Context, p *parts) error {
 		WakeOutbox:     h.outbox.Wake,
 		Stats: stats.New(p.db, stats.Config{Location: p.loc, ServiceLevelSeconds: cfg.ACD.ServiceLevelSeconds, ShortAbandonSeconds: cfg.ACD.ShortAbandonSeconds,
 			WrapUp: cfg.ACD.WrapUp.D(), Seats: len(cfg.Seats), Queues: p.queues, GeneralQueue: string(p.menu.General.Category)}),
-		Ready: func() bool { return !h.sip.Draining() },
+		Ready:     func() bool { return !h.sip.Draining() },
+		Callbacks: p.callbacks,
 	}, p.users, p.tickets, p.reg, log.With("component", "web"))
 	h.goUntil(ctx, "session pruning", func(ctx context.Context) { pruneSessions(ctx, p.users, sessionPruneEvery, log) })
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))

@@ -92,6 +92,7 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 		return nil
 	})
 	dialer.Server = sipSrv
+	h.buildCallbacks(ctx, p, dialer, svc.Media.(*adapt.MediaFactory), sipSrv, svc.RecordingPath)
 	go reloadOnHangup(ctx, sipSrv, log)
 	return nil
 }

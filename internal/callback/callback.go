@@ -123,10 +123,12 @@ func (s *Service) Dial(ctx context.Context, id int64, user, seat string, manager
 	if !ticket.Dialable(c.Caller) {
 		return nil, ErrUndialable
 	}
+	number := c.Caller // the task's own number: the only one dialled
 	if c.State != vocab.CallbackAssigned || string(c.AssignedTo) != user {
 		if c, err = s.Tickets.ClaimCallback(ctx, id, user, manager); err != nil {
 			return nil, err
 		}
+		c.Caller = number
 	}
 	var prior agent.Seat
 	found := false
@@ -168,12 +170,14 @@ func (s *Service) Dial(ctx context.Context, id int64, user, seat string, manager
 		s.release(id, seat)
 		return nil, err
 	}
+	task := *c // the caller's copy is theirs to change
+	task.Caller = number
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer s.release(id, seat)
 		defer s.restore(seat, prior)
-		s.run(context.WithoutCancel(ctx), c, t, user, seat)
+		s.run(context.WithoutCancel(ctx), &task, t, user, seat)
 	}()
 	return c, nil
 }

@@ -1,0 +1,47 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/hotline12348/hotline/internal/adapt"
+	"github.com/hotline12348/hotline/internal/callback"
+	"github.com/hotline12348/hotline/internal/config"
+	"github.com/hotline12348/hotline/internal/sip"
+	"github.com/hotline12348/hotline/internal/ticket"
+	"github.com/hotline12348/hotline/internal/vocab"
+)
+
+// callbackPolicy is the worklist's rule book (callback.due, short abandon).
+func callbackPolicy(cfg *config.Config) ticket.CallbackPolicy {
+	return ticket.CallbackPolicy{
+		Due: map[string]time.Duration{
+			vocab.CallbackVoicemail:    cfg.Callback.Due.Voicemail.D(),
+			vocab.CallbackAbandoned:    cfg.Callback.Due.Abandoned.D(),
+			vocab.CallbackDissatisfied: cfg.Callback.Due.Dissatisfied.D(),
+		},
+		ShortAbandon: time.Duration(cfg.ACD.ShortAbandonSeconds) * time.Second,
+		MaxAttempts:  cfg.Callback.MaxAttempts,
+	}
+}
+
+// assignEvery is how often open callback tasks are offered to idle operators.
+const assignEvery = 5 * time.Second
+
+// buildCallbacks makes the callback service on the SIP server and starts
+// the idle assignment.
+func (h *hotline) buildCallbacks(ctx context.Context, p *parts, seats *adapt.SeatDialer, mf *adapt.MediaFactory, srv *sip.Server, recPath func(ticket.ID, time.Time) string) {
+	cfg, log := h.cfg, h.log.With("component", "callback")
+	svc := &callback.Service{
+		Tickets: p.tickets, Media: mf, Seats: seats, Floor: p.floor, Users: p.users,
+		RecordingPath: recPath,
+		RingSeat:      cfg.ACD.RingTimeout.D(), RingCitizen: 45 * time.Second,
+		Metrics: callback.NewMetrics(p.reg, p.tickets, log),
+		Log:     log,
+	}
+	if cfg.Transfer.Trunk != "" {
+		svc.Trunk = &adapt.TrunkDialer{Server: srv, Trunk: cfg.Transfer.Trunk, CallerID: cfg.Transfer.CallerID}
+	}
+	p.callbacks = svc
+	h.goUntil(ctx, "callback assignment", func(ctx context.Context) { svc.RunAssigner(ctx, assignEvery) })
+}
