@@ -101,15 +101,11 @@ func callbackReasons(t *Ticket, p *CallbackPolicy) []string {
 		return nil
 	}
 	var out []string
-	switch string(t.Outcome) {
-	case vocab.OutcomeVoicemail:
-		if t.Callback {
-			out = append(out, vocab.CallbackVoicemail)
-		}
-	case vocab.OutcomeAbandoned:
-		if t.EndedAt != nil && t.EndedAt.Sub(t.OpenedAt) >= p.ShortAbandon {
-			out = append(out, vocab.CallbackAbandoned)
-		}
+	switch {
+	case t.Callback: // a voicemail (left, or that could not be recorded)
+		out = append(out, vocab.CallbackVoicemail)
+	case string(t.Outcome) == vocab.OutcomeAbandoned && t.EndedAt != nil && t.EndedAt.Sub(t.OpenedAt) >= p.ShortAbandon:
+		out = append(out, vocab.CallbackAbandoned)
 	}
 	if t.Satisfaction != nil && *t.Satisfaction == 3 {
 		out = append(out, vocab.CallbackDissatisfied)

@@ -5,10 +5,17 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/internal/vocab"
 )
+
+// testCallbackPolicy: every voicemail, abandon after 5 s and "3" is a task.
+var testCallbackPolicy = ticket.CallbackPolicy{
+	Due:          map[string]time.Duration{vocab.CallbackVoicemail: time.Hour, vocab.CallbackAbandoned: time.Hour, vocab.CallbackDissatisfied: time.Hour},
+	ShortAbandon: 5 * time.Second, MaxAttempts: 3,
+}
 
 // TestCallbackAPI: the worklist as operators and a manager see and work it.
 func TestCallbackAPI(t *testing.T) {

@@ -333,6 +333,7 @@
       });
       renderPop();
     }
+    if (window.hotlineCallbacks) window.hotlineCallbacks.onTicket(d);
     if (canManage() && d.event === "closed") { scheduleStats(); scheduleChart(); }
     if (canManage() && d.workorder && d.workorder.state === "dead") scheduleDead();
   }
@@ -460,6 +461,7 @@
   // for callback and not yet written up. The number is shown whole here: the
   // operator dials it.
   async function loadCallbacks() {
+    if (window.hotlineCallbacks) return window.hotlineCallbacks.load(); // the task list (callbacks.js)
     if (!S.me) return;
     const ul = $("callbacks");
     const from = hotlineDay(6);
@@ -560,6 +562,7 @@
     clearTimeout(statsTimer); statsTimer = setTimeout(loadStats, 1500);
   }
   function renderStats(d) {
+    if (window.hotlineCallbacks) window.hotlineCallbacks.stats();
     if (!d) return;
     noteTZ(d.generated_at || d.from);
     const set = (id, v, cls) => { const e = $(id); e.textContent = v; e.classList.remove("bad", "good"); if (cls) e.classList.add(cls); };
@@ -774,6 +777,9 @@
   }
   let resizeTimer = 0;
   window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { if (S.view === "board") loadChart(S.chartDay); }, 300); });
+
+  // What callbacks.js uses of this file.
+  window.hotlineConsole = { $, el, api, dt, label, toast, openCallback, L, me: () => S.me, view: () => S.view };
 
   // ---------- boot ----------
   (async () => {
