@@ -433,6 +433,9 @@ func NewMetrics(reg prometheus.Registerer, tickets *ticket.Store, log *slog.Logg
 	for _, r := range vocab.CallbackResults.Values() {
 		m.done.WithLabelValues(r)
 	}
+	for _, o := range []string{"answered", vocab.ResultNoAnswer, "busy", "operator_no_answer", "failed"} {
+		m.calls.WithLabelValues(o)
+	}
 	count := func(pick func(ticket.CallbackCounts) int) func() float64 {
 		return func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
