@@ -124,11 +124,8 @@ func (s *Service) Dial(ctx context.Context, id int64, user, seat string, manager
 		return nil, ErrUndialable
 	}
 	number := c.Caller // the task's own number: the only one dialled
-	if c.State != vocab.CallbackAssigned || string(c.AssignedTo) != user {
-		if c, err = s.Tickets.ClaimCallback(ctx, id, user, manager); err != nil {
-			return nil, err
-		}
-		c.Caller = number
+	if c.State == vocab.CallbackAssigned && string(c.AssignedTo) != user && !manager {
+		return nil, fmt.Errorf("%w (%s)", ticket.ErrCallbackTaken, c.AssignedTo)
 	}
 	var prior agent.Seat
 	found := false
@@ -159,6 +156,13 @@ func (s *Service) Dial(ctx context.Context, id int64, user, seat string, manager
 	}
 	s.dialing[id], s.onSeat[seat] = true, true
 	s.mu.Unlock()
+	if c.State != vocab.CallbackAssigned || string(c.AssignedTo) != user {
+		if c, err = s.Tickets.ClaimCallback(ctx, id, user, manager); err != nil {
+			s.release(id, seat)
+			return nil, err
+		}
+		c.Caller = number
+	}
 	// The ACD offers the seat no call meanwhile.
 	if err := s.Floor.SetState(agent.SeatID(seat), agent.NotReady, ReasonCallback); err != nil {
 		s.release(id, seat)
