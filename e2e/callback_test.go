@@ -203,6 +203,21 @@ callback:
 	if e := got[0].History[0]; e.Kind != "call" || e.Result != "answered" || e.By != "op" || e.TalkSeconds == nil || *e.TalkSeconds < 2 || e.Recording == "" {
 		t.Errorf("call entry %+v", e)
 	}
+	// Recorded like any call: stereo, the citizen left, the operator right (managers only).
+	if code, _ := apiAs(t, h, op, "GET", path+"/recording/0", ""); code != 403 {
+		t.Errorf("operator downloads the callback recording: %d, want 403", code)
+	}
+	code, wavBytes := h.API(t, "GET", path+"/recording/0", "")
+	if code != 200 {
+		t.Fatalf("callback recording: %d %s", code, wavBytes)
+	}
+	wav, err := siptest.ParseWAV(wavBytes)
+	if err != nil || wav.Channels != 2 {
+		t.Fatalf("callback recording: %v, %d channels", err, wav.Channels)
+	}
+	if l, r := siptest.ToneLevel(wav.Samples[0], callerHz1), siptest.ToneLevel(wav.Samples[1], seatHz); l < 0.02 || r < 0.02 {
+		t.Errorf("callback recording: citizen (left) %.4f, operator (right) %.4f", l, r)
+	}
 	if code, b := apiAs(t, h, op, "POST", path+"/result", `{"result":"reached"}`); code != 200 || !strings.Contains(string(b), `"state":"done"`) {
 		t.Fatalf("result: %d %s", code, b)
 	}

@@ -13,7 +13,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/auth"
@@ -41,6 +44,60 @@ func (s *Server) callbackRoutes() {
 	s.mux.Handle("POST /api/callbacks/{id}/dial", s.authed(s.dialCallback))
 	s.mux.Handle("POST /api/callbacks/{id}/result", s.authed(s.callbackResult))
 	s.mux.Handle("GET /api/stats/callbacks", s.authed(s.callbackStats))
+	s.mux.Handle("GET /api/callbacks/{id}/recording/{n}", s.authed(s.managers(s.callbackRecording)))
+}
+
+// callbackRecording: GET /api/callbacks/{id}/recording/{n} — the stereo WAV
+// of the n-th entry (0-based) of a task's history; managers, audited like
+// every recording.
+func (s *Server) callbackRecording(w http.ResponseWriter, r *http.Request, u auth.User) {
+	id, ok := callbackID(w, r)
+	if !ok {
+		return
+	}
+	c, err := s.tickets.Callback(r.Context(), id)
+	if err != nil {
+		s.callbackError(w, err)
+		return
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 0 || n >= len(c.History) || c.History[n].Recording == "" || s.opt.RecordingPath == nil {
+		writeError(w, http.StatusNotFound, "no such recording")
+		return
+	}
+	t, err := s.tickets.Get(r.Context(), c.TicketID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "could not read ticket")
+		return
+	}
+	name := c.History[n].Recording
+	if filepath.Base(name) != name || !strings.HasSuffix(name, ".wav") {
+		writeError(w, http.StatusNotFound, "no such recording")
+		return
+	}
+	f, err := os.Open(filepath.Join(filepath.Dir(s.opt.RecordingPath(t)), name))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "recording file missing (deleted by the retention policy?)")
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "recording unreadable")
+		return
+	}
+	action, object := auditRecording, t.ID+" "+name
+	if rng := r.Header.Get("Range"); rng != "" {
+		action, object = auditRecordingPart, object+" "+auditRange(rng)
+	}
+	if err := s.users.Audit(r.Context(), u.Name, action, object, s.auditRemote(r)); err != nil {
+		s.log.Error("audit", "error", err)
+		writeError(w, http.StatusInternalServerError, "could not write the audit log")
+		return
+	}
+	w.Header().Set("Content-Type", "audio/wav")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	http.ServeContent(newProgressWriter(w), r, name, st.ModTime(), f)
 }
 
 // listCallbacks: GET /api/callbacks?state=open|done&reason=
