@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/hotline12348/hotline/internal/siptest"
 )
 
@@ -269,4 +271,72 @@ func ticketCallbacks(t *testing.T, h *siptest.Hotline, id string) []callbackJSON
 		t.Fatal(err)
 	}
 	return tk.Callbacks
+}
+
+// The 回访 list in headless Chromium: a caller who hung up after
+// short_abandon is an overdue task on the operator's desk; 回拨 rings the
+// operator's SIPp phone, then the SIPp citizen behind the trunk, who hears
+// the operator; 已联系 closes the task; the wallboard's tile counts it.
+func TestCallbackConsole(t *testing.T) {
+	t.Parallel()
+	br := siptest.StartBrowser(t)
+	trunkPort := siptest.FreePort(t)
+	h := siptest.StartHotline(t, siptest.Config{
+		ACD: []string{"short_abandon_seconds: 2", "wrap_up: 1s"},
+		Extra: fmt.Sprintf(`transfer:
+  trunk: "sip:127.0.0.1:%d"
+callback:
+  due: { abandoned: 1s }
+`, trunkPort)})
+	h.Login(t)
+	addUser(t, h, "op1", "operator", "8001", "op1-password-1")
+	addUser(t, h, "boss", "manager", "", "boss-password-1")
+	const number = "13722223333"
+	expectSIPpOK(t, caller(t, h, number, '#', 3*time.Second).Wait(t))
+	tk := closedTicket(t, h, number)
+
+	seat := siptest.RegisterSeat(t, h, "8001")
+	desk := br.NewPage(t, "desk", 1366, 768)
+	consoleLogin(t, h, desk, "op1", "op1-password-1", "desk-view")
+	item := `#callbacks li.cb-item`
+	desk.WaitFor("the overdue task on the desk", `document.querySelector("#callbacks li.cb-item.overdue")`, 10*time.Second)
+	if got := desk.Text("callbacks"); !strings.Contains(got, "137****3333") || !strings.Contains(got, "放弃来电") || !strings.Contains(got, "已超时") {
+		t.Errorf("the 回访 list says %q", got)
+	}
+	// 查看: the ticket in the pop.
+	desk.Do(chromedp.Click(chromedp.CSS(item + ` button[aria-label^="查看"]`)))
+	desk.WaitFor("the task's ticket in the pop", fmt.Sprintf(`document.getElementById("pop-ticket").textContent === %s && document.getElementById("pop-stage").textContent === "回访处理"`, jsq(tk.ID)), 5*time.Second)
+	desk.Screenshot("desk-callbacks.png")
+
+	// 回拨.
+	seatVoice(t, seat, 20*time.Second)
+	seatLeg := seat.Run(t, "seat_answer.xml", 30*time.Second, "ring_ms", "300", "talk_ms", "0", "hangup", "caller", "pt", "0", "codec", "PCMU")
+	citDir, citMP := t.TempDir(), siptest.FreePort(t)
+	siptest.WritePCAPFile(t, citDir, "seat.pcap", siptest.NewStream(sippAddr, farEnd, 0, 101, 0xC172).Audio(siptest.Tone(10*time.Second, 0.25, callerHz1)).Packets())
+	citCap := siptest.StartCapture(t, fmt.Sprintf("udp and dst port %d", citMP))
+	citizen := siptest.SIPp{Scenario: "seat_answer.xml", Target: h.Ready.SIPUDP, LocalPort: trunkPort, MediaPort: citMP, Dir: citDir,
+		Extra: []string{"-key", "seat", number, "-key", "ring_ms", "500", "-key", "talk_ms", "2500", "-key", "hangup", "seat", "-key", "pt", "0", "-key", "codec", "PCMU"}}.Start(t, 30*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	desk.Do(chromedp.Click(chromedp.CSS(item + ` button[aria-label^="回拨"]`)))
+	desk.WaitFor("the dialling note", `document.querySelector("#callbacks .cb-msg.ok") || document.querySelector("#callbacks li.cb-item.mine")`, 5*time.Second)
+	expectSIPpOK(t, seatLeg.Wait(t))
+	expectSIPpOK(t, citizen.Wait(t))
+	if lvl := heardLevel(citCap.Stop(t), seatHz); lvl < 0.02 {
+		t.Errorf("the citizen did not hear the operator (level %.4f)", lvl)
+	}
+	// 已联系: the task is done and leaves the list.
+	desk.Do(chromedp.Click(chromedp.CSS(item + ` button[aria-label="回访结果：已联系"]`)))
+	desk.WaitFor("the list empty", `!document.querySelector("#callbacks li.cb-item")`, 10*time.Second)
+	cbs := ticketCallbacks(t, h, tk.ID)
+	if len(cbs) != 1 || cbs[0].State != "done" || str(cbs[0].LastResult) != "reached" || len(cbs[0].History) != 2 || cbs[0].History[0].Result != "answered" {
+		t.Fatalf("task after 已联系: %+v", cbs)
+	}
+
+	board := br.NewPage(t, "wallboard", 1366, 768)
+	consoleLogin(t, h, board, "boss", "boss-password-1", "board-view")
+	board.WaitFor("the callback tile", `document.getElementById("kpi-callbacks").textContent === "100.0%"`, 20*time.Second)
+	if got, title := board.Text("kpi-callbacks-sub"), siptest.Eval[string](board, `document.getElementById("kpi-callbacks-sub").title`); got != "待回访 0 · 超时 0" || !strings.Contains(title, "今日完成 1（已联系 1") {
+		t.Errorf("callback tile: %q (title %q)", got, title)
+	}
+	board.Screenshot("wallboard-callbacks.png")
 }

@@ -36,11 +36,15 @@
       const reason = label(L().cb_reason, c.reason) || reasonText[c.reason];
       const acts = el("span", { class: "cb-act" });
       const msg = el("span", { class: "cb-msg msg", role: "status" });
-      const act = (text, aria, fn, cls) => el("button", { class: `small ${cls || ""}`, type: "button", "aria-label": aria, onclick: async (ev) => {
-        ev.currentTarget.disabled = true;
-        try { await fn(); } catch (e) { msg.className = "cb-msg msg error"; msg.textContent = errText(e); }
-        finally { ev.currentTarget.disabled = false; }
-      } }, text);
+      const act = (text, aria, fn, cls) => {
+        const b = el("button", { class: `small ${cls || ""}`, type: "button", "aria-label": aria }, text);
+        b.addEventListener("click", async () => {
+          b.disabled = true;
+          try { await fn(); } catch (e) { msg.className = "cb-msg msg error"; msg.textContent = errText(e); }
+          finally { b.disabled = false; }
+        });
+        return b;
+      };
       acts.append(act("查看", `查看回访 ${c.id} 的工单`, () => openTicket(c)));
       if (!c.assigned_to) acts.append(act("认领", `认领回访 ${c.id}`, async () => { await api("POST", `/api/callbacks/${c.id}/claim`); load(); }));
       if (!c.assigned_to || mine) acts.append(act("回拨", `回拨 ${c.caller}`, () => dial(c, msg), "primary"));
@@ -50,7 +54,7 @@
       }
       ul.append(el("li", { class: `cb-item${late ? " overdue" : ""}${mine ? " mine" : ""}`, "data-callback": c.id },
         el("span", {}, el("span", { class: "badge warn", text: reason }), " ", el("span", { class: "mono", text: c.caller })),
-        el("span", { class: "cb-meta", text: `${late ? "已超时 · " : ""}应回访 ${dt(c.due_at)} · 已拨 ${c.attempts} 次${c.assigned_to ? ` · ${mine ? "我负责" : c.assigned_to}` : ""}` }),
+        el("span", { class: "cb-meta", text: `${late ? "已超时 · " : ""}应回访 ${dt(c.due_at)} · 已尝试 ${c.attempts} 次${c.assigned_to ? ` · ${mine ? "我负责" : c.assigned_to}` : ""}` }),
         acts, results, msg));
     }
   }
@@ -96,7 +100,8 @@
       const c = await api("GET", "/api/stats/callbacks");
       v.textContent = c.completion_rate == null ? "—" : `${(c.completion_rate * 100).toFixed(1)}%`;
       v.classList.toggle("bad", c.overdue > 0);
-      sub.textContent = `待回访 ${c.open} · 超时 ${c.overdue} · 今日完成 ${c.done_today + c.unreachable_today}`;
+      sub.textContent = `待回访 ${c.open} · 超时 ${c.overdue}`;
+      sub.title = `今日完成 ${c.done_today + c.unreachable_today}（已联系 ${c.done_today}，无法联系 ${c.unreachable_today}）；完成率 = 今日完成 ÷（今日完成 + 待回访）`;
     } catch (e) { sub.textContent = "回访统计不可用"; }
   }
 
