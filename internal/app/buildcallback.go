@@ -43,5 +43,9 @@ func (h *hotline) buildCallbacks(ctx context.Context, p *parts, seats *adapt.Sea
 		svc.Trunk = &adapt.TrunkDialer{Server: srv, Trunk: cfg.Transfer.Trunk, CallerID: cfg.Transfer.CallerID}
 	}
 	p.callbacks = svc
+	// Callback calls end (cleanly, their outcome written) just before the
+	// SIP server closes, at the drain or any shutdown.
+	sipStep := h.closeSIP
+	h.closeSIP = h.steps.add("callbacks", func() error { svc.Close(10 * time.Second); return sipStep.run() })
 	h.goUntil(ctx, "callback assignment", func(ctx context.Context) { svc.RunAssigner(ctx, assignEvery) })
 }

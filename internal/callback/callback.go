@@ -84,14 +84,47 @@ type Service struct {
 	Metrics               *Metrics
 	Log                   *slog.Logger
 
-	mu      sync.Mutex
-	dialing map[int64]bool
-	onSeat  map[string]bool
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	dialing  map[int64]bool
+	onSeat   map[string]bool
+	stopping bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
-// Wait waits for the callback calls in progress (shutdown).
+// ErrStopping: the switch is shutting down.
+var ErrStopping = errors.New("callback: shutting down")
+
+// Wait waits for the callback calls in progress.
 func (s *Service) Wait() { s.wg.Wait() }
+
+func (s *Service) stopCh() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+	return s.stop
+}
+
+// Close ends the callback calls in progress (both legs hung up, the
+// outcome written) and refuses new ones; it waits up to bound for them.
+func (s *Service) Close(bound time.Duration) {
+	stop := s.stopCh()
+	s.mu.Lock()
+	if !s.stopping {
+		s.stopping = true
+		close(stop)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		s.Log.Warn("callback calls still ending at shutdown")
+	}
+}
 
 // Result records what a callback came to and counts it.
 func (s *Service) Result(ctx context.Context, id int64, user string, manager bool, result string, retryAt *time.Time) (*ticket.Callback, error) {
@@ -142,11 +175,15 @@ func (s *Service) Dial(ctx context.Context, id int64, user, seat string, manager
 	case prior.State == agent.Ringing || prior.State == agent.Busy:
 		return nil, ErrBusy
 	}
+	stop := s.stopCh()
 	s.mu.Lock()
 	if s.dialing == nil {
 		s.dialing, s.onSeat = map[int64]bool{}, map[string]bool{}
 	}
 	switch {
+	case s.stopping:
+		s.mu.Unlock()
+		return nil, ErrStopping
 	case s.dialing[id]:
 		s.mu.Unlock()
 		return nil, ErrDialing
@@ -181,7 +218,7 @@ func (s *Service) Dial(ctx context.Context, id int64, user, seat string, manager
 		defer s.wg.Done()
 		defer s.release(id, seat)
 		defer s.restore(seat, prior)
-		s.run(context.WithoutCancel(ctx), &task, t, user, seat)
+		s.run(context.WithoutCancel(ctx), &task, t, user, seat, stop)
 	}()
 	return c, nil
 }
@@ -208,7 +245,7 @@ func (s *Service) restore(seat string, prior agent.Seat) {
 }
 
 // run is one callback call; its outcome is written to the task's history.
-func (s *Service) run(ctx context.Context, c *ticket.Callback, t *ticket.Ticket, user, seat string) {
+func (s *Service) run(ctx context.Context, c *ticket.Callback, t *ticket.Ticket, user, seat string, stop <-chan struct{}) {
 	log := s.Log.With("callback_id", c.ID, "ticket_id", t.ID, "seat", seat)
 	entry := ticket.CallbackEntry{By: user}
 	defer func() {
@@ -236,7 +273,7 @@ func (s *Service) run(ctx context.Context, c *ticket.Callback, t *ticket.Ticket,
 		return
 	}
 	defer sc.Close()
-	ans, err := waitAnswer(sc, s.RingSeat, nil)
+	ans, err := waitAnswer(sc, s.RingSeat, stop)
 	if err != nil || ans.Code != 200 {
 		entry.Result = "operator_no_answer"
 		log.Info("callback: operator did not answer", "code", ans.Code, "error", err)
@@ -275,6 +312,8 @@ func (s *Service) run(ctx context.Context, c *ticket.Callback, t *ticket.Ticket,
 			}
 		case <-seatMedia.Done():
 			close(gaveUp)
+		case <-stop:
+			close(gaveUp)
 		case <-stopWatch:
 		}
 	}()
@@ -306,7 +345,7 @@ func (s *Service) run(ctx context.Context, c *ticket.Callback, t *ticket.Ticket,
 		}
 	}
 	// Citizen left, operator right, like an inbound call.
-	stop, err := s.Media.Bridge(citMedia, seatMedia, rec)
+	stopBridge, err := s.Media.Bridge(citMedia, seatMedia, rec)
 	if err != nil {
 		log.Error("callback: bridge", "error", err)
 		return
@@ -323,9 +362,11 @@ func (s *Service) run(ctx context.Context, c *ticket.Callback, t *ticket.Ticket,
 			ended = true
 		case <-citMedia.Done():
 			ended = true
+		case <-stop:
+			ended = true
 		}
 	}
-	recorded, err := stop()
+	recorded, err := stopBridge()
 	if err != nil {
 		log.Error("callback: recording", "error", err)
 	}

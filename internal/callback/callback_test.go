@@ -302,3 +302,38 @@ func TestDialRingsOperatorThenCitizen(t *testing.T) {
 		t.Errorf("dial a closed task: %v", err)
 	}
 }
+
+func TestCloseEndsCallbacksInProgress(t *testing.T) {
+	ctx := context.Background()
+	s, ts, _ := newService(t)
+	mf := &fakeFactory{}
+	s.Media, s.Trunk, s.Seats = mf, &fakeTrunk{leg: newLeg(200, time.Hour)}, &fakeSeats{leg: newLeg(200, time.Hour)}
+	tk := voicemail(t, ts, "13800000001")
+	id := tk.Callbacks[0].ID
+	if _, err := s.Dial(ctx, id, "op1", "8001", false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mf.mu.Lock()
+		n := mf.bridged
+		mf.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never bridged")
+		}
+	}
+	start := time.Now()
+	s.Close(5 * time.Second)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %s", d)
+	}
+	got := must(ts.Callback(ctx, id))
+	if len(got.History) != 1 || got.History[0].Result != "answered" {
+		t.Errorf("history after Close: %+v", got.History)
+	}
+	if _, err := s.Dial(ctx, id, "op1", "8001", false); !errors.Is(err, ErrStopping) {
+		t.Errorf("dial after Close: %v", err)
+	}
+}

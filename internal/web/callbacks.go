@@ -154,6 +154,8 @@ func (s *Server) callbackError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, "the task is assigned to someone else, or not claimed yet")
 	case errors.Is(err, ticket.ErrCallbackClosed):
 		writeError(w, http.StatusConflict, "the task is closed")
+	case errors.Is(err, callback.ErrStopping):
+		writeError(w, http.StatusServiceUnavailable, "the switch is shutting down")
 	case errors.Is(err, callback.ErrNoTrunk):
 		writeError(w, http.StatusServiceUnavailable, "no trunk for outside calls (transfer.trunk)")
 	case errors.Is(err, callback.ErrUndialable):

@@ -110,7 +110,8 @@
     clearTimeout(timer);
     timer = setTimeout(() => { if (H.view() === "desk") load(); else if (H.view() === "board") stats(); }, 800);
   }
-  // Due times pass while nobody acts: refresh the marks every minute.
-  setInterval(() => { if (H.me() && H.view() === "desk") load(); }, 60000);
+  // Due times pass and tasks are handed out (or taken) by others without
+  // an event on this operator's stream: the list is read again every 30 s.
+  setInterval(() => { if (H.me() && H.view() === "desk") load(); }, 30000);
   window.hotlineCallbacks = { load, stats, onTicket };
 })();
