@@ -90,6 +90,7 @@ transfer:
 callback:
   due: { voicemail: 2h, abandoned: 1h, dissatisfied: 3h }
   max_attempts: 2
+  assign_every: 1s
 `, wo.url(), trunkPort)})
 	h.Login(t)
 	const vmCaller, abCaller, satCaller = "13911110001", "13911110002", "13911110003"
@@ -151,7 +152,7 @@ callback:
 		t.Errorf("op plays the voicemail: %d", code)
 	}
 	// The idle ready operator is handed one task (the queue is empty).
-	waitUntil(t, "a task assigned to op", 8*time.Second, func() bool {
+	waitUntil(t, "a task assigned to op", 5*time.Second, func() bool {
 		for _, c := range callbacksAs(t, h, op, "?state=open") {
 			if c.AssignedTo != nil && *c.AssignedTo == "op" {
 				return true

@@ -25,9 +25,6 @@ func callbackPolicy(cfg *config.Config) ticket.CallbackPolicy {
 	}
 }
 
-// assignEvery is how often open callback tasks are offered to idle operators.
-const assignEvery = 5 * time.Second
-
 // buildCallbacks makes the callback service on the SIP server and starts
 // the idle assignment.
 func (h *hotline) buildCallbacks(ctx context.Context, p *parts, seats *adapt.SeatDialer, mf *adapt.MediaFactory, srv *sip.Server, recPath func(ticket.ID, time.Time) string) {
@@ -47,5 +44,7 @@ func (h *hotline) buildCallbacks(ctx context.Context, p *parts, seats *adapt.Sea
 	// SIP server closes, at the drain or any shutdown.
 	sipStep := h.closeSIP
 	h.closeSIP = h.steps.add("callbacks", func() error { svc.Close(10 * time.Second); return sipStep.run() })
-	h.goUntil(ctx, "callback assignment", func(ctx context.Context) { svc.RunAssigner(ctx, assignEvery) })
+	if every := cfg.Callback.AssignEvery.D(); every > 0 {
+		h.goUntil(ctx, "callback assignment", func(ctx context.Context) { svc.RunAssigner(ctx, every) })
+	}
 }

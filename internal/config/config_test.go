@@ -185,7 +185,7 @@ func TestDefaultsWhenKeysAreAbsent(t *testing.T) {
 		Storage:    Storage{MinFreeMB: 1024},
 		Shutdown:   Shutdown{Grace: sec(60)},
 		Transfer:   Transfer{CallerID: "12348"},
-		Callback:   Callback{Due: CallbackDue{Voicemail: sec(86400), Abandoned: sec(86400), Dissatisfied: sec(86400)}, MaxAttempts: 3},
+		Callback:   Callback{Due: CallbackDue{Voicemail: sec(86400), Abandoned: sec(86400), Dissatisfied: sec(86400)}, MaxAttempts: 3, AssignEvery: sec(5)},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
