@@ -23,10 +23,15 @@
       render(ul, r.callbacks || []);
     } catch (e) { ul.replaceChildren(el("li", { class: "msg error", text: `读取失败：${e.message}` })); }
   }
+  let dueTimer = 0;
   function render(ul, list) {
     ul.replaceChildren();
     const me = H.me();
     const nowMs = Date.now();
+    // Marked overdue the moment a task falls due.
+    const next = Math.min(...list.map((c) => Date.parse(c.due_at)).filter((d) => d > nowMs));
+    clearTimeout(dueTimer);
+    if (isFinite(next) && next - nowMs < 3600e3) dueTimer = setTimeout(load, Math.max(1000, next - nowMs + 300));
     const overdue = list.filter((c) => Date.parse(c.due_at) < nowMs).length;
     $("cb-count").textContent = list.length ? `${list.length} 项${overdue ? ` · 超时 ${overdue}` : ""}` : "";
     if (!list.length) { ul.append(el("li", { class: "muted", text: "没有待回访的任务" })); return; }
