@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -267,5 +268,22 @@ func (s *Server) callbackStats(w http.ResponseWriter, r *http.Request, u auth.Us
 		writeError(w, http.StatusInternalServerError, "could not count callback tasks")
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	if s.fan == nil || nodeScope(r) {
+		writeJSON(w, http.StatusOK, c)
+		return
+	}
+	// A cluster: every node keeps the tasks of its own tickets; the sum.
+	peers, missing := fanGet[ticket.CallbackCounts](r.Context(), s.fan, u, "/api/stats/callbacks", url.Values{})
+	for _, p := range peers {
+		c.Open, c.Overdue, c.DoneToday, c.Unreachable = c.Open+p.Open, c.Overdue+p.Overdue, c.DoneToday+p.DoneToday, c.Unreachable+p.Unreachable
+	}
+	c.CompletionRate = nil
+	if n := c.DoneToday + c.Unreachable + c.Open; n > 0 {
+		v := float64(c.DoneToday+c.Unreachable) / float64(n)
+		c.CompletionRate = &v
+	}
+	writeJSON(w, http.StatusOK, struct {
+		ticket.CallbackCounts
+		Partial []string `json:"partial,omitempty"`
+	}{c, sortedStrings(missing)})
 }

@@ -99,3 +99,28 @@ func TestCallbackAPI(t *testing.T) {
 		t.Errorf("unknown task: %d", code)
 	}
 }
+
+// The wallboard's callback figures in a cluster: every node's tasks, summed.
+func TestClusterCallbackStats(t *testing.T) {
+	nodes, _ := newCluster(t, "", "km-1", "km-2")
+	a, b := nodes["km-1"], nodes["km-2"]
+	vm := func(tk *ticket.Ticket) { tk.Callback, tk.Status, tk.Outcome = true, vocab.StatusClosed, vocab.OutcomeVoicemail }
+	a.open(t, "13800000001", time.Now(), vm)
+	done := b.open(t, "13800000002", time.Now(), vm)
+	b.open(t, "13800000003", time.Now(), vm)
+	ctx := t.Context()
+	if _, err := b.tickets.ClaimCallback(ctx, done.Callbacks[0].ID, "boss", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.tickets.CallbackResult(ctx, done.Callbacks[0].ID, "boss", true, vocab.ResultReached, nil); err != nil {
+		t.Fatal(err)
+	}
+	code, body := a.do(t, "GET", "/api/stats/callbacks", a.login(t, "boss"), "")
+	var got ticket.CallbackCounts
+	if code != 200 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("%d %s", code, body)
+	}
+	if got.Open != 2 || got.DoneToday != 1 || got.CompletionRate == nil || *got.CompletionRate < 0.33 || *got.CompletionRate > 0.34 {
+		t.Errorf("cluster callback stats %s", body)
+	}
+}
