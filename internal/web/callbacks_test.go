@@ -104,7 +104,9 @@ func TestCallbackAPI(t *testing.T) {
 func TestClusterCallbackStats(t *testing.T) {
 	nodes, _ := newCluster(t, "", "km-1", "km-2")
 	a, b := nodes["km-1"], nodes["km-2"]
-	vm := func(tk *ticket.Ticket) { tk.Callback, tk.Status, tk.Outcome = true, vocab.StatusClosed, vocab.OutcomeVoicemail }
+	vm := func(tk *ticket.Ticket) {
+		tk.Callback, tk.Status, tk.Outcome = true, vocab.StatusClosed, vocab.OutcomeVoicemail
+	}
 	a.open(t, "13800000001", time.Now(), vm)
 	done := b.open(t, "13800000002", time.Now(), vm)
 	b.open(t, "13800000003", time.Now(), vm)
