@@ -23,6 +23,8 @@ import (
 
 // parts are what one stage of build hands to the next.
 type parts struct {
+	// sup: managers' supervision of connected calls (SPEC §9a).
+	sup     *call.Supervision
 	db      *store.DB
 	reg     *prometheus.Registry
 	loc     *time.Location
@@ -36,6 +38,9 @@ type parts struct {
 	floor   acd.Floor
 	queues  []string
 	recRoot string
+	service *call.Service // the calls (call control from the console)
+
+	transfers *call.Transfers // buildSIP makes it, the API uses it
 	// callbacks: the callback worklist's calls (buildcallback.go).
 	callbacks *callback.Service
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/hotline12348/hotline/internal/adapt"
 	"github.com/hotline12348/hotline/internal/callback"
 	"github.com/hotline12348/hotline/internal/config"
-	"github.com/hotline12348/hotline/internal/sip"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/internal/vocab"
 )
@@ -27,7 +26,7 @@ func callbackPolicy(cfg *config.Config) ticket.CallbackPolicy {
 
 // buildCallbacks makes the callback service on the SIP server and starts
 // the idle assignment.
-func (h *hotline) buildCallbacks(ctx context.Context, p *parts, seats *adapt.SeatDialer, mf *adapt.MediaFactory, srv *sip.Server, recPath func(ticket.ID, time.Time) string) {
+func (h *hotline) buildCallbacks(ctx context.Context, p *parts, seats *adapt.SeatDialer, mf *adapt.MediaFactory, trunk *adapt.TrunkDialer, recPath func(ticket.ID, time.Time) string) {
 	cfg, log := h.cfg, h.log.With("component", "callback")
 	svc := &callback.Service{
 		Tickets: p.tickets, Media: mf, Seats: seats, Floor: p.floor, Users: p.users,
@@ -37,7 +36,13 @@ func (h *hotline) buildCallbacks(ctx context.Context, p *parts, seats *adapt.Sea
 		Log:     log,
 	}
 	if cfg.Transfer.Trunk != "" {
-		svc.Trunk = &adapt.TrunkDialer{Server: srv, Trunk: cfg.Transfer.Trunk, CallerID: cfg.Transfer.CallerID}
+		// The transfers' trunk dialer (its Server set by now); a callback
+		// shows the hotline's own number when transfer.caller_id is unset.
+		cb := *trunk
+		if cb.CallerID == "" && len(cfg.SIP.HotlineNumbers) > 0 {
+			cb.CallerID = cfg.SIP.HotlineNumbers[0]
+		}
+		svc.Trunk = &cb
 	}
 	p.callbacks = svc
 	// Callback calls end (cleanly, their outcome written) just before the

@@ -27,6 +27,13 @@ type Service struct {
 	Metrics       *Metrics
 	Now           func() time.Time
 	Log           *slog.Logger
+
+	// live: the connected calls, for call control (control.go).
+	live liveCalls
+	// Transfer: transfers of connected calls (transfer.go; nil: none).
+	Transfer *Transfers
+	// Supervision lets managers join connected calls (supervise.go); nil: none.
+	Supervision *Supervision
 }
 
 // ticketTimeout bounds one ticket write; it runs on a context that outlives

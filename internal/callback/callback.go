@@ -39,9 +39,9 @@ type Media interface {
 	Bridge(a, b call.Media, recordPath string) (func() (time.Duration, error), error)
 }
 
-// Trunk places calls to outside numbers.
+// Trunk places calls to outside numbers (adapt.TrunkDialer).
 type Trunk interface {
-	DialOut(ctx context.Context, number string, offer []byte, onOffer func([]byte) ([]byte, error), log *slog.Logger) (call.SeatCall, error)
+	Dial(ctx context.Context, number string, offer []byte, onOffer func([]byte) ([]byte, error), t *ticket.Ticket, log *slog.Logger) (call.SeatCall, error)
 }
 
 // Floor is the ACD as the worklist sees it.
@@ -294,7 +294,7 @@ func (s *Service) run(ctx context.Context, c *ticket.Callback, t *ticket.Ticket,
 		return
 	}
 	defer citMedia.Close()
-	cc, err := s.Trunk.DialOut(ctx, c.Caller, offer2, citMedia.Reoffer, log)
+	cc, err := s.Trunk.Dial(ctx, c.Caller, offer2, citMedia.Reoffer, t, log)
 	if err != nil {
 		entry.Result = "failed"
 		log.Error("callback: trunk", "error", err)

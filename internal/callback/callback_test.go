@@ -93,7 +93,7 @@ type fakeTrunk struct {
 	leg    *fakeLeg
 }
 
-func (d *fakeTrunk) DialOut(_ context.Context, number string, _ []byte, _ func([]byte) ([]byte, error), _ *slog.Logger) (call.SeatCall, error) {
+func (d *fakeTrunk) Dial(_ context.Context, number string, _ []byte, _ func([]byte) ([]byte, error), _ *ticket.Ticket, _ *slog.Logger) (call.SeatCall, error) {
 	d.mu.Lock()
 	d.dialed = append(d.dialed, number)
 	d.mu.Unlock()

@@ -2,14 +2,6 @@ package config
 
 import "time"
 
-// Transfer is where calls leave the switch (SPEC §9a). Only the keys the
-// callback worklist needs are here: the trunk outside numbers are dialled
-// through and the number presented on those legs.
-type Transfer struct {
-	Trunk    string `yaml:"trunk"`     // "sip:127.0.0.1:5080"; "" = no outside calls
-	CallerID string `yaml:"caller_id"` // presented on outgoing legs (default: the first hotline number)
-}
-
 // Callback is the callback worklist (SPEC §9a).
 type Callback struct {
 	// Due is how long after the call a callback task of each reason is due.
@@ -40,20 +32,9 @@ func callbackDefaults(c *Config, absent func(string) bool) {
 	if absent("callback.max_attempts") {
 		c.Callback.MaxAttempts = 3
 	}
-	if absent("transfer.caller_id") && len(c.SIP.HotlineNumbers) > 0 {
-		c.Transfer.CallerID = c.SIP.HotlineNumbers[0]
-	}
 }
 
 func (c *Config) callbackProblems(p *Errors) {
-	if c.Transfer.Trunk != "" {
-		if err := checkSIPURI(c.Transfer.Trunk); err != nil {
-			p.add("transfer.trunk", "%q: %v", c.Transfer.Trunk, err)
-		}
-	}
-	if c.Transfer.CallerID != "" && !isDigits(c.Transfer.CallerID) {
-		p.add("transfer.caller_id", "%q: want digits (the hotline number, e.g. 12348)", c.Transfer.CallerID)
-	}
 	positive(p, "callback.due.voicemail", c.Callback.Due.Voicemail)
 	positive(p, "callback.due.abandoned", c.Callback.Due.Abandoned)
 	positive(p, "callback.due.dissatisfied", c.Callback.Due.Dissatisfied)

@@ -176,16 +176,16 @@ func TestDefaultsWhenKeysAreAbsent(t *testing.T) {
 		HTTP:  HTTP{Listen: "127.0.0.1:8080", SessionTTL: sec(12 * 3600)},
 		ACD: ACD{
 			Backend: "memory", ServiceLevelSeconds: 15, ShortAbandonSeconds: 5, RingTimeout: sec(15), WrapUp: sec(30),
-			MaxWait: sec(600), SkillFallback: sec(60), PositionEvery: sec(30), CallerID: "masked",
+			MaxWait: sec(600), SkillFallback: sec(60), PositionEvery: sec(30), CallerID: "masked", TargetServiceLevel: 0.8,
 		},
-		Cluster:    Cluster{Heartbeat: sec(1), NodeTimeout: sec(5)},
-		IVR:        IVR{Menu: "configs/ivr.yaml", Prompts: "configs/prompts/zh"},
-		Workorder:  Workorder{Timeout: sec(5), MaxAttempts: 20, Workers: 4},
-		Recordings: Recordings{Enabled: true, RetentionDays: 180},
-		Storage:    Storage{MinFreeMB: 1024},
-		Shutdown:   Shutdown{Grace: sec(60)},
-		Transfer:   Transfer{CallerID: "12348"},
-		Callback:   Callback{Due: CallbackDue{Voicemail: sec(86400), Abandoned: sec(86400), Dissatisfied: sec(86400)}, MaxAttempts: 3, AssignEvery: sec(5)},
+		Cluster:     Cluster{Heartbeat: sec(1), NodeTimeout: sec(5)},
+		IVR:         IVR{Menu: "configs/ivr.yaml", Prompts: "configs/prompts/zh"},
+		Workorder:   Workorder{Timeout: sec(5), MaxAttempts: 20, Workers: 4},
+		Recordings:  Recordings{Enabled: true, RetentionDays: 180},
+		Storage:     Storage{MinFreeMB: 1024},
+		Shutdown:    Shutdown{Grace: sec(60)},
+		Supervision: Supervision{NotifyOperator: true},
+		Callback:    Callback{Due: CallbackDue{Voicemail: sec(86400), Abandoned: sec(86400), Dissatisfied: sec(86400)}, MaxAttempts: 3, AssignEvery: sec(5)},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -135,7 +135,17 @@ ALTER TABLE tickets ADD COLUMN recording_failed INTEGER NOT NULL DEFAULT 0;
 -- database takes writes (internal/store Probe).
 CREATE TABLE storage_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 `,
-	// 6: the callback worklist (SPEC §9a): one task per ticket and reason
+	// 6: what was done to the live call from the console (hold, resume,
+	// mute, dtmf, hangup): the ticket's history, JSON ("" while empty).
+	`
+ALTER TABLE tickets ADD COLUMN history TEXT NOT NULL DEFAULT '';
+`,
+	// 7: the legs a call was transferred to (issue 11), a JSON list
+	// (ticket.Transfer); '' for tickets from before.
+	`
+ALTER TABLE tickets ADD COLUMN transfers TEXT NOT NULL DEFAULT '';
+`,
+	// 8: the callback worklist (SPEC §9a): one task per ticket and reason
 	// (voicemail, abandoned, dissatisfied), created in the transaction of
 	// the revision that calls for it; its history of calls and results.
 	`

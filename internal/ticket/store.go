@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -403,6 +404,7 @@ func (t *Ticket) clone() *Ticket {
 		return &v
 	}
 	c.QueuedAt, c.AnsweredAt, c.EndedAt, c.RecordingDeletedAt = cp(t.QueuedAt), cp(t.AnsweredAt), cp(t.EndedAt), cp(t.RecordingDeletedAt)
+	c.History = slices.Clone(t.History)
 	if t.WaitSeconds != nil {
 		v := *t.WaitSeconds
 		c.WaitSeconds = &v
@@ -431,6 +433,9 @@ func normalize(t *Ticket, loc *time.Location) {
 			v := store.FromMillis(store.Millis(**p)).In(loc)
 			*p = &v
 		}
+	}
+	for i := range t.History {
+		t.History[i].At = store.FromMillis(store.Millis(t.History[i].At)).In(loc)
 	}
 	for _, p := range []**float64{&t.WaitSeconds, &t.TalkSeconds} {
 		if *p != nil {

@@ -116,6 +116,7 @@ func newLiveEnv(t *testing.T, ho HubOptions) *liveEnv {
 	}
 	le.hub = NewHub(ho)
 	h := New(Options{Floor: le.floor, Events: le.hub}, e.users, e.tickets, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	e.h = h
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	t.Cleanup(le.hub.Close) // runs first: ends the streams so that srv.Close does not wait for them

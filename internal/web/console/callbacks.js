@@ -8,7 +8,8 @@
 (() => {
   const H = window.hotlineConsole;
   if (!H) return;
-  const { $, el, api, dt, label, toast } = H;
+  const { $, el, api, dt, toast } = H;
+  const label = H.labelMap;
   const L = () => H.L;
   const reasonText = { voicemail: "留言", abandoned: "放弃来电", dissatisfied: "不满意" };
   const resultButtons = [["reached", "已联系"], ["no_answer", "无人接听"], ["wrong_number", "号码错误"], ["retry", "约定再拨"]];
