@@ -63,6 +63,7 @@ func (h *hotline) buildHTTP(ctx context.Context, p *parts) error {
 		Ready:     func() bool { return !h.sip.Draining() },
 		Calls:     p.service,
 		Transfers: adapt.WebTransfers{X: p.transfers},
+		Callbacks: p.callbacks,
 
 		WorkorderConfigured: cfg.Workorder.URL != "", // the wallboard's banner when not
 	}, p.users, p.tickets, p.reg, log.With("component", "web"))

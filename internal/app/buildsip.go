@@ -105,6 +105,7 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 	dialer.Server = sipSrv
 	trunk.Server = sipSrv
 	p.transfers = svc.Transfer
+	h.buildCallbacks(ctx, p, dialer, svc.Media.(*adapt.MediaFactory), trunk, svc.RecordingPath)
 	go reloadOnHangup(ctx, sipSrv, log)
 	return nil
 }

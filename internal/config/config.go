@@ -32,6 +32,7 @@ type Config struct {
 	Transfer   Transfer   `yaml:"transfer"`
 	// Supervision: managers listening, whispering, barging in (SPEC §9a).
 	Supervision Supervision `yaml:"supervision"`
+	Callback    Callback    `yaml:"callback"`
 
 	// Path is the file the configuration was read from ("" for the embedded default).
 	Path string `yaml:"-"`

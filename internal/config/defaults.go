@@ -113,5 +113,6 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	num("storage.min_free_mb", &c.Storage.MinFreeMB, 1024)
 
 	dur("shutdown.grace", &c.Shutdown.Grace, 60*time.Second)
+	callbackDefaults(c, absent)
 	return problems
 }

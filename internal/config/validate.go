@@ -262,6 +262,7 @@ func (c *Config) problems() Errors {
 		p.add("storage.min_free_mb", "must be 0 (off) or more")
 	}
 	positive(&p, "shutdown.grace", c.Shutdown.Grace)
+	c.callbackProblems(&p)
 	return p
 }
 

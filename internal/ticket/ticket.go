@@ -77,6 +77,9 @@ type Ticket struct {
 	// Feedback is what the work-order system reported back, oldest first.
 	// It is not part of the ticket's revisions (never pushed back).
 	Feedback []Feedback `json:"feedback,omitempty"`
+	// Callbacks are the ticket's callback tasks (callback.go), in every
+	// revision pushed since the worklist exists.
+	Callbacks []Callback `json:"callbacks,omitempty"`
 }
 
 // HistoryEntry is one action on the call: when, what (an action name, e.g.

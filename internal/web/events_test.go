@@ -92,6 +92,7 @@ func newLiveEnv(t *testing.T, ho HubOptions) *liveEnv {
 	}
 	t.Cleanup(func() { db.Close() })
 	e := &env{db: db, tickets: ticket.NewStore(db, "t-1", time.UTC, nil), users: auth.NewStore(db, nil), recDir: dir}
+	e.tickets.SetCallbackPolicy(testCallbackPolicy) // voicemails are callback tasks
 	for _, u := range []auth.User{
 		{Name: "op", Role: auth.RoleOperator, SeatID: "8001"},
 		{Name: "op2", Role: auth.RoleOperator, SeatID: "8002"},

@@ -94,6 +94,8 @@ type Options struct {
 	Calls CallControl
 	// Transfers: call transfer (transfer.go); nil: 503 there.
 	Transfers Transfers
+	// Callbacks places callback calls (callbacks.go); nil: dial is 503.
+	Callbacks CallbackWork
 }
 
 // Server is the HTTP handler set.
@@ -163,6 +165,7 @@ func (s *Server) routes() {
 	s.callRoutes()  // GET /api/calls/{id}, POST /api/calls/{id}/{action}
 	s.transferRoutes()
 	s.superviseRoutes() // POST, DELETE /api/calls/{id}/monitor
+	s.callbackRoutes()  // /api/callbacks…, GET /api/stats/callbacks
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {

@@ -353,6 +353,7 @@
       });
       renderPop();
     }
+    if (window.hotlineCallbacks) window.hotlineCallbacks.onTicket(d);
     if (canManage() && d.event === "closed") { scheduleStats(); scheduleChart(); }
     if (canManage() && d.workorder && d.workorder.state === "dead") scheduleDead();
   }
@@ -481,6 +482,7 @@
   // for callback and not yet written up. The number is shown whole here: the
   // operator dials it.
   async function loadCallbacks() {
+    if (window.hotlineCallbacks) return window.hotlineCallbacks.load(); // the task list (callbacks.js)
     if (!S.me) return;
     const ul = $("callbacks");
     const from = hotlineDay(6);
@@ -581,6 +583,7 @@
     clearTimeout(statsTimer); statsTimer = setTimeout(loadStats, 1500);
   }
   function renderStats(d) {
+    if (window.hotlineCallbacks) window.hotlineCallbacks.stats();
     if (!d) return;
     noteTZ(d.generated_at || d.from);
     const set = (id, v, cls) => { const e = $(id); e.textContent = v; e.classList.remove("bad", "good"); if (cls) e.classList.add(cls); };
@@ -866,6 +869,8 @@
 
   // ---------- hooks for the desk's add-ons ----------
   window.hotlineConsole = { api, state: S, el, $, toast, dur, now, label: (kind, v) => label(L[kind], v), onPop: (fn) => popHooks.push(fn) };
+  // What callbacks.js uses besides (label with a map, not a kind).
+  Object.assign(window.hotlineConsole, { dt, openCallback, L, labelMap: label, me: () => S.me, view: () => S.view });
 
   // ---------- boot ----------
   (async () => {
