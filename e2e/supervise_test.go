@@ -61,6 +61,12 @@ func TestManagerListensWhispersBarges(t *testing.T) {
 		return v.State == "busy" && ticketID != ""
 	})
 	path := "/api/calls/" + ticketID + "/monitor"
+	// The ACD marks the seat busy as the seat answers; the call is live for
+	// control and supervision once it is bridged, a moment later.
+	waitUntil(t, "the call live for control", 5*time.Second, func() bool {
+		code, _, _ := asUser(t, h, bossToken, "GET", "/api/calls/"+ticketID, "", "")
+		return code == 200
+	})
 
 	// Only managers.
 	if code, body, _ := asUser(t, h, opToken, "POST", path, `{"mode":"listen"}`, ""); code != 403 {

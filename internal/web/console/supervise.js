@@ -63,10 +63,20 @@
     }
   }
   async function monitor(call, mode) {
+    const send = () => mode === "off"
+      ? H.api("DELETE", `/api/calls/${encodeURIComponent(call)}/monitor`)
+      : H.api("POST", `/api/calls/${encodeURIComponent(call)}/monitor`, { mode });
     try {
-      const r = mode === "off"
-        ? await H.api("DELETE", `/api/calls/${encodeURIComponent(call)}/monitor`)
-        : await H.api("POST", `/api/calls/${encodeURIComponent(call)}/monitor`, { mode });
+      let r;
+      try {
+        r = await send();
+      } catch (e) {
+        // The seat shows busy as its phone answers; the call is bridged
+        // (and can be supervised) a moment later: one more try.
+        if (e.status !== 404 || mode === "off") throw e;
+        await new Promise((ok) => setTimeout(ok, 700));
+        r = await send();
+      }
       sessions.set(call, { mode: r.mode, state: r.state, manager: H.me() && H.me().name });
       decorate();
     } catch (e) {
