@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,8 +184,22 @@ func TestDemoCallsFlowWithoutASoftphone(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v, want status 0", exitErr)
 	}
 	t.Logf("stopped %s after SIGTERM", time.Since(stopped).Round(time.Millisecond))
+	// The stop abandons nobody: the simulated operators finish and go not
+	// ready, the callers wait, and the switch ends what is left as it stops
+	// (interrupted). An abandon ended after the stop began would be one the
+	// stop made (300 ms: a caller whose BYE was already on its way).
+	db := filepath.Join(dir, "data", "hotline.db")
+	since := stopped.Add(300 * time.Millisecond).UnixMilli()
+	if n := dbQuery(t, db, fmt.Sprintf("SELECT count(*) FROM tickets WHERE outcome='abandoned' AND ended_at > %d", since)); n != "0" {
+		t.Errorf("%s tickets abandoned by the stop:\n%s", n, dbQuery(t, db, fmt.Sprintf("SELECT id, abandon_stage, ended_at FROM tickets WHERE outcome='abandoned' AND ended_at > %d", since)))
+	}
+	if n := dbQuery(t, db, "SELECT count(*) FROM tickets WHERE status='open'"); n != "0" {
+		t.Errorf("%s tickets left open after the stop", n)
+	}
+	t.Logf("tickets by outcome: %s", strings.ReplaceAll(dbQuery(t, db, "SELECT outcome || '=' || count(*) FROM tickets GROUP BY outcome"), "\n", " "))
 	log = out.String()
-	for _, want := range []string{`msg="simulation stopped"`, `msg="simulated seat phone unregistered"`, `msg="hotline stopped"`} {
+	for _, want := range []string{`msg="simulation stopped"`, `msg="end of the simulated shift: every simulated operator is not ready"`,
+		`msg="simulated seat phone off: the switch has stopped"`, `msg="hotline stopped"`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
 		}

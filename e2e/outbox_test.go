@@ -33,6 +33,8 @@ type workorderSystem struct {
 	accepted map[string][]int // ticket → revisions, first acceptance order
 	times    map[string]int   // Idempotency-Key → deliveries seen (incl. repeats)
 	bad      []string
+	// last is the body of the newest revision accepted, by ticket.
+	last map[string][]byte
 }
 
 func newWorkorderSystem(t *testing.T, secret string) *workorderSystem {
@@ -89,6 +91,12 @@ func (w *workorderSystem) serve(rw http.ResponseWriter, r *http.Request) {
 	w.mu.Lock()
 	if w.times[key] == 0 {
 		w.accepted[p.Ticket.ID] = append(w.accepted[p.Ticket.ID], p.Revision)
+		if w.last == nil {
+			w.last = map[string][]byte{}
+		}
+		if revs := w.accepted[p.Ticket.ID]; slices.Max(revs) == p.Revision {
+			w.last[p.Ticket.ID] = body
+		}
 	}
 	w.times[key]++
 	w.mu.Unlock()

@@ -103,11 +103,12 @@ func leaveVoicemail(t *testing.T, h *siptest.Hotline, number string) ticketJSON 
 // the callback (whole, and hears its voicemail, fetched as a player does
 // with Range: bytes=-200000); the operator of 8002 sees only the callback,
 // and neither finds nor reads 8001's call, even by its full number; once
-// 8002 writes the callback up it is theirs alone. The manager sees all.
+// 8002 claims the callback task it is theirs alone. The manager sees all.
 // Every recording request is in the audit log with its range.
 func TestRolesOperatorAndManagerOverHTTP(t *testing.T) {
 	t.Parallel()
-	h := siptest.StartHotline(t, siptest.Config{ACD: []string{"wrap_up: 1s"}})
+	// No automatic assignment: the callback stays in the shared list until claimed.
+	h := siptest.StartHotline(t, siptest.Config{ACD: []string{"wrap_up: 1s"}, Extra: "callback:\n  assign_every: 0s\n"})
 	h.Login(t)
 	addUser(t, h, "op1", "operator", "8001", "op1-password-1")
 	addUser(t, h, "op2", "operator", "8002", "op2-password-1")
@@ -191,7 +192,14 @@ func TestRolesOperatorAndManagerOverHTTP(t *testing.T) {
 	rec("op1", op1, vmT.ID, 206)
 	rec("boss", boss, callT.ID, 206)
 
-	// op2 writes the callback up: it is theirs from now on.
+	// op2 claims the callback task: it is theirs from now on; they write it up.
+	tasks := callbacksAs(t, h, op2, "?state=open")
+	if len(tasks) != 1 || tasks[0].TicketID != vmT.ID || tasks[0].Reason != "voicemail" {
+		t.Fatalf("op2's callback tasks: %+v", tasks)
+	}
+	if code, body, _ := asUser(t, h, op2, "POST", fmt.Sprintf("/api/callbacks/%d/claim", tasks[0].ID), "", ""); code != 200 {
+		t.Fatalf("op2 claims the callback: %d %s", code, body)
+	}
 	if code, body, _ := asUser(t, h, op2, "PATCH", "/api/tickets/"+vmT.ID, `{"summary":"已回电","disposition":"answered"}`, ""); code != 200 {
 		t.Fatalf("op2 writes the callback up: %d %s", code, body)
 	}
@@ -199,7 +207,7 @@ func TestRolesOperatorAndManagerOverHTTP(t *testing.T) {
 	rec("op1", op1, vmT.ID, 403)
 	rec("op2", op2, vmT.ID, 206)
 	if got := listAs(t, h, op2, ""); !slices.Equal(got, []string{vmT.ID}) {
-		t.Errorf("op2's list after writing the callback up: %v", got)
+		t.Errorf("op2's list after claiming the callback: %v", got)
 	}
 	if got := listAs(t, h, op1, ""); !slices.Equal(got, []string{callT.ID}) {
 		t.Errorf("op1's list after op2 took the callback: %v", got)
@@ -211,6 +219,7 @@ func TestRolesOperatorAndManagerOverHTTP(t *testing.T) {
 		"boss|recording.range|" + callT.ID + " bytes=-200000",
 		"op2|recording.range|" + vmT.ID + " bytes=-200000",
 		"boss|ticket.read|" + callT.ID,
+		fmt.Sprintf("op2|callback.claim|%s #%d", vmT.ID, tasks[0].ID),
 		"op2|callback.write|" + vmT.ID,
 		"op2|ticket.search|caller=139****0072",
 	} {
@@ -249,8 +258,8 @@ func TestConsoleOperatorHearsTheCallback(t *testing.T) {
 
 	desk := br.NewPage(t, "desk", 1366, 768)
 	consoleLogin(t, h, desk, "op1", "op1-password-1", "desk-view")
-	desk.WaitFor("the callback listed", `document.querySelectorAll("#callbacks button").length === 1`, 10*time.Second)
-	desk.Do(chromedp.Click(chromedp.CSS("#callbacks button")))
+	desk.WaitFor("the callback listed", `document.querySelectorAll("#callbacks li.cb-item").length === 1`, 10*time.Second)
+	desk.Do(chromedp.Click(chromedp.CSS(`#callbacks button[aria-label^="查看"]`)))
 	desk.WaitFor("the callback opened", `document.getElementById("pop-stage").textContent === "回访处理"`, 5*time.Second)
 	if got := desk.Text("pop-caller"); got != number {
 		t.Errorf("callback caller %q, want the whole number %s to dial", got, number)

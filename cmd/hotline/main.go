@@ -145,23 +145,33 @@ func serve(args []string, stderr io.Writer) int {
 // runDemo is `hotline demo`: serve as `hotline serve` does, plus simulated
 // callers, seats and a shift manager (internal/demo), so that a newcomer
 // sees calls on the console without a softphone.
-func demoFlags(fs *flag.FlagSet) (cfgPath, ready *string, perMinute *float64, seats *int) {
+func demoFlags(fs *flag.FlagSet) (cfgPath, ready *string, perMinute *float64, seats *int, busy *bool) {
 	cfgPath = fs.String("config", "", "configuration `FILE` (default ./configs/hotline.yaml, else the built-in one; data then goes to "+demo.DefaultDataDir+")")
 	ready = fs.String("ready-file", "", "write the bound addresses as JSON to this `FILE` once serving")
-	perMinute = fs.Float64("calls-per-minute", 6, "simulated calls per minute on average (Poisson arrivals); 0 for none")
+	perMinute = fs.Float64("calls-per-minute", -1, "simulated calls per minute on average (Poisson arrivals); 0 for none; default: a good day for the seats (Erlang C: the service level near acd.target_service_level)")
+	busy = fs.Bool("busy", false, "simulate an overloaded hour (more calls than the seats can take) instead of a good day")
 	seats = fs.Int("seats", 6, "how many of the configured seats get a simulated phone")
 	return
 }
 
 func runDemo(args []string, stderr io.Writer) int {
 	fs := newFlagSet("demo", stderr)
-	cfgPath, ready, perMinute, seats := demoFlags(fs)
+	cfgPath, ready, perMinute, seats, busy := demoFlags(fs)
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	if *perMinute < 0 || *perMinute > 600 {
+	rateSet := false
+	fs.Visit(func(f *flag.Flag) { rateSet = rateSet || f.Name == "calls-per-minute" })
+	if rateSet && (*perMinute < 0 || *perMinute > 600) {
 		fmt.Fprintln(stderr, "hotline demo: --calls-per-minute: want 0 to 600")
 		return 2
+	}
+	if rateSet && *busy {
+		fmt.Fprintln(stderr, "hotline demo: --busy and --calls-per-minute: choose one")
+		return 2
+	}
+	if !rateSet {
+		*perMinute = -1 // the good day's (or the busy hour's) rate
 	}
 	if *seats < 0 {
 		fmt.Fprintln(stderr, "hotline demo: --seats: want 0 or more")
@@ -188,7 +198,7 @@ func runDemo(args []string, stderr io.Writer) int {
 		<-ctx.Done()
 		stop() // a second Ctrl-C ends the process at once
 	}()
-	err := demo.Run(ctx, demo.Options{Config: cfg, Logger: log, ReadyFile: *ready, CallsPerMinute: *perMinute, Seats: *seats, ResetHint: resetHint})
+	err := demo.Run(ctx, demo.Options{Config: cfg, Logger: log, ReadyFile: *ready, CallsPerMinute: *perMinute, Busy: *busy, Seats: *seats, ResetHint: resetHint})
 	if err != nil {
 		log.Error("hotline demo failed", "error", err)
 		return 1
@@ -299,12 +309,18 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *seat != "" {
-		found := false
+		found, manager := false, false
 		for _, s := range cfg.Seats {
-			found = found || s.ID == *seat
+			if s.ID == *seat {
+				found, manager = true, s.IsManager()
+			}
 		}
 		if !found {
 			fmt.Fprintf(stderr, "hotline user add: --seat %s: no such seat in the configuration\n", *seat)
+			return 1
+		}
+		if manager && *role == auth.RoleOperator {
+			fmt.Fprintf(stderr, "hotline user add: --seat %s is a manager's phone (role: manager), never offered calls: give an operator a seat of role operator\n", *seat)
 			return 1
 		}
 	}

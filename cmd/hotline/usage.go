@@ -40,7 +40,7 @@ var commands = []command{
 		"GET the running hotline's /healthz: exit 0 when it answers 200, 1 otherwise\n" +
 			"(for a container's HEALTHCHECK: the image has no curl)",
 		func(fs *flag.FlagSet) { healthcheckFlags(fs) }},
-	{"demo", "[--config FILE] [--calls-per-minute 6] [--seats 6] [--ready-file FILE]",
+	{"demo", "[--config FILE] [--busy | --calls-per-minute N] [--seats 6] [--ready-file FILE]",
 		"serve plus simulated callers and seat phones on 127.0.0.1; data in ./data-demo unless\n" +
 			"--config says otherwise; the log says how to log in to the console",
 		func(fs *flag.FlagSet) { demoFlags(fs) }},

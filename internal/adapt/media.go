@@ -2,6 +2,7 @@ package adapt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -68,6 +69,10 @@ type mediaLeg struct {
 	// offered/offeredDTMF: what we offered, on a leg toward a seat.
 	offered     []media.Codec
 	offeredDTMF uint8
+	// bridged is the caller leg's bridge (Bridge) while it lasts: a
+	// transfer moves the caller to another leg with the same recording,
+	// a supervisor or a conference makes it a mix (mix.go).
+	bridged *bridgeState
 	// srtpKey is our SRTP master key on a seat leg that is SRTP (nil:
 	// plain RTP). It stays for the call: re-offers keep SRTP.
 	srtpKey []byte
@@ -215,13 +220,24 @@ func (m *mediaLeg) ApplyAnswer(sdp []byte, from netip.Addr) error {
 
 // Bridge relays caller and seat without decoding (media stays anchored),
 // recording both sides into a stereo WAV (caller left, seat right) when
-// recordPath is set. stop ends the relay and the recording and returns the
-// recorded length.
+// recordPath is set. stop ends the relay (or the mix, if parties joined:
+// see mix.go) and the recording and returns the recorded length.
 func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (func() (time.Duration, error), error) {
 	a, ok1 := callerM.(*mediaLeg)
 	b, ok2 := seatM.(*mediaLeg)
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("adapt: bridge: foreign media")
+	}
+	a.mu.Lock()
+	prev := a.bridged
+	a.mu.Unlock()
+	if prev != nil {
+		// A transfer put the caller back in a queue and a seat answered:
+		// the call's recording goes on in the same file.
+		if err := f.Move(a, b); err != nil {
+			return nil, err
+		}
+		return prev.finish, nil
 	}
 	var (
 		rec *recordings.Stereo
@@ -241,15 +257,23 @@ func (f *MediaFactory) Bridge(callerM, seatM call.Media, recordPath string) (fun
 		}
 		return nil, err
 	}
-	var once sync.Once
-	return func() (d time.Duration, err error) {
-		once.Do(func() {
-			stopRelay()
-			if rec != nil {
-				err = rec.Close()
-				d = rec.Duration()
-			}
-		})
-		return d, err
-	}, nil
+	bs := &bridgeState{f: f, a: a, b: b, rec: rec, tap: tap, stopRelay: stopRelay}
+	a.mu.Lock()
+	a.bridged = bs
+	a.mu.Unlock()
+	return bs.finish, nil
+}
+
+// HoldRelay implements call.Controllable: nothing the bridge relays reaches
+// this leg while held (hold, mute); its playback or silence does.
+func (m *mediaLeg) HoldRelay(held bool) { m.leg.SetRelayHeld(held) }
+
+// SendDigits implements call.Controllable: RFC 4733 events to the peer; an
+// error wrapping call.ErrNoTelephoneEvent when it negotiated none.
+func (m *mediaLeg) SendDigits(digits string) error {
+	err := m.leg.SendDigits(digits)
+	if errors.Is(err, media.ErrNoTelephoneEvent) {
+		return fmt.Errorf("%w: %w", call.ErrNoTelephoneEvent, err)
+	}
+	return err
 }

@@ -84,6 +84,7 @@ func (d *SeatDialer) Dial(ctx context.Context, seat string, offer []byte, onOffe
 		ToUser:      seat,
 		SDP:         offer,
 		OnOffer:     onOffer,
+		Seat:        seat,
 		Headers: []sip.Header{
 			sip.NewHeader("X-Hotline-Ticket", t.ID),
 			sip.NewHeader("X-Hotline-Category", t.Category),

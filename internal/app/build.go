@@ -14,6 +14,7 @@ import (
 	"github.com/hotline12348/hotline/internal/adapt"
 	"github.com/hotline12348/hotline/internal/auth"
 	"github.com/hotline12348/hotline/internal/call"
+	"github.com/hotline12348/hotline/internal/callback"
 	"github.com/hotline12348/hotline/internal/media"
 	"github.com/hotline12348/hotline/internal/store"
 	"github.com/hotline12348/hotline/internal/ticket"
@@ -22,6 +23,8 @@ import (
 
 // parts are what one stage of build hands to the next.
 type parts struct {
+	// sup: managers' supervision of connected calls (SPEC §9a).
+	sup     *call.Supervision
 	db      *store.DB
 	reg     *prometheus.Registry
 	loc     *time.Location
@@ -35,6 +38,11 @@ type parts struct {
 	floor   acd.Floor
 	queues  []string
 	recRoot string
+	service *call.Service // the calls (call control from the console)
+
+	transfers *call.Transfers // buildSIP makes it, the API uses it
+	// callbacks: the callback worklist's calls (buildcallback.go).
+	callbacks *callback.Service
 }
 
 // build makes every part in order and adds its undoing to h.steps; on an
@@ -74,6 +82,7 @@ func (h *hotline) buildStore(ctx context.Context, p *parts) error {
 	h.steps.add("database", db.Close)
 	p.db = db
 	p.tickets = ticket.NewStore(db, cfg.NodeID, p.loc, nil)
+	p.tickets.SetCallbackPolicy(callbackPolicy(cfg))
 	p.users = auth.NewStore(db, nil)
 	if err := closeInterrupted(ctx, p.tickets, log); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/hotline12348/hotline/internal/adapt"
+	"github.com/hotline12348/hotline/internal/call"
 	"github.com/hotline12348/hotline/internal/stats"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/internal/web"
@@ -34,6 +35,12 @@ func (h *hotline) buildHTTP(ctx context.Context, p *parts) error {
 	if h.node != nil {
 		adapt.RelayRevisions(h.node, p.tickets, events, log)
 	}
+	managerSeats := map[string]bool{}
+	for _, st := range cfg.Seats {
+		if st.IsManager() {
+			managerSeats[st.ID] = true
+		}
+	}
 	webSrv := web.New(web.Options{
 		NodeID:         webOpt.NodeID,
 		Cluster:        webOpt.Cluster,
@@ -52,9 +59,17 @@ func (h *hotline) buildHTTP(ctx context.Context, p *parts) error {
 		FeedbackSecret: []byte(cfg.Workorder.FeedbackKey()),
 		WakeOutbox:     h.outbox.Wake,
 		Stats: stats.New(p.db, stats.Config{Location: p.loc, ServiceLevelSeconds: cfg.ACD.ServiceLevelSeconds, ShortAbandonSeconds: cfg.ACD.ShortAbandonSeconds,
-			WrapUp: cfg.ACD.WrapUp.D(), Seats: len(cfg.Seats), Queues: p.queues, GeneralQueue: string(p.menu.General.Category)}),
-		Ready: func() bool { return !h.sip.Draining() },
+			WrapUp: cfg.ACD.WrapUp.D(), StaffingTarget: cfg.ACD.TargetServiceLevel, Seats: len(cfg.Seats) - len(managerSeats), Queues: p.queues, GeneralQueue: string(p.menu.General.Category)}),
+		Ready:     func() bool { return !h.sip.Draining() },
+		Calls:     p.service,
+		Transfers: adapt.WebTransfers{X: p.transfers},
+		Callbacks: p.callbacks,
+
+		WorkorderConfigured: cfg.Workorder.URL != "", // the wallboard's banner when not
 	}, p.users, p.tickets, p.reg, log.With("component", "web"))
+	notifyOperator := cfg.Supervision.NotifyOperator
+	p.sup.SetNotify(func(n call.MonitorNotice) { events.Monitor(n, notifyOperator) })
+	webSrv.SetSupervision(web.SupervisionOptions{Supervisor: p.sup, ManagerSeats: managerSeats})
 	h.goUntil(ctx, "session pruning", func(ctx context.Context) { pruneSessions(ctx, p.users, sessionPruneEvery, log) })
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	h.httpDone = make(chan error, 1)

@@ -38,6 +38,16 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 		Now:            time.Now,
 		Log:            log,
 	}
+	p.service = svc
+	trunk := &adapt.TrunkDialer{Trunk: cfg.Transfer.Trunk, CallerID: cfg.Transfer.CallerID}
+	if svc.Transfer, err = buildTransfers(cfg, p, trunk); err != nil {
+		return err
+	}
+	if p.sup, err = call.NewSupervision(p.reg); err != nil {
+		return err
+	}
+	p.sup.Media, p.sup.Dialer, p.sup.Log = svc.Media, dialer, log.With("component", "supervision")
+	svc.Supervision = p.sup
 	if cfg.Recordings.Enabled {
 		svc.RecordingPath = func(id ticket.ID, opened time.Time) string {
 			return recordings.Path(p.recRoot, id, opened.In(p.loc))
@@ -62,6 +72,7 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 		Registrar:      registrar,
 		Cluster:        sipCluster(cfg, peers),
 		Unavailable:    h.storage.unavailable,
+		Refer:          adapt.ReferTransfers{X: svc.Transfer},
 		Limits: sip.Limits{
 			MaxMessageSize:    cfg.SIP.MaxMessageSize,
 			TCPHeaderTimeout:  cfg.SIP.TCPHeaderTimeout.D(),
@@ -92,6 +103,9 @@ func (h *hotline) buildSIP(ctx context.Context, p *parts) error {
 		return nil
 	})
 	dialer.Server = sipSrv
+	trunk.Server = sipSrv
+	p.transfers = svc.Transfer
+	h.buildCallbacks(ctx, p, dialer, svc.Media.(*adapt.MediaFactory), trunk, svc.RecordingPath)
 	go reloadOnHangup(ctx, sipSrv, log)
 	return nil
 }
@@ -102,7 +116,9 @@ func (h *hotline) buildRegistrar(ctx context.Context, p *parts) (*sip.Registrar,
 	cfg, log := h.cfg, h.log
 	passwords := map[string]string{}
 	seatAlgs := map[string][]string{}
+	managerPhones := map[string]bool{} // registered, never on the ACD floor
 	for _, s := range cfg.Seats {
+		managerPhones[s.ID] = s.IsManager()
 		passwords[s.ID] = s.Password
 		seatAlgs[s.ID] = s.DigestAlgorithms // defaults to sip.digest_algorithms
 	}
@@ -132,6 +148,10 @@ func (h *hotline) buildRegistrar(ctx context.Context, p *parts) (*sip.Registrar,
 		SeatAlgorithms: seatAlgs,
 		BanStore:       bans,
 		OnChange: func(seat string, up bool) {
+			if managerPhones[seat] {
+				log.Info("manager phone registration change", "seat", seat, "registered", up)
+				return
+			}
 			var err error
 			if up {
 				err = floor.SeatRegistered(agent.SeatID(seat))

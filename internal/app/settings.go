@@ -22,6 +22,9 @@ const declinePause = 5 * time.Second
 func acdSettings(cfg *config.Config) ([]agent.Seat, acd.Config) {
 	seats := make([]agent.Seat, 0, len(cfg.Seats))
 	for _, s := range cfg.Seats {
+		if s.IsManager() {
+			continue // a manager's phone is never offered ACD calls (SPEC §9a)
+		}
 		seats = append(seats, agent.New(agent.SeatID(s.ID), s.Name, s.Skills))
 	}
 	return seats, acd.Config{

@@ -463,12 +463,22 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	answeredAt := c.s.Now()
 	wait := answeredAt.Sub(c.queuedAt)
 	c.stage = ""
-	c.s.Metrics.answered(c.queue)
-	c.s.Metrics.waited(vocab.OutcomeAnswered, wait)
+	// A call transferred back to a queue is answered again: its first
+	// answer (and wait) stands, the seat is the new one.
+	first := c.t.AnsweredAt == nil
+	talkFrom := answeredAt
+	if first {
+		c.s.Metrics.answered(c.queue)
+		c.s.Metrics.waited(vocab.OutcomeAnswered, wait)
+	} else {
+		talkFrom = *c.t.AnsweredAt
+	}
 	c.update(ctx, func(t *ticket.Ticket) {
-		t.AnsweredAt = ticket.TimePtr(answeredAt)
+		if first {
+			t.AnsweredAt = ticket.TimePtr(answeredAt)
+			t.WaitSeconds = ticket.Seconds(wait)
+		}
 		t.SeatID = ticket.Optional(seat)
-		t.WaitSeconds = ticket.Seconds(wait)
 	})
 	log.Info("connected", "wait_seconds", wait.Seconds())
 
@@ -480,15 +490,27 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	if err != nil {
 		log.Error("bridge failed", "error", err)
 	}
+	var live *liveCall
+	if err == nil {
+		live = c.s.Supervision.connected(c.t, c.media, seatMedia, seat)
+	}
 	c.mu.Lock()
 	c.seat = sc
 	c.mu.Unlock()
+	ctl := &control{c: c, seat: seat, answeredAt: answeredAt, seatMedia: seatMedia, cctx: cctx, hangup: make(chan struct{})}
+	c.s.register(ctl)          // call control (control.go)
+	xs := c.transferable(seat) // transfer.go
+	defer xs.leave()
 
 	seatHungUp := false
 	func() {
 		for {
 			select {
 			case <-cctx.Done():
+				return
+			case <-ctl.hangup:
+				log.Info("the operator hung up from the console")
+				seatHungUp = true
 				return
 			case <-seatMedia.Done():
 				log.Info("seat media ended", "error", seatMedia.Err())
@@ -502,12 +524,20 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 				case EventDigit:
 					go func() { _ = c.in.SendDigit(context.WithoutCancel(ctx), ev.Digit) }()
 				}
+			case r := <-xs.requests():
+				if c.transfer(ctx, cctx, ch, xs, r, operatorLeg{o: o, sc: sc, media: seatMedia, answeredAt: answeredAt}) {
+					seatHungUp = xs.partyHungUp
+					return
+				}
 			}
 		}
 	}()
+	c.s.unregister(ctl)
+	xs.leave()
 	c.mu.Lock()
 	c.seat = nil
 	c.mu.Unlock()
+	c.s.Supervision.ended(live) // the manager's phone is hung up first
 	var recorded time.Duration
 	if stopBridge != nil {
 		if recorded, err = stopBridge(); err != nil {
@@ -518,8 +548,13 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 	seatMedia.Close()
 	endedAt := c.s.Now()
 	talk := endedAt.Sub(answeredAt)
-	c.reported(log, "hangup", c.s.ACD.Hangup(c.t.ID, seat, o.token))
-	c.s.Metrics.handled(talk)
+	if xs.isFinished() {
+		return // transferred back to a queue: the call went on and is closed
+	}
+	if !xs.isReleased() { // a transfer reported the operator's hang-up already
+		c.reported(log, "hangup", c.s.ACD.Hangup(c.t.ID, seat, o.token))
+		c.s.Metrics.handled(talk)
+	}
 	log.Info("talk ended", "talk_seconds", talk.Seconds(), "seat_hung_up", seatHungUp)
 
 	var score int
@@ -532,7 +567,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 		}
 	}
 	c.finish(ctx, vocab.OutcomeAnswered, func(t *ticket.Ticket) {
-		t.TalkSeconds = ticket.Seconds(talk)
+		t.TalkSeconds = ticket.Seconds(endedAt.Sub(talkFrom))
 		if recPath != "" && recorded > 0 {
 			u := ticket.RecordingURL(t.ID)
 			t.Recording = &u

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,13 @@ type Service struct {
 	Metrics       *Metrics
 	Now           func() time.Time
 	Log           *slog.Logger
+
+	// live: the connected calls, for call control (control.go).
+	live liveCalls
+	// Transfer: transfers of connected calls (transfer.go; nil: none).
+	Transfer *Transfers
+	// Supervision lets managers join connected calls (supervise.go); nil: none.
+	Supervision *Supervision
 }
 
 // ticketTimeout bounds one ticket write; it runs on a context that outlives
@@ -229,6 +237,14 @@ func (c *callRun) voicemail(ctx, cctx context.Context, ch *channel) {
 		return
 	}
 	path := c.s.RecordingPath(c.t.ID, c.t.OpenedAt)
+	talked := c.t.AnsweredAt != nil
+	if talked {
+		// The call was answered and recorded before a transfer sent it
+		// back to a queue: that recording stays, the message goes beside
+		// it (not yet served by the API: the ticket's recording is the
+		// conversation).
+		path = strings.TrimSuffix(path, ".wav") + "-voicemail.wav"
+	}
 	rc := &recordingChannel{channel: ch, media: c.media, path: path}
 	res, err := c.s.Menu.Voicemail.Run(cctx, rc)
 	if err != nil {
@@ -248,8 +264,11 @@ func (c *callRun) voicemail(ctx, cctx context.Context, ch *channel) {
 		return
 	}
 	c.finish(ctx, vocab.OutcomeVoicemail, func(t *ticket.Ticket) {
-		u := ticket.RecordingURL(t.ID)
-		t.Recording, t.Callback = &u, true
+		t.Callback = true
+		if !talked {
+			u := ticket.RecordingURL(t.ID)
+			t.Recording = &u
+		}
 	})
 }
 

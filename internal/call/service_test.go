@@ -55,7 +55,7 @@ func (f *fakeInbound) Reject(code int, _ string) error {
 	f.rejected = code
 	return nil
 }
-func (f *fakeInbound) SendDigit(context.Context, rune) error { return nil }
+func (f *fakeInbound) SendDigit(_ context.Context, d rune) error { noteInfo(f, d); return nil }
 func (f *fakeInbound) Hangup(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

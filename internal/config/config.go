@@ -29,6 +29,10 @@ type Config struct {
 	Recordings Recordings `yaml:"recordings"`
 	Storage    Storage    `yaml:"storage"`
 	Shutdown   Shutdown   `yaml:"shutdown"`
+	Transfer   Transfer   `yaml:"transfer"`
+	// Supervision: managers listening, whispering, barging in (SPEC §9a).
+	Supervision Supervision `yaml:"supervision"`
+	Callback    Callback    `yaml:"callback"`
 
 	// Path is the file the configuration was read from ("" for the embedded default).
 	Path string `yaml:"-"`
@@ -148,6 +152,12 @@ type ACD struct {
 	PositionEvery       Duration      `yaml:"position_every"` // announce the queue position this often (default 30s)
 	// CallerID is what a ringing seat sees of the caller: "masked" (138****0000) or "full".
 	CallerID string `yaml:"caller_id"`
+
+	// TargetServiceLevel is the share of calls the centre aims to answer
+	// within ServiceLevelSeconds (acd.target_service_level, default 0.8):
+	// the wallboard's service level turns red below it, and staffing plans
+	// the seats that reach it.
+	TargetServiceLevel float64 `yaml:"target_service_level"`
 }
 
 // RedisSentinel is acd.redis_sentinel (SPEC §11).
@@ -190,7 +200,28 @@ type Seat struct {
 	// a phone that does it, so it is never offered MD5. Default:
 	// sip.digest_algorithms.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
+	// Role is "operator" (default) or "manager" (SPEC §9a): a manager's
+	// phone registers like any seat but is never offered ACD calls; it is
+	// rung for supervision (POST /api/calls/{id}/monitor).
+	Role string `yaml:"role"`
 }
+
+// Supervision configures POST /api/calls/{id}/monitor.
+type Supervision struct {
+	// NotifyOperator shows the operator a banner ("值班长正在监听") while a
+	// manager listens, whispers or barges in on their call (default true:
+	// workplace monitoring is disclosed to the monitored worker).
+	NotifyOperator bool `yaml:"notify_operator"`
+}
+
+// Seat roles (seats[].role).
+const (
+	SeatOperator = "operator"
+	SeatManager  = "manager"
+)
+
+// IsManager reports whether the seat is a manager's phone.
+func (s Seat) IsManager() bool { return s.Role == SeatManager }
 
 // IVR names the menu file and the prompt directory.
 type IVR struct {

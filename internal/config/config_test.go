@@ -176,14 +176,16 @@ func TestDefaultsWhenKeysAreAbsent(t *testing.T) {
 		HTTP:  HTTP{Listen: "127.0.0.1:8080", SessionTTL: sec(12 * 3600)},
 		ACD: ACD{
 			Backend: "memory", ServiceLevelSeconds: 15, ShortAbandonSeconds: 5, RingTimeout: sec(15), WrapUp: sec(30),
-			MaxWait: sec(600), SkillFallback: sec(60), PositionEvery: sec(30), CallerID: "masked",
+			MaxWait: sec(600), SkillFallback: sec(60), PositionEvery: sec(30), CallerID: "masked", TargetServiceLevel: 0.8,
 		},
-		Cluster:    Cluster{Heartbeat: sec(1), NodeTimeout: sec(5)},
-		IVR:        IVR{Menu: "configs/ivr.yaml", Prompts: "configs/prompts/zh"},
-		Workorder:  Workorder{Timeout: sec(5), MaxAttempts: 20, Workers: 4},
-		Recordings: Recordings{Enabled: true, RetentionDays: 180},
-		Storage:    Storage{MinFreeMB: 1024},
-		Shutdown:   Shutdown{Grace: sec(60)},
+		Cluster:     Cluster{Heartbeat: sec(1), NodeTimeout: sec(5)},
+		IVR:         IVR{Menu: "configs/ivr.yaml", Prompts: "configs/prompts/zh"},
+		Workorder:   Workorder{Timeout: sec(5), MaxAttempts: 20, Workers: 4},
+		Recordings:  Recordings{Enabled: true, RetentionDays: 180},
+		Storage:     Storage{MinFreeMB: 1024},
+		Shutdown:    Shutdown{Grace: sec(60)},
+		Supervision: Supervision{NotifyOperator: true},
+		Callback:    Callback{Due: CallbackDue{Voicemail: sec(86400), Abandoned: sec(86400), Dissatisfied: sec(86400)}, MaxAttempts: 3, AssignEvery: sec(5)},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -248,5 +250,26 @@ func TestLoadErrorNamesFileAndListsEachProblemOnALine(t *testing.T) {
 	want := "config: " + path + ": 2 problems:\nsip.lisen: unknown key (did you mean listen?)\nseats[0].password: must not be empty"
 	if err.Error() != want {
 		t.Errorf("message:\n%s\nwant:\n%s", err, want)
+	}
+}
+
+func TestCallbackKeys(t *testing.T) {
+	c, err := Parse([]byte("transfer:\n  trunk: \"sip:127.0.0.1:5080\"\n  caller_id: \"12348\"\ncallback:\n  due: { voicemail: 2h, abandoned: 30m, dissatisfied: 4h }\n  max_attempts: 2\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Transfer.Trunk != "sip:127.0.0.1:5080" || c.Callback.MaxAttempts != 2 || time.Duration(c.Callback.Due.Abandoned) != 30*time.Minute {
+		t.Errorf("parsed %+v %+v", c.Transfer, c.Callback)
+	}
+	for _, bad := range []struct{ yaml, key string }{
+		{"transfer:\n  trunk: \"127.0.0.1:5080\"\n", "transfer.trunk"},
+		{"transfer:\n  caller_id: \"12348;x\"\n", "transfer.caller_id"},
+		{"callback:\n  max_attempts: 0\n", "callback.max_attempts"},
+		{"callback:\n  due: { voicemail: 0s }\n", "callback.due.voicemail"},
+	} {
+		_, err := Parse([]byte(bad.yaml), noEnv)
+		if err == nil || !strings.Contains(err.Error(), bad.key) {
+			t.Errorf("%q: error %v, want one naming %s", bad.yaml, err, bad.key)
+		}
 	}
 }

@@ -76,6 +76,9 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	str("acd.backend", &c.ACD.Backend, "memory")
 	num("acd.service_level_seconds", &c.ACD.ServiceLevelSeconds, 15)
 	num("acd.short_abandon_seconds", &c.ACD.ShortAbandonSeconds, 5)
+	if absent("acd.target_service_level") {
+		c.ACD.TargetServiceLevel = 0.8
+	}
 	dur("acd.ring_timeout", &c.ACD.RingTimeout, 15*time.Second)
 	dur("acd.wrap_up", &c.ACD.WrapUp, 30*time.Second)
 	dur("acd.max_wait", &c.ACD.MaxWait, 10*time.Minute)
@@ -88,6 +91,7 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	for i := range c.Seats {
 		s := &c.Seats[i]
 		str(fmt.Sprintf("seats[%d].name", i), &s.Name, s.ID)
+		str(fmt.Sprintf("seats[%d].role", i), &s.Role, SeatOperator)
 		list(fmt.Sprintf("seats[%d].digest_algorithms", i), &s.DigestAlgorithms, slices.Clone(c.SIP.DigestAlgorithms)...)
 	}
 
@@ -102,9 +106,13 @@ func applyDefaults(c *Config, present map[string]bool) Errors {
 	if absent("recordings.enabled") {
 		c.Recordings.Enabled = true
 	}
+	if absent("supervision.notify_operator") {
+		c.Supervision.NotifyOperator = true
+	}
 	num("recordings.retention_days", &c.Recordings.RetentionDays, 180)
 	num("storage.min_free_mb", &c.Storage.MinFreeMB, 1024)
 
 	dur("shutdown.grace", &c.Shutdown.Grace, 60*time.Second)
+	callbackDefaults(c, absent)
 	return problems
 }

@@ -162,11 +162,15 @@ func (c *Config) problems() Errors {
 	// acd
 	oneOf(&p, "acd.backend", c.ACD.Backend, "memory", "redis")
 	c.clusterProblems(&p)
+	c.transferProblems(&p)
 	if c.ACD.ServiceLevelSeconds < 1 {
 		p.add("acd.service_level_seconds", "must be at least 1")
 	}
 	if c.ACD.ShortAbandonSeconds < 0 {
 		p.add("acd.short_abandon_seconds", "must not be negative")
+	}
+	if !(c.ACD.TargetServiceLevel > 0 && c.ACD.TargetServiceLevel < 1) {
+		p.add("acd.target_service_level", "must be a share between 0 and 1 (exclusive), e.g. 0.8 for 80 percent")
 	}
 	positive(&p, "acd.ring_timeout", c.ACD.RingTimeout)
 	notNegative(&p, "acd.wrap_up", c.ACD.WrapUp)
@@ -194,7 +198,12 @@ func (c *Config) problems() Errors {
 		if s.Password == "" {
 			p.add(path+".password", "must not be empty")
 		}
-		if len(s.Skills) == 0 {
+		switch {
+		case s.Role != SeatOperator && s.Role != SeatManager:
+			p.add(path+".role", "%q: want operator or manager", s.Role)
+		case s.Role == SeatManager && len(s.Skills) > 0:
+			p.add(path+".skills", "a seat of role manager is never offered calls: leave skills out")
+		case s.Role == SeatOperator && len(s.Skills) == 0:
 			p.add(path+".skills", "must list at least one of %s", skillNames())
 		}
 		// A seat without its own list took sip.digest_algorithms, which is
@@ -253,6 +262,7 @@ func (c *Config) problems() Errors {
 		p.add("storage.min_free_mb", "must be 0 (off) or more")
 	}
 	positive(&p, "shutdown.grace", c.Shutdown.Grace)
+	c.callbackProblems(&p)
 	return p
 }
 

@@ -96,6 +96,7 @@ seats: [{id: "8001", password: p, skills: [consult], srtp: true}]`, []string{"se
 		{"cluster sip transport", "acd: {backend: redis, redis_url: \"redis://127.0.0.1:6379\"}\ncluster: {advertise_sip: \"sip:10.0.0.1:5060;transport=sctp\", advertise_http: \"http://10.0.0.1:8080\", secret: \"0123456789abcdef\"}",
 			[]string{"cluster.advertise_sip: \"sip:10.0.0.1:5060;transport=sctp\": only ;transport=udp or ;transport=tcp"}},
 		{"acd numbers", `acd: {service_level_seconds: 0, short_abandon_seconds: -1}`, []string{"acd.service_level_seconds: must be at least 1", "acd.short_abandon_seconds: must not be negative"}},
+		{"acd target service level", `acd: {target_service_level: 80}`, []string{"acd.target_service_level: must be a share between 0 and 1 (exclusive), e.g. 0.8 for 80 percent"}},
 		{"acd durations", `acd: {ring_timeout: 0s, wrap_up: -1s, max_wait: 0s, skill_fallback: -1s, position_every: 0s}`, []string{
 			"acd.ring_timeout: must be positive", "acd.wrap_up: must not be negative", "acd.max_wait: must be positive",
 			"acd.skill_fallback: must not be negative", "acd.position_every: must be positive",
@@ -107,6 +108,8 @@ seats: [{id: "8001", password: p, skills: [consult], srtp: true}]`, []string{"se
 		{"seat id duplicate", "seats: [" + okSeat + ", " + okSeat + "]", []string{"seats[1].id: \"8001\" is used by an earlier seat"}},
 		{"seat id is a hotline number", `seats: [{id: "12348", password: p, skills: [consult]}]`, []string{"seats[0].id: \"12348\" is also a hotline number"}},
 		{"seat password empty", `seats: [` + okSeat + `, {id: "8002", password: "", skills: [consult]}, {id: "8003", skills: [consult]}]`, []string{"seats[1].password: must not be empty", "seats[2].password: must not be empty"}},
+		{"seat role unknown", `seats: [{id: "8001", password: p, skills: [consult], role: boss}]`, []string{"seats[0].role: \"boss\": want operator or manager"}},
+		{"manager seat with skills", `seats: [{id: "8001", password: p, skills: [consult], role: manager}]`, []string{"seats[0].skills: a seat of role manager is never offered calls: leave skills out"}},
 		{"seat skills empty", `seats: [{id: "8001", password: p, skills: []}]`, []string{"seats[0].skills: must list at least one of consult, legal_aid, mediation, notary, complaint"}},
 		{"seat skills unknown and duplicate", `seats: [{id: "8001", password: p, skills: [consult, tax, consult]}]`, []string{"seats[0].skills[1]: unknown skill \"tax\"", "seats[0].skills[2]: same as seats[0].skills[0]"}},
 		{"seven seats are fine", "seats: [" + strings.Repeat(okSeat+", ", 0) + sevenSeats() + "]", nil},

@@ -195,6 +195,7 @@ func (t *trunk) converse(ctx context.Context, sess *sipgo.DialogClientSession, l
 	for {
 		select {
 		case <-ctx.Done():
+			// Only when the switch did not end the call itself as it stopped.
 			log.Info("simulated caller hangs up: the demo is stopping", "stage", stageNow())
 			t.bye(context.WithoutCancel(ctx), sess, log)
 			return
@@ -211,10 +212,20 @@ func (t *trunk) converse(ctx context.Context, sess *sipgo.DialogClientSession, l
 			}
 			log.Info("simulated caller presses "+string(plan.Key)+" ("+keyLabel(plan.Key)+")", "by", "SIP INFO "+string(plan.DTMF))
 		case <-giveUpC:
+			giveUpC = nil
+			if t.env.stopping.Load() {
+				// The demo is stopping: its callers wait for the switch to
+				// end the call, so that the stop counts no abandon.
+				continue
+			}
 			log.Info("simulated caller gives up waiting and hangs up", "stage", stageNow(), "after", time.Since(answered).Round(time.Second))
 			t.bye(ctx, sess, log)
 			return
 		case <-hangC:
+			hangC = nil
+			if t.env.stopping.Load() && stage != "talking" && stage != "survey" {
+				continue // as above: not an abandon made by the stop
+			}
 			switch stage {
 			case "":
 				log.Info("simulated caller hangs up in the voice menu", "after", time.Since(answered).Round(100*time.Millisecond))
@@ -251,6 +262,10 @@ func (t *trunk) converse(ctx context.Context, sess *sipgo.DialogClientSession, l
 				}
 			}
 		case <-maxC:
+			if t.env.stopping.Load() {
+				maxC = nil
+				continue
+			}
 			log.Info("simulated caller hangs up after the longest call the demo makes", "stage", stageNow())
 			t.bye(ctx, sess, log)
 			return

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -30,6 +31,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/app"
@@ -38,6 +40,10 @@ import (
 	"github.com/hotline12348/hotline/internal/media"
 	"github.com/hotline12348/hotline/internal/store"
 )
+
+// demoGrace is shutdown.grace in the demo: on a stop the switch ends the
+// simulated calls still waiting after this long.
+const demoGrace = 2 * time.Second
 
 // DefaultDataDir is where the demo keeps its database and recordings when
 // no --config is given: never the real ./data.
@@ -62,8 +68,11 @@ type Options struct {
 	// switch is ready); "" uses a temporary file.
 	ReadyFile string
 	// CallsPerMinute is the mean rate of simulated calls (a Poisson
-	// process); 0: no callers.
+	// process); 0: no callers; negative: the good day's rate (GoodDay), or
+	// with Busy the busy hour's (Busy), for the seats simulated.
 	CallsPerMinute float64
+	// Busy: an overloaded hour (with a negative CallsPerMinute).
+	Busy bool
 	// Seats is how many of the configured seats get a simulated phone
 	// (the first ones); more than configured means all of them.
 	Seats int
@@ -91,6 +100,22 @@ func Run(ctx context.Context, opt Options) error {
 	seats := min(max(opt.Seats, 0), len(cfg.Seats))
 	if opt.Seats > len(cfg.Seats) {
 		log.Warn("fewer seats configured than asked for: simulating all of them", "asked", opt.Seats, "configured", len(cfg.Seats))
+	}
+
+	perMinute := opt.CallsPerMinute
+	if perMinute < 0 {
+		load, what := GoodDay(seats, cfg.ACD.WrapUp.D(), cfg.ACD.ServiceLevelSeconds, cfg.ACD.TargetServiceLevel), "a good day"
+		if opt.Busy {
+			load, what = Busy(seats, cfg.ACD.WrapUp.D(), cfg.ACD.ServiceLevelSeconds), "a busy hour (more calls than the seats can take)"
+		}
+		perMinute = math.Round(load.CallsPerMinute*100) / 100
+		log.Info("demo traffic: "+what, "calls_per_minute", perMinute, "seats", seats, "handle_seconds", load.HandleSeconds,
+			"erlangs", load.Erlangs, "occupancy", math.Round(load.Occupancy*100)/100, "erlang_c_service_level", math.Round(load.ServiceLevel*1000)/1000)
+	}
+	// The demo's stop ends its calls at once (sim doc): the switch's grace
+	// for calls in progress is short here.
+	if cfg.Shutdown.Grace.D() > demoGrace {
+		cfg.Shutdown.Grace = config.Duration(demoGrace)
 	}
 
 	userPassword, created, botPassword, err := ensureUsers(ctx, cfg)
@@ -153,7 +178,7 @@ func Run(ctx context.Context, opt Options) error {
 
 	s, err := startSim(ctx, simConfig{
 		cfg: cfg, log: log, sipAddr: sipAddr, httpBase: httpBase, seats: seats,
-		callsPerMinute: opt.CallsPerMinute, botPassword: botPassword,
+		callsPerMinute: perMinute, botPassword: botPassword,
 	})
 	if err != nil {
 		stopApp()
@@ -162,12 +187,14 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	select {
 	case <-ctx.Done():
-		log.Info("stopping the demo: the simulated calls end, the seat phones unregister, then the hotline stops")
-		s.stop()
+		log.Info("stopping the demo: no new caller, the simulated operators end their calls and go not ready; then the hotline stops and ends the calls still waiting (interrupted, not abandoned)")
+		s.quiesce()
 		stopApp()
-		return <-appDone
+		err := <-appDone
+		s.stop(true)
+		return err
 	case err := <-appDone:
-		s.stop()
+		s.stop(false)
 		if err == nil {
 			err = errors.New("demo: the hotline stopped by itself")
 		}
@@ -305,8 +332,14 @@ type env struct {
 	sipAddr netip.AddrPort // the switch's UDP listener
 	domain  string         // sip.domain: the seats' realm and AOR host
 	number  string         // the hotline number dialled
-	calls   *tracker
+	calls   *tracker       // the seat phones' calls
+	callers *tracker       // the simulated citizens' calls
 	rnd     *lockedRand
+	// stopping: the demo is stopping; callers no longer hang up on their
+	// own before a seat answered (the switch ends their calls).
+	stopping atomic.Bool
+	// switchGone: the switch has stopped; the seat phones do not unregister.
+	switchGone atomic.Bool
 }
 
 // tracker counts the goroutines of calls so that stopping waits for them.
@@ -354,16 +387,24 @@ type simConfig struct {
 }
 
 // sim is the running simulation.
+//
+// Stopping (quiesce, then the switch, then finish) ends the callers
+// without counting them as abandoned: no new caller, the shift manager
+// sends every simulated operator on a break (logged in, not ready: a
+// caller waiting stays in the queue rather than going to voicemail), the
+// operators end the conversations they are in, the callers stop hanging
+// up on their own; then the switch stops and ends the calls still waiting
+// itself (outcome "interrupted", SPEC: the switch cut the call); then the
+// phones close.
 type sim struct {
-	env *env
-	// Stopping is in two steps: first the calls end (callers hang up, so
-	// no call is left to an operator who has gone), then the phones
-	// unregister.
-	cancelCalls, cancelReg context.CancelFunc
-	seats                  []*seatPhone
-	trunk                  *trunk
-	loops                  sync.WaitGroup // registration loops, arrivals, shift manager
-	log                    *slog.Logger
+	env                                                   *env
+	cancelArrivals, cancelCalls, cancelCallers, cancelReg context.CancelFunc
+	seats                                                 []*seatPhone
+	trunk                                                 *trunk
+	sup                                                   *supervisor
+	loops                                                 sync.WaitGroup // registration loops
+	arrivalLoops                                          sync.WaitGroup // arrivals, shift manager
+	log                                                   *slog.Logger
 }
 
 // maxSimultaneousCallers bounds the simulated callers in progress.
@@ -378,19 +419,21 @@ func startSim(parent context.Context, c simConfig) (*sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Not cancelled by parent: stop ends the calls, then the registrations.
+	// Not cancelled by parent: stopping ends each in turn (sim doc).
 	regCtx, cancelReg := context.WithCancel(context.WithoutCancel(parent))
 	ctx, cancelCalls := context.WithCancel(regCtx)
+	callerCtx, cancelCallers := context.WithCancel(context.WithoutCancel(parent))
+	arrCtx, cancelArrivals := context.WithCancel(ctx)
 	var seed [16]byte
 	_, _ = rand.Read(seed[:])
 	e := &env{
 		ctx: ctx, log: c.log, engine: engine, world: newWorld(), voices: voices,
 		sipAddr: c.sipAddr, domain: c.cfg.SIP.Domain, number: c.cfg.SIP.HotlineNumbers[0],
-		calls: &tracker{}, rnd: newLockedRand(leUint64(seed[:8]), leUint64(seed[8:])),
+		calls: &tracker{}, callers: &tracker{}, rnd: newLockedRand(leUint64(seed[:8]), leUint64(seed[8:])),
 	}
-	s := &sim{env: e, cancelCalls: cancelCalls, cancelReg: cancelReg, log: c.log}
+	s := &sim{env: e, cancelArrivals: cancelArrivals, cancelCalls: cancelCalls, cancelCallers: cancelCallers, cancelReg: cancelReg, log: c.log}
 	fail := func(err error) (*sim, error) {
-		s.stop()
+		s.stop(false)
 		return nil, err
 	}
 	for _, sc := range c.cfg.Seats[:c.seats] {
@@ -409,7 +452,7 @@ func startSim(parent context.Context, c simConfig) (*sim, error) {
 			return fail(err)
 		}
 		s.trunk = t
-		if err := t.ua.serve(ctx); err != nil {
+		if err := t.ua.serve(callerCtx); err != nil {
 			return fail(err)
 		}
 	}
@@ -430,14 +473,14 @@ func startSim(parent context.Context, c simConfig) (*sim, error) {
 		}
 	}
 	if s.trunk != nil {
-		s.loops.Go(func() { s.arrivals(ctx, c.callsPerMinute) })
+		s.arrivalLoops.Go(func() { s.arrivals(arrCtx, callerCtx, c.callsPerMinute) })
+	}
+	s.sup = &supervisor{
+		base: c.httpBase, user: botUser, password: c.botPassword, seats: ids,
+		log: c.log.With("sim", "shift-manager"), rnd: e.rnd.child(), http: &http.Client{Timeout: 15 * time.Second},
 	}
 	if len(s.seats) > 1 {
-		sup := &supervisor{
-			base: c.httpBase, user: botUser, password: c.botPassword, seats: ids,
-			log: c.log.With("sim", "shift-manager"), rnd: e.rnd.child(), http: &http.Client{Timeout: 15 * time.Second},
-		}
-		s.loops.Go(func() { sup.run(ctx) })
+		s.arrivalLoops.Go(func() { s.sup.run(arrCtx) })
 	}
 	return s, nil
 }
@@ -450,8 +493,9 @@ func leUint64(b []byte) uint64 {
 	return v
 }
 
-// arrivals starts simulated calls at random (a Poisson process).
-func (s *sim) arrivals(ctx context.Context, perMinute float64) {
+// arrivals starts simulated calls at random (a Poisson process) until ctx
+// ends; each call runs on callerCtx.
+func (s *sim) arrivals(ctx, callerCtx context.Context, perMinute float64) {
 	rnd := s.env.rnd.child()
 	first := true
 	for {
@@ -483,24 +527,48 @@ func (s *sim) arrivals(ctx context.Context, perMinute float64) {
 		if !ok {
 			continue
 		}
-		if !s.env.calls.add() {
+		if !s.env.callers.add() {
 			s.env.world.leave(plan.Number)
 			return
 		}
 		crnd := s.env.rnd.child()
 		go func() {
-			defer s.env.calls.done()
+			defer s.env.callers.done()
 			defer s.env.world.leave(plan.Number)
-			s.trunk.call(ctx, plan, events, crnd)
+			s.trunk.call(callerCtx, plan, events, crnd)
 		}()
 	}
 }
 
-// stop ends the simulation: callers hang up, operators hang up and
-// unregister; it waits for all of it (bounded).
-func (s *sim) stop() {
+// quiesce is the first step of stopping, while the switch still runs: no
+// new caller, every simulated operator not ready, the conversations ended
+// by the operators, the callers no longer hanging up on their own.
+func (s *sim) quiesce() {
+	s.env.stopping.Store(true)
+	s.cancelArrivals()
+	s.arrivalLoops.Wait()
+	if len(s.seats) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.sup.endShift(ctx)
+		cancel()
+	}
 	s.cancelCalls()
-	if !s.env.calls.closeAndWait(20 * time.Second) {
+	if !s.env.calls.closeAndWait(15 * time.Second) {
+		s.log.Warn("simulated seat calls still running 15 s after the stop")
+	}
+}
+
+// stop ends the simulation, after the switch when switchStopped (the
+// demo's own stop: the switch has ended the calls still waiting), else
+// (the switch stopped by itself) by hanging up the callers; it waits for
+// all of it (bounded).
+func (s *sim) stop(switchStopped bool) {
+	if !s.env.stopping.Load() {
+		s.quiesce()
+	}
+	s.env.switchGone.Store(switchStopped)
+	s.cancelCallers()
+	if !s.env.callers.closeAndWait(20 * time.Second) {
 		s.log.Warn("simulated calls still running 20 s after the stop")
 	}
 	s.cancelReg()

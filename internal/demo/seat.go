@@ -112,6 +112,12 @@ func (p *seatPhone) run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			if p.env.switchGone.Load() {
+				// The switch has stopped first (demo stop): the registration
+				// ended with it; nobody is there to answer an unregister.
+				p.log.Info("simulated seat phone off: the switch has stopped")
+				return
+			}
 			uctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			if _, err := p.register(uctx, 0); err != nil {
 				p.log.Debug("simulated seat phone: unregister failed", "error", err)

@@ -51,12 +51,16 @@ func (s *supervisor) run(ctx context.Context) {
 	onBreak := ""
 	poll := time.NewTicker(5 * time.Second)
 	defer poll.Stop()
+	features := time.NewTicker(featureEvery) // hooks.go: transfer, callback, listen once they exist
+	defer features.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-poll.C:
 			s.comeBack(ctx)
+		case <-features.C:
+			s.tryFeature(ctx)
 		case <-nextBreak.C:
 			seats, err := s.list(ctx)
 			if err != nil {
@@ -95,6 +99,18 @@ func (s *supervisor) run(ctx context.Context) {
 			nextBreak.Reset(plan.Wait)
 		}
 	}
+}
+
+// endShift sends every simulated operator on a break (not ready) as the
+// demo stops: logged in, so that a caller still waiting stays in the queue
+// until the switch ends the call, rather than going to voicemail.
+func (s *supervisor) endShift(ctx context.Context) {
+	for _, id := range s.seats {
+		if err := s.set(ctx, id, "not_ready", breakReason); err != nil {
+			s.log.Debug("end of shift: seat not set not ready", "seat", id, "error", err)
+		}
+	}
+	s.log.Info("end of the simulated shift: every simulated operator is not ready", "seats", len(s.seats))
 }
 
 // comeBack puts seats that rang out back to ready after a while: the

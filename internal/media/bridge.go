@@ -102,7 +102,7 @@ func (l *Leg) bridgeable() (Codec, bool) {
 	case lawA:
 		c.Name = "PCMA"
 	}
-	ok := l.tx.started && !l.tx.closed && l.tx.bridge == nil && !l.ended.Load()
+	ok := l.tx.started && !l.tx.closed && l.tx.bridge == nil && l.tx.mix == nil && !l.ended.Load()
 	return c, ok
 }
 

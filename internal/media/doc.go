@@ -4,6 +4,7 @@
 // only from the addresses the signalling announced; see latch.go), a paced
 // prompt player that keeps every leg
 // sending 20 ms frames, the anchored relay between two legs of a bridged call,
+// a mixer for calls of more than two legs,
 // and a receive-side tap for recording.
 //
 // Ownership rules (the reason this package exists as it does):
@@ -12,7 +13,8 @@
 //     guarded by the leg's transmit mutex, so exactly one goroutine writes at a
 //     time: the pacer (a shared shard goroutine, or the leg's own goroutine in
 //     PacerPerLeg mode) while the leg is not bridged, the peer leg's reader
-//     while it is (see Bridge);
+//     while it is (see Bridge), the mixer's goroutine while the leg is in a
+//     Mixer (supervision, conference: G.711 decoded, summed, re-encoded);
 //   - nothing on the packet paths allocates (per-leg buffers, pion/rtp
 //     Header.Unmarshal/MarshalTo, ReadFromUDPAddrPort/WriteToUDPAddrPort).
 //

@@ -75,6 +75,7 @@ type Leg struct {
 	srtp  atomic.Pointer[srtpContexts]
 	tap   atomic.Pointer[tapBox]
 	relay atomic.Pointer[relayLink] // set while bridged: where received packets go
+	mix   atomic.Pointer[mixMember] // set while in a Mixer: where decoded audio goes
 	// peers is where the peer was announced (never nil). Replaced, under
 	// txMu, by an offer/answer that changes it: a new pointer is what tells
 	// the reader to check its latch again.

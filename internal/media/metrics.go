@@ -116,10 +116,11 @@ type metrics struct {
 	packets, bytes         *prometheus.Desc
 	relayed, lost, dropped *prometheus.Desc
 	sendErrors, digits     *prometheus.Desc
-	bridges                *prometheus.Desc
+	bridges, mixers        *prometheus.Desc
 	pacerLegs, shardsDesc  *prometheus.Desc
 
 	activeBridges atomic.Int64
+	activeMixers  atomic.Int64
 }
 
 func newMetrics(e *Engine) *metrics {
@@ -156,6 +157,7 @@ func newMetrics(e *Engine) *metrics {
 		sendErrors: prometheus.NewDesc("hotline_rtp_send_errors_total", "RTP sends that failed.", nil, nil),
 		digits:     prometheus.NewDesc("hotline_rtp_dtmf_digits_total", "RFC 4733 key presses detected.", nil, nil),
 		bridges:    prometheus.NewDesc("hotline_rtp_bridges", "Active bridges (relays between two legs).", nil, nil),
+		mixers:     prometheus.NewDesc("hotline_rtp_mixers", "Active mixers (supervised calls, conferences: more than two legs).", nil, nil),
 		pacerLegs:  prometheus.NewDesc("hotline_rtp_pacer_legs", "Legs scheduled on the shared pacer.", nil, nil),
 		shardsDesc: prometheus.NewDesc("hotline_rtp_pacer_shards", "Shared pacer goroutines.", nil, nil),
 	}
@@ -172,7 +174,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.legs, m.ports, m.packets, m.bytes, m.relayed, m.lost, m.dropped, m.sendErrors, m.digits, m.bridges, m.pacerLegs, m.shardsDesc} {
+	for _, d := range []*prometheus.Desc{m.legs, m.ports, m.packets, m.bytes, m.relayed, m.lost, m.dropped, m.sendErrors, m.digits, m.bridges, m.mixers, m.pacerLegs, m.shardsDesc} {
 		ch <- d
 	}
 }
@@ -214,6 +216,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.sendErrors, total.sendErrors)
 	counter(m.digits, total.digits)
 	gauge(m.bridges, float64(m.activeBridges.Load()))
+	gauge(m.mixers, float64(m.activeMixers.Load()))
 	gauge(m.pacerLegs, float64(pacerLegs))
 	gauge(m.shardsDesc, float64(len(e.shards)))
 }

@@ -158,7 +158,8 @@ func (l *Leg) handlePacket(pkt []byte, src netip.AddrPort, wall time.Time) {
 	if link != nil {
 		bt = link.tap
 	}
-	if tb == nil && bt == nil {
+	mx := l.mix.Load()
+	if tb == nil && bt == nil && mx == nil {
 		return
 	}
 	lw := lawNone
@@ -173,6 +174,9 @@ func (l *Leg) handlePacket(pkt []byte, src netip.AddrPort, wall time.Time) {
 	n := decodeLaw(lw, rx.pcm[:], payload)
 	if n == 0 {
 		return // comfort noise or a codec we cannot decode
+	}
+	if mx != nil {
+		mx.in.push(rx.pcm[:n])
 	}
 	if tb != nil {
 		tb.t.WritePCM(hdr.SSRC, hdr.Timestamp, wall, rx.pcm[:n])

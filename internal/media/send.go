@@ -40,6 +40,13 @@ type sender struct {
 	// leg's reader sends on this stream through relayLocked.
 	bridge  *bridge
 	relayIn relayState
+	// relayHeld and dtmf (control.go): the pacer drives the stream although
+	// bridged — held back (hold, mute), or keys going out.
+	relayHeld bool
+	dtmf      *dtmfOut
+	// mix: while set, the mixer's goroutine sends on this stream (see
+	// Mixer) and the pacer leaves it alone.
+	mix *Mixer
 
 	sendErrLogged bool
 
@@ -88,6 +95,10 @@ func (l *Leg) paceLocked(T int64) (sent, catchUp, skipped int) {
 	if !tx.started || tx.closed {
 		return 0, 0, 0
 	}
+	if tx.mix != nil {
+		tx.scheduled = false // re-gridded when the mixer lets go
+		return 0, 0, 0
+	}
 	if !tx.scheduled {
 		tx.nextDue = T
 		tx.scheduled = true
@@ -104,7 +115,7 @@ func (l *Leg) paceLocked(T int64) (sent, catchUp, skipped int) {
 	}
 	catchUp = due - 1
 	for range due {
-		if tx.bridge != nil && tx.nextDue-tx.relayIn.lastAt < bridgeFillAfter {
+		if tx.bridge != nil && !tx.paced() && tx.nextDue-tx.relayIn.lastAt < bridgeFillAfter {
 			// Bridged and the relay is live: the clock runs, nothing is sent.
 			tx.ts += FrameSamples
 			tx.nextDue += frameNS
@@ -130,8 +141,20 @@ func (l *Leg) paceLocked(T int64) (sent, catchUp, skipped int) {
 // if our direction allows, and advances the clock. It does not allocate.
 func (l *Leg) sendFrameLocked() bool {
 	tx := &l.tx
-	payload := tx.buf[12 : 12+FrameSamples]
-	tx.fillFrameLocked(payload)
+	if tx.dtmf != nil {
+		if sent, handled := l.sendEventLocked(); handled {
+			return sent
+		}
+	}
+	tx.fillFrameLocked(tx.buf[12 : 12+FrameSamples])
+	return l.sendBufferedFrameLocked()
+}
+
+// sendBufferedFrameLocked sends the frame whose payload is in tx.buf (if
+// our direction allows) and advances the clock: the pacer's frames and the
+// mixer's alike. It does not allocate.
+func (l *Leg) sendBufferedFrameLocked() bool {
+	tx := &l.tx
 	ok := false
 	if tx.sending {
 		tx.hdr.Version = 2
@@ -214,6 +237,9 @@ func (l *Leg) relayLocked(br *bridge, src *rxParams, hdr *rtp.Header, payload []
 	tx := &l.tx
 	if tx.bridge != br || tx.closed || !tx.started {
 		return // the bridge was stopped while this packet was on its way
+	}
+	if tx.paced() {
+		return // held back (hold, mute) or keys going out (control.go)
 	}
 	isEvent := src.dtmfPT != 0 && hdr.PayloadType == src.dtmfPT
 	var pt uint8

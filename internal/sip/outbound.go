@@ -44,7 +44,10 @@ type DialOptions struct {
 	Headers []sip.Header
 	// OnOffer answers offers the seat makes later in the dialog (hold).
 	OnOffer OfferFunc
-	Log     *slog.Logger
+	// Seat is the seat rung ("" for an outside number): its REFER in
+	// this dialog is honoured through Config.Refer.
+	Seat string
+	Log  *slog.Logger
 }
 
 // Result is the final outcome of an INVITE to a seat.
@@ -161,6 +164,7 @@ func (s *Server) Dial(ctx context.Context, o DialOptions) (*OutboundCall, error)
 	})
 	c.onOffer = o.OnOffer
 	c.localSDP = o.SDP
+	c.seat = o.Seat
 	return c, nil
 }
 

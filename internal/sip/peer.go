@@ -28,6 +28,7 @@ type inDialog interface {
 	onInfo(req *sip.Request, tx sip.ServerTransaction)
 	onReinvite(req *sip.Request, tx sip.ServerTransaction)
 	onUpdate(req *sip.Request, tx sip.ServerTransaction)
+	onRefer(req *sip.Request, tx sip.ServerTransaction) // refer.go
 	// peerSource is the address the other side's requests come from; ok
 	// is false when it is not known here (a seat reached through another
 	// node: its requests come from that node).
@@ -52,6 +53,10 @@ type peer struct {
 	// Session timer hooks (RFC 4028), set on the caller's leg only.
 	refreshHeaders func(req *sip.Request) []sip.Header
 	noteRefresh    func()
+
+	// seat is the seat whose phone this dialog reaches ("" for the
+	// caller's leg and outside numbers): only a seat may REFER (refer.go).
+	seat string
 
 	mu         sync.Mutex
 	onOffer    OfferFunc

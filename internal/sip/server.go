@@ -64,6 +64,8 @@ type Config struct {
 	// OPTIONS then get 503, like while draining, so the SBC fails over;
 	// calls in progress go on.
 	Unavailable func() string
+	// Refer runs a seat's REFER (refer.go); nil: every REFER gets 403.
+	Refer ReferHandler
 }
 
 // MinSE is the smallest session interval we accept (RFC 4028 §4: 90 s).
@@ -220,6 +222,7 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	srv.OnOptions(count(s.onOptions))
 	srv.OnInfo(count(s.inDialog(inDialog.onInfo)))
 	srv.OnUpdate(count(s.inDialog(inDialog.onUpdate)))
+	srv.OnRefer(count(s.inDialog(inDialog.onRefer)))
 	if cfg.Registrar != nil {
 		srv.OnRegister(count(cfg.Registrar.onRegister))
 	}
@@ -231,7 +234,7 @@ func New(cfg Config, handler Handler, logger *slog.Logger, reg prometheus.Regist
 	return s, nil
 }
 
-const allowMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+const allowMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER"
 
 // Reasons of hotline_sip_rejected_total.
 var rejectReasons = []string{"untrusted", "draining", "unavailable", "malformed", "unsupported", "wrong_source"}

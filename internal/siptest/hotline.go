@@ -131,6 +131,9 @@ type Config struct {
 	TLSCert, TLSKey string
 	// SRTPSeats get srtp: true (they need TLSCert).
 	SRTPSeats []string
+	// ManagerSeats are added as seats of role manager (a manager's phone:
+	// registers, never offered calls; password SeatPassword(id)).
+	ManagerSeats []string
 }
 
 // SeatPassword is the password of seat id in test configurations.
@@ -190,6 +193,11 @@ shutdown:
   grace: %s
 %s`, c.NodeID, filepath.Join(dir, "data"), c.SIPPort, c.SIPPort, tlsListen(c), strings.Join(c.Trusted, ", "), c.RTPPorts, c.RTPTimeout, c.HTTPPort, acdLines(c.ACD),
 		filepath.Join(root, "configs", "ivr.yaml"), filepath.Join(root, "configs", "prompts", "zh"), c.Grace, c.Extra)
+	for _, id := range c.ManagerSeats {
+		anchor := "\nivr:\n"
+		i := strings.Index(y, anchor)
+		y = y[:i] + fmt.Sprintf("\n  - { id: %q, name: \"值班长%s\", password: %q, role: manager }", id, id, SeatPassword(id)) + y[i:]
+	}
 	for _, id := range c.SRTPSeats {
 		line := `  - { id: "` + id + `", name: "坐席`
 		i := strings.Index(y, line)

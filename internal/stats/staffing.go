@@ -36,11 +36,10 @@ type Staffing struct {
 	Date    string `json:"date"`
 	Weekday string `json:"weekday"`
 	Settings
-	TargetServiceLevel float64        `json:"target_service_level"`
-	SeatsConfigured    int            `json:"seats_configured"`
-	ReferenceDays      []string       `json:"reference_days"`
-	PeakSeatsRequired  *int           `json:"peak_seats_required"`
-	Hours              []StaffingHour `json:"hours"`
+	SeatsConfigured   int            `json:"seats_configured"`
+	ReferenceDays     []string       `json:"reference_days"`
+	PeakSeatsRequired *int           `json:"peak_seats_required"`
+	Hours             []StaffingHour `json:"hours"`
 }
 
 // StaffingHour is one hour of a staffing plan.
@@ -151,7 +150,7 @@ func (s *Service) MergeStaffing(d time.Time, parts ...*StaffingPart) (*Staffing,
 	day, _ := s.dayBounds(d)
 	out := &Staffing{
 		Date: day.Format(time.DateOnly), Weekday: day.Weekday().String(), Settings: s.settings(),
-		TargetServiceLevel: s.cfg.StaffingTarget, SeatsConfigured: s.cfg.Seats, ReferenceDays: []string{},
+		SeatsConfigured: s.cfg.Seats, ReferenceDays: []string{},
 	}
 	// The reference days: the candidates not before the centre's first ticket.
 	var first *time.Time

@@ -24,9 +24,17 @@
 //     SPEC §9 keeps out of the denominators. Measured from the arrival, not
 //     from entering the queue, because a caller who dialled by mistake
 //     hangs up during the welcome prompt, before any queue.
-//   - voicemail, rejected, interrupted: tickets with that outcome;
-//     in_progress: tickets still open.
+//   - voicemail, rejected, interrupted: tickets with that outcome.
+//   - in_progress: offered calls not over yet (ticket still open), at any
+//     stage: in the voice menu, waiting in the queue, ringing a seat or
+//     talking. talking: those of them a seat answered (answered and still
+//     open), so in_progress − talking are callers not yet answered. The
+//     wallboard shows in_progress as "进行中" beside 呼入 and talking as
+//     "通话中" beside 接通: a count under 接通 may only hold answered calls.
 //   - answer_rate = answered / (offered − short_abandoned).
+//   - abandon_rate = (abandoned − short_abandoned) / (offered −
+//     short_abandoned): the abandons that count, over the calls that count,
+//     the same denominator as answer_rate.
 //   - service_level = answered with wait_seconds ≤ acd.service_level_seconds
 //     / (offered − short_abandoned): exactly 15.000 s is within, 15.001 s is
 //     not (wait_seconds is compared in whole milliseconds, its stored
@@ -87,8 +95,10 @@ type Config struct {
 	// is the one tickets without a category are counted in.
 	Queues       []string
 	GeneralQueue string
-	// StaffingTarget is the share of calls to answer within
-	// ServiceLevelSeconds that staffing plans for; default 0.95.
+	// StaffingTarget is acd.target_service_level: the share of calls to
+	// answer within ServiceLevelSeconds that staffing plans for and the
+	// wallboard colours the service level against; default 0.95 when
+	// unset here (the config's own default is 0.8).
 	StaffingTarget float64
 	Now            func() time.Time
 }
@@ -146,6 +156,10 @@ type Settings struct {
 	ServiceLevelSeconds int     `json:"service_level_seconds"`
 	ShortAbandonSeconds int     `json:"short_abandon_seconds"`
 	WrapUpSeconds       float64 `json:"wrap_up_seconds"`
+	// TargetServiceLevel is acd.target_service_level: the share to answer
+	// within ServiceLevelSeconds the wallboard colours against and
+	// staffing plans for.
+	TargetServiceLevel float64 `json:"target_service_level"`
 }
 
 func (s *Service) settings() Settings {
@@ -154,6 +168,7 @@ func (s *Service) settings() Settings {
 		ServiceLevelSeconds: s.cfg.ServiceLevelSeconds,
 		ShortAbandonSeconds: s.cfg.ShortAbandonSeconds,
 		WrapUpSeconds:       s.cfg.WrapUp.Seconds(),
+		TargetServiceLevel:  s.cfg.StaffingTarget,
 	}
 }
 
@@ -189,6 +204,7 @@ type Counts struct {
 	Rejected         int    `json:"rejected"`
 	Interrupted      int    `json:"interrupted"`
 	InProgress       int    `json:"in_progress"`
+	Talking          int    `json:"talking"`
 	Rated            int    `json:"rated"`
 	Satisfaction     Scores `json:"satisfaction"`
 	// WaitMillis is the sum of wait_seconds of the answered calls that have
@@ -214,6 +230,7 @@ func (c *Counts) Add(o Counts) {
 	c.Rejected += o.Rejected
 	c.Interrupted += o.Interrupted
 	c.InProgress += o.InProgress
+	c.Talking += o.Talking
 	c.Rated += o.Rated
 	c.Satisfaction.S1 += o.Satisfaction.S1
 	c.Satisfaction.S2 += o.Satisfaction.S2
@@ -236,10 +253,12 @@ type Block struct {
 	Rejected         int    `json:"rejected"`
 	Interrupted      int    `json:"interrupted"`
 	InProgress       int    `json:"in_progress"`
+	Talking          int    `json:"talking"`
 	Rated            int    `json:"rated"`
 	Satisfaction     Scores `json:"satisfaction"`
 
 	AnswerRate       *float64 `json:"answer_rate"`
+	AbandonRate      *float64 `json:"abandon_rate"`
 	ServiceLevel     *float64 `json:"service_level"`
 	ASASeconds       *float64 `json:"asa_seconds"`
 	TalkSeconds      *float64 `json:"talk_seconds"`
@@ -301,6 +320,9 @@ func (s *Service) add(c *Counts, r row) {
 	}
 	if r.answeredAt.Valid {
 		c.Answered++
+		if r.status == "open" {
+			c.Talking++
+		}
 		if r.wait.Valid {
 			w := millis(r.wait.Float64)
 			c.WaitMillis += w
@@ -352,10 +374,11 @@ func (s *Service) Block(c Counts) Block {
 	b := Block{
 		Offered: c.Offered, Answered: c.Answered, AnsweredInTarget: c.AnsweredInTarget, Abandoned: c.Abandoned,
 		ShortAbandoned: c.ShortAbandoned, AbandonedBy: c.AbandonedBy, Voicemail: c.Voicemail, Rejected: c.Rejected,
-		Interrupted: c.Interrupted, InProgress: c.InProgress, Rated: c.Rated, Satisfaction: c.Satisfaction,
+		Interrupted: c.Interrupted, InProgress: c.InProgress, Talking: c.Talking, Rated: c.Rated, Satisfaction: c.Satisfaction,
 	}
 	base := c.Offered - c.ShortAbandoned
 	b.AnswerRate = ratio(float64(c.Answered), base)
+	b.AbandonRate = ratio(float64(c.Abandoned-c.ShortAbandoned), base)
 	b.ServiceLevel = ratio(float64(c.AnsweredInTarget), base)
 	b.ASASeconds = ratio(float64(c.WaitMillis)/1000, c.Waited)
 	b.TalkSeconds = ratio(float64(c.TalkMillis)/1000, c.Talked)

@@ -135,4 +135,45 @@ ALTER TABLE tickets ADD COLUMN recording_failed INTEGER NOT NULL DEFAULT 0;
 -- database takes writes (internal/store Probe).
 CREATE TABLE storage_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 `,
+	// 6: what was done to the live call from the console (hold, resume,
+	// mute, dtmf, hangup): the ticket's history, JSON ("" while empty).
+	`
+ALTER TABLE tickets ADD COLUMN history TEXT NOT NULL DEFAULT '';
+`,
+	// 7: the legs a call was transferred to (issue 11), a JSON list
+	// (ticket.Transfer); '' for tickets from before.
+	`
+ALTER TABLE tickets ADD COLUMN transfers TEXT NOT NULL DEFAULT '';
+`,
+	// 8: the callback worklist (SPEC §9a): one task per ticket and reason
+	// (voicemail, abandoned, dissatisfied), created in the transaction of
+	// the revision that calls for it; its history of calls and results.
+	`
+CREATE TABLE callbacks (
+	id          INTEGER PRIMARY KEY,
+	ticket_id   TEXT NOT NULL REFERENCES tickets(id),
+	reason      TEXT NOT NULL,
+	created_at  INTEGER NOT NULL,
+	due_at      INTEGER NOT NULL,
+	state       TEXT NOT NULL DEFAULT 'open',
+	assigned_to TEXT NOT NULL DEFAULT '',
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	last_result TEXT NOT NULL DEFAULT '',
+	closed_at   INTEGER,
+	UNIQUE (ticket_id, reason)
+);
+CREATE INDEX callbacks_state ON callbacks(state, due_at);
+CREATE TABLE callback_history (
+	id           INTEGER PRIMARY KEY,
+	callback_id  INTEGER NOT NULL REFERENCES callbacks(id),
+	at           INTEGER NOT NULL,
+	user_name    TEXT NOT NULL,
+	kind         TEXT NOT NULL,
+	result       TEXT NOT NULL DEFAULT '',
+	retry_at     INTEGER,
+	talk_seconds REAL,
+	recording    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX callback_history_task ON callback_history(callback_id, at);
+`,
 }

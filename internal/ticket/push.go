@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Signature is the value of X-Hotline-Signature for body sent at timestamp
@@ -83,15 +84,40 @@ func (p *Pusher) Push(ctx context.Context, r OutboxRow) (retryable bool, err err
 		return true, &PushError{msg: describe(err)}
 	}
 	defer res.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	switch c := res.StatusCode; {
 	case c >= 200 && c < 300, c == http.StatusConflict:
 		return false, nil
 	case c == http.StatusRequestTimeout, c == http.StatusTooEarly, c == http.StatusTooManyRequests, c >= 500:
-		return true, &PushError{Status: c, RetryAfter: retryAfter(res.Header.Get("Retry-After"), p.Now()), msg: "receiver answered " + res.Status}
+		return true, &PushError{Status: c, RetryAfter: retryAfter(res.Header.Get("Retry-After"), p.Now()), msg: "receiver answered " + res.Status + replyExcerpt(body)}
 	default:
-		return false, &PushError{Status: c, msg: "receiver answered " + res.Status}
+		return false, &PushError{Status: c, msg: "receiver answered " + res.Status + replyExcerpt(body)}
 	}
+}
+
+// maxReplyExcerpt bounds how much of the receiver's reply a failed push
+// keeps (in last_error, shown to managers with the dead letter).
+const maxReplyExcerpt = 300
+
+// replyExcerpt is ": " and the start of the receiver's reply body, on one
+// line, valid UTF-8, at most maxReplyExcerpt bytes; "" for an empty body.
+// The receiver says why it refused (a field it does not accept, ...):
+// the shift manager needs that to decide whether redelivering can help.
+func replyExcerpt(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "")
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }), " ")
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	if len(s) > maxReplyExcerpt {
+		cut := maxReplyExcerpt
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return ": " + s
 }
 
 // describe turns a transport error into text without the URL (url.Error

@@ -3,7 +3,9 @@ package ticket
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/store"
@@ -12,7 +14,7 @@ import (
 const ticketColumns = `id, call_id, caller, called, channel, category, priority, ivr_path, status,
 	outcome, abandon_stage, end_reason, seat_id, node_id, opened_at, queued_at, answered_at, ended_at,
 	wait_seconds, talk_seconds, summary, disposition, legal_domain, callback, satisfaction, recording,
-	recording_deleted_at, recording_failed, revision, wo_state, wo_attempts, wo_last_error, wo_external_id`
+	recording_deleted_at, recording_failed, revision, transfers, wo_state, wo_attempts, wo_last_error, wo_external_id, history`
 
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -38,13 +40,23 @@ func scanTicket(r scanner, loc *time.Location) (*Ticket, error) {
 		satisfaction                        sql.NullInt64
 		recording                           sql.NullString
 		callback, recFailed                 bool
+		history                             string
+		transfers                           string
 	)
 	err := r.Scan(&t.ID, &t.CallID, &t.Caller, &t.Called, &t.Channel, &t.Category, &t.Priority, &t.IVRPath, &t.Status,
 		&outcome, &stage, &reason, &seat, &t.NodeID, &opened, &queued, &answered, &ended,
 		&wait, &talk, &t.Summary, &t.Disposition, &t.LegalDomain, &callback, &satisfaction, &recording,
-		&recDeleted, &recFailed, &t.Revision, &t.Workorder.State, &t.Workorder.Attempts, &t.Workorder.LastError, &t.Workorder.ExternalID)
+		&recDeleted, &recFailed, &t.Revision, &transfers, &t.Workorder.State, &t.Workorder.Attempts, &t.Workorder.LastError, &t.Workorder.ExternalID, &history)
 	if err != nil {
 		return nil, err
+	}
+	if history != "" {
+		if err := json.Unmarshal([]byte(history), &t.History); err != nil {
+			return nil, fmt.Errorf("ticket %s: history: %w", t.ID, err)
+		}
+		for i := range t.History {
+			t.History[i].At = t.History[i].At.In(loc)
+		}
 	}
 	t.Outcome, t.AbandonStage, t.EndReason, t.SeatID = Optional(outcome), Optional(stage), Optional(reason), Optional(seat)
 	t.OpenedAt = store.FromMillis(opened).In(loc)
@@ -70,12 +82,17 @@ func scanTicket(r scanner, loc *time.Location) (*Ticket, error) {
 		t.Recording = &recording.String
 	}
 	t.Callback, t.RecordingFailed = callback, recFailed
+	if transfers != "" {
+		if err := json.Unmarshal([]byte(transfers), &t.Transfers); err != nil {
+			return nil, fmt.Errorf("ticket %s: transfers: %w", t.ID, err)
+		}
+	}
 	return &t, nil
 }
 
 // values returns the ticket's columns after id in ticketColumns order, up to
 // and including recording_deleted_at, recording_failed and revision (the wo_* columns are
-// written only by the delivery bookkeeping).
+// written only by the delivery bookkeeping), then history (JSON, "" while empty).
 func values(t *Ticket) []any {
 	ms := func(p *time.Time) any {
 		if p == nil {
@@ -101,7 +118,28 @@ func values(t *Ticket) []any {
 		string(t.Outcome), string(t.AbandonStage), string(t.EndReason), string(t.SeatID), t.NodeID,
 		store.Millis(t.OpenedAt), ms(t.QueuedAt), ms(t.AnsweredAt), ms(t.EndedAt),
 		f(t.WaitSeconds), f(t.TalkSeconds), t.Summary, t.Disposition, t.LegalDomain, t.Callback, sat, rec,
-		ms(t.RecordingDeletedAt), t.RecordingFailed, t.Revision}
+		ms(t.RecordingDeletedAt), t.RecordingFailed, t.Revision, historyJSON(t.History), transfersJSON(t)}
+}
+
+// historyJSON is the history column: "" while empty.
+func historyJSON(h []HistoryEntry) string {
+	if len(h) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "" // cannot happen: times and strings
+	}
+	return string(b)
+}
+
+// transfersJSON is the transfers column: "" when there were none.
+func transfersJSON(t *Ticket) string {
+	if len(t.Transfers) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(t.Transfers) // plain strings and times: cannot fail
+	return string(b)
 }
 
 func insertTicket(ctx context.Context, tx *sql.Tx, t *Ticket) error {
@@ -109,7 +147,7 @@ func insertTicket(ctx context.Context, tx *sql.Tx, t *Ticket) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO tickets(id, call_id, caller, called, channel, category, priority, ivr_path, status,
 	outcome, abandon_stage, end_reason, seat_id, node_id, opened_at, queued_at, answered_at, ended_at,
 	wait_seconds, talk_seconds, summary, disposition, legal_domain, callback, satisfaction, recording,
-	recording_deleted_at, recording_failed, revision) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+	recording_deleted_at, recording_failed, revision, history, transfers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
 	return err
 }
 
@@ -118,6 +156,6 @@ func updateTicket(ctx context.Context, tx *sql.Tx, t *Ticket) error {
 	_, err := tx.ExecContext(ctx, `UPDATE tickets SET call_id=?, caller=?, called=?, channel=?, category=?, priority=?, ivr_path=?, status=?,
 	outcome=?, abandon_stage=?, end_reason=?, seat_id=?, node_id=?, opened_at=?, queued_at=?, answered_at=?, ended_at=?,
 	wait_seconds=?, talk_seconds=?, summary=?, disposition=?, legal_domain=?, callback=?, satisfaction=?, recording=?,
-	recording_deleted_at=?, recording_failed=?, revision=? WHERE id=?`, args...)
+	recording_deleted_at=?, recording_failed=?, revision=?, history=?, transfers=? WHERE id=?`, args...)
 	return err
 }

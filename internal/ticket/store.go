@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,9 @@ type Store struct {
 	seqMu  sync.Mutex
 	seqDay string
 	seqN   int64
+
+	// cbPolicy: the callback worklist (callback.go); nil: no tasks.
+	cbPolicy *CallbackPolicy
 }
 
 // OnRevision registers fn to be called after every committed revision (to
@@ -123,6 +127,9 @@ func (s *Store) Insert(ctx context.Context, t *Ticket) error {
 			return err
 		}
 		inserted = true
+		if err := s.syncCallbacks(ctx, tx, t); err != nil {
+			return err
+		}
 		return s.enqueue(ctx, tx, t, event)
 	})
 	if err != nil {
@@ -183,6 +190,7 @@ func (s *Store) Update(ctx context.Context, id ID, fn func(t *Ticket) error) (*T
 			return err
 		}
 		next.ID, next.Revision, next.Workorder, next.NodeID = cur.ID, cur.Revision, cur.Workorder, cur.NodeID
+		next.Feedback, next.Callbacks = cur.Feedback, cur.Callbacks
 		normalize(next, s.loc)
 		if reflect.DeepEqual(cur, next) {
 			out = cur
@@ -196,6 +204,10 @@ func (s *Store) Update(ctx context.Context, id ID, fn func(t *Ticket) error) (*T
 		if err := updateTicket(ctx, tx, next); err != nil {
 			return err
 		}
+		if err := s.syncCallbacks(ctx, tx, next); err != nil {
+			return err
+		}
+		next.Callbacks = forTicket(next.Callbacks)
 		out = next
 		return s.enqueue(ctx, tx, next, event)
 	})
@@ -239,6 +251,9 @@ func (s *Store) Get(ctx context.Context, id ID) (*Ticket, error) {
 	t, err := getTicket(ctx, s.db.R, id, s.loc)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: get %s: %w", id, err)
+	}
+	if err := s.attachCallbacks(ctx, []*Ticket{t}); err != nil {
+		return nil, err
 	}
 	return t, s.attachFeedback(ctx, []*Ticket{t})
 }
@@ -345,6 +360,9 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Ticket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: list: %w", err)
 	}
+	if err := s.attachCallbacks(ctx, out); err != nil {
+		return nil, fmt.Errorf("ticket: list: %w", err)
+	}
 	return out, s.attachFeedback(ctx, out)
 }
 
@@ -386,6 +404,7 @@ func (t *Ticket) clone() *Ticket {
 		return &v
 	}
 	c.QueuedAt, c.AnsweredAt, c.EndedAt, c.RecordingDeletedAt = cp(t.QueuedAt), cp(t.AnsweredAt), cp(t.EndedAt), cp(t.RecordingDeletedAt)
+	c.History = slices.Clone(t.History)
 	if t.WaitSeconds != nil {
 		v := *t.WaitSeconds
 		c.WaitSeconds = &v
@@ -414,6 +433,9 @@ func normalize(t *Ticket, loc *time.Location) {
 			v := store.FromMillis(store.Millis(**p)).In(loc)
 			*p = &v
 		}
+	}
+	for i := range t.History {
+		t.History[i].At = store.FromMillis(store.Millis(t.History[i].At)).In(loc)
 	}
 	for _, p := range []**float64{&t.WaitSeconds, &t.TalkSeconds} {
 		if *p != nil {

@@ -66,11 +66,30 @@ type Ticket struct {
 	// be recorded (recordings directory not writable); the callback stands.
 	RecordingFailed    bool       `json:"recording_failed"`
 	RecordingDeletedAt *time.Time `json:"recording_deleted_at,omitempty"`
-	Workorder          Workorder  `json:"workorder"`
-	Revision           int        `json:"revision"`
+	// Transfers are the legs the call was handed to, in order (issue 11).
+	Transfers []Transfer `json:"transfers,omitempty"`
+	Workorder Workorder  `json:"workorder"`
+	Revision  int        `json:"revision"`
+	// History is what was done to the live call from the console (hold,
+	// resume, mute, unmute, dtmf, hangup), oldest first. It is part of the
+	// ticket's revisions and of the push; absent while empty.
+	History []HistoryEntry `json:"history,omitempty"`
 	// Feedback is what the work-order system reported back, oldest first.
 	// It is not part of the ticket's revisions (never pushed back).
 	Feedback []Feedback `json:"feedback,omitempty"`
+	// Callbacks are the ticket's callback tasks (callback.go), in every
+	// revision pushed since the worklist exists.
+	Callbacks []Callback `json:"callbacks,omitempty"`
+}
+
+// HistoryEntry is one action on the call: when, what (an action name, e.g.
+// "hold"), by whom (the console user's name) and, for some, a detail (the
+// keys of a "dtmf").
+type HistoryEntry struct {
+	At     time.Time `json:"at"`
+	Action string    `json:"action"`
+	By     string    `json:"by"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // Workorder is the delivery state of the ticket's push. It is bookkeeping of
@@ -124,4 +143,21 @@ func TimePtr(t time.Time) *time.Time {
 func Seconds(d time.Duration) *float64 {
 	s := float64(d.Milliseconds()) / 1000
 	return &s
+}
+
+// Transfer is one leg a call was handed to (SPEC §9a): who asked, the
+// configured target, when, and how it ended.
+type Transfer struct {
+	Target     string     `json:"target"` // transfer.targets[].name
+	Kind       string     `json:"kind"`   // number | queue | seat
+	Mode       string     `json:"mode"`   // blind | consult
+	By         string     `json:"by"`     // the seat (or manager) who asked
+	Via        string     `json:"via"`    // console | refer
+	StartedAt  time.Time  `json:"started_at"`
+	AnsweredAt *time.Time `json:"answered_at"`
+	EndedAt    *time.Time `json:"ended_at"`
+	// Outcome: ringing, consulting, connected (the citizen talks to the
+	// target), requeued (a queue target, or back to the queue when the
+	// target did not answer), cancelled, no_answer, failed, ended.
+	Outcome string `json:"outcome"`
 }

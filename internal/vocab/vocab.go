@@ -262,5 +262,8 @@ func Labels() map[string]List {
 		"disposition":  Dispositions,
 		"satisfaction": Satisfaction,
 		"role":         Roles,
+		"cb_reason":    CallbackReasons,
+		"cb_state":     CallbackStates,
+		"cb_result":    CallbackResults,
 	}
 }

@@ -111,6 +111,7 @@ func newClusterFloor(t *testing.T, live string, floor *fakeFloor, ids ...string)
 		}
 		t.Cleanup(func() { db.Close() })
 		e := &env{db: db, tickets: ticket.NewStore(db, id, time.Local, nil), users: auth.NewStore(db, nil), recDir: dir}
+		e.tickets.SetCallbackPolicy(testCallbackPolicy) // voicemails are callback tasks
 		for _, u := range []auth.User{
 			{Name: "op", Role: auth.RoleOperator, SeatID: "8001"},
 			{Name: "op2", Role: auth.RoleOperator, SeatID: "8002"},

@@ -19,7 +19,7 @@ import (
 // served as they are (no build step): login, the operator desk and the
 // manager wallboard, fed by GET /api/events.
 //
-//go:embed console/index.html console/app.js console/app.css
+//go:embed console/index.html console/app.js console/app.css console/callctl.js console/transfer.js console/errors.js console/supervise.js console/supervise.css console/callbacks.js
 var consoleFS embed.FS
 
 type consoleAsset struct {

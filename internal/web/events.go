@@ -121,6 +121,9 @@ type Hub struct {
 	// remoteRevs is the last revision delivered of each other node's
 	// ticket: a late or repeated one is not delivered again.
 	remoteRevs map[string]int
+	// monitors: the supervision sessions going on (supervise.go), sent
+	// to a console that connects while one lasts.
+	monitors map[string]monitorSnap
 }
 
 type sseClient struct {
@@ -380,6 +383,7 @@ func (h *Hub) join(u auth.User) (*sseClient, error) {
 		c.ch <- h.frameLocked(EventStats, h.lastStats)
 	}
 	h.clients[c] = struct{}{}
+	h.monitorSnapshotLocked(c)
 	if mine != nil && mine.CallID != "" {
 		stage := ""
 		switch mine.State {

@@ -92,6 +92,7 @@ func newLiveEnv(t *testing.T, ho HubOptions) *liveEnv {
 	}
 	t.Cleanup(func() { db.Close() })
 	e := &env{db: db, tickets: ticket.NewStore(db, "t-1", time.UTC, nil), users: auth.NewStore(db, nil), recDir: dir}
+	e.tickets.SetCallbackPolicy(testCallbackPolicy) // voicemails are callback tasks
 	for _, u := range []auth.User{
 		{Name: "op", Role: auth.RoleOperator, SeatID: "8001"},
 		{Name: "op2", Role: auth.RoleOperator, SeatID: "8002"},
@@ -115,6 +116,7 @@ func newLiveEnv(t *testing.T, ho HubOptions) *liveEnv {
 	}
 	le.hub = NewHub(ho)
 	h := New(Options{Floor: le.floor, Events: le.hub}, e.users, e.tickets, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	e.h = h
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	t.Cleanup(le.hub.Close) // runs first: ends the streams so that srv.Close does not wait for them

@@ -7,9 +7,9 @@ package web
 //   - the call on their seat now (ringing or connected: the screen-pop
 //     comes on offer, before seat_id is set) and the current caller's
 //     earlier tickets (that caller's history);
-//   - the callback work: callbacks nobody has written up yet (the
-//     operators' shared list: voicemails, no seat, no disposition) and the
-//     callbacks they wrote up themselves (a "callback.write" audit line).
+//   - the callback work: the tickets of the callback tasks open to
+//     everyone (nobody assigned) and of the tasks assigned to them
+//     (internal/ticket callback.go; the task list is the source of truth).
 //
 // Nothing else, on every route: the ticket list and search (a search by a
 // full number outside that scope finds nothing), one ticket, PATCH, the
@@ -38,16 +38,14 @@ const (
 	auditRecordingPart = "recording.range" // a Range request not from byte 0
 )
 
-// maxClaimed bounds the callbacks written up that an operator keeps seeing.
-const maxClaimed = 500
-
 // viewScope is what one user may see.
 type viewScope struct {
-	all     bool
-	seat    string
-	callID  string // the ticket of the call on their seat now
-	caller  string // that call's caller ("" when anonymous or unknown)
-	claimed map[string]bool
+	all    bool
+	seat   string
+	callID string // the ticket of the call on their seat now
+	caller string // that call's caller ("" when anonymous or unknown)
+	// tasks: the tickets of the callback tasks open or assigned to them.
+	tasks map[string]bool
 }
 
 // isSystem reports whether r is a node's own work (systemUser, signed by
@@ -62,7 +60,7 @@ func (s *Server) scopeOf(ctx context.Context, u auth.User) (viewScope, error) {
 	if u.CanManage() {
 		return viewScope{all: true}, nil
 	}
-	sc := viewScope{seat: u.SeatID, claimed: map[string]bool{}}
+	sc := viewScope{seat: u.SeatID, tasks: map[string]bool{}}
 	if u.SeatID != "" && s.opt.Floor != nil {
 		for _, seat := range s.opt.Floor.Seats() {
 			if seat.ID == agent.SeatID(u.SeatID) {
@@ -80,19 +78,19 @@ func (s *Server) scopeOf(ctx context.Context, u auth.User) (viewScope, error) {
 			sc.caller = t.Caller // anonymous calls are not one caller
 		}
 	}
-	ids, err := s.users.AuditObjects(ctx, u.Name, auditCallbackWrite, maxClaimed)
+	ids, err := s.tickets.CallbackTickets(ctx, u.Name)
 	if err != nil {
 		return viewScope{}, err
 	}
 	for _, id := range ids {
-		sc.claimed[id] = true
+		sc.tasks[id] = true
 	}
 	return sc, nil
 }
 
 // callback reports whether t is callback work of this scope.
 func (sc viewScope) callback(t *ticket.Ticket) bool {
-	return sc.all || (t.Callback && t.SeatID == "" && (ticket.PendingCallback(t) || sc.claimed[t.ID]))
+	return sc.all || sc.tasks[t.ID]
 }
 
 // mayEdit reports whether the form of t may be written: the own seat's
@@ -112,11 +110,11 @@ func (sc viewScope) filter() *ticket.Scope {
 	if sc.all {
 		return nil
 	}
-	f := &ticket.Scope{SeatID: sc.seat, Caller: sc.caller, PendingCallbacks: true}
+	f := &ticket.Scope{SeatID: sc.seat, Caller: sc.caller}
 	if sc.callID != "" {
 		f.IDs = append(f.IDs, sc.callID)
 	}
-	for id := range sc.claimed {
+	for id := range sc.tasks {
 		f.IDs = append(f.IDs, id)
 	}
 	return f

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -51,6 +52,7 @@ func newRolesEnv(t *testing.T) *rolesEnv {
 			t.Fatal(err)
 		}
 	}
+	e.tickets.SetCallbackPolicy(ticket.CallbackPolicy{Due: map[string]time.Duration{vocab.CallbackVoicemail: time.Hour}, ShortAbandon: 5 * time.Second, MaxAttempts: 3})
 	re := &rolesEnv{env: e, floor: newFakeFloor()}
 	e.h = New(Options{Floor: re.floor, RecordingPath: func(tk *ticket.Ticket) string { return filepath.Join(dir, tk.ID+".wav") }},
 		e.users, e.tickets, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
@@ -83,10 +85,13 @@ func newRolesEnv(t *testing.T) *rolesEnv {
 		tk.Status, tk.Outcome, tk.AbandonStage = vocab.StatusClosed, vocab.OutcomeAbandoned, vocab.StageQueue
 	})
 	re.floor.set("8001", func(s *agent.Seat) { s.State, s.CallID = agent.Ringing, re.current.ID })
-	// op writes the callback up: from now on it is op's, and no longer
+	// op claims the callback task: from now on it is op's, and no longer
 	// in the operators' shared list.
-	if code, b := e.do(t, "PATCH", "/api/tickets/"+re.claimedCB.ID, e.login(t, "op"), `{"summary":"已回电","disposition":"answered"}`); code != 200 {
-		t.Fatalf("op writes the callback up: %d %s", code, b)
+	if len(re.claimedCB.Callbacks) != 1 {
+		t.Fatalf("voicemail ticket has callbacks %+v, want one task", re.claimedCB.Callbacks)
+	}
+	if code, b := e.do(t, "POST", fmt.Sprintf("/api/callbacks/%d/claim", re.claimedCB.Callbacks[0].ID), e.login(t, "op"), ""); code != 200 {
+		t.Fatalf("op claims the callback: %d %s", code, b)
 	}
 	return re
 }
@@ -159,13 +164,13 @@ func TestRoleScopeEveryEndpoint(t *testing.T) {
 		{"op", re.own, 200, 200, 403},          // own call: the recording of a call is for managers
 		{"op", re.other, 403, 403, 403},        // another seat's call
 		{"op", re.pendingCB, 200, 200, 200},    // callback work: they hear the voicemail
-		{"op", re.claimedCB, 200, 200, 200},    // the callback they wrote up
+		{"op", re.claimedCB, 200, 200, 200},    // the callback task they claimed
 		{"op", re.current, 200, 200, 403},      // the call at their seat: call recordings are for managers
 		{"op", re.currentHist, 200, 403, 403},  // the current caller's history: read only
 		{"op", re.abandoned, 403, 403, 403},    // nobody's call
 		{"op2", re.own, 403, 403, 403},         // op's call
 		{"op2", re.pendingCB, 200, 200, 200},   // the shared callback list
-		{"op2", re.claimedCB, 403, 403, 403},   // op's callback
+		{"op2", re.claimedCB, 403, 403, 403},   // op's callback task
 		{"op2", re.current, 403, 403, 403},     // ringing at op's seat
 		{"op2", re.currentHist, 200, 200, 403}, // their own call
 		{"boss", re.other, 200, 200, 200},      // managers: everything

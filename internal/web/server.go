@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,9 @@ type Options struct {
 	FeedbackSecret []byte
 	// WakeOutbox makes the outbox worker look at once (after a redeliver).
 	WakeOutbox func()
+	// WorkorderConfigured: workorder.url is set (the wallboard warns when
+	// it is not: tickets then stay in the outbox, undelivered).
+	WorkorderConfigured bool
 	// Stats computes the numbers of /api/stats/*; nil: 503 there.
 	Stats *stats.Service
 
@@ -85,6 +89,13 @@ type Options struct {
 	// 503 {"status":"unavailable","reason"} so the SBC and the load
 	// balancer fail over.
 	Unavailable func() string
+	// Calls is this node's live calls, for call control (calls.go); nil:
+	// no call is ever live here.
+	Calls CallControl
+	// Transfers: call transfer (transfer.go); nil: 503 there.
+	Transfers Transfers
+	// Callbacks places callback calls (callbacks.go); nil: dial is 503.
+	Callbacks CallbackWork
 }
 
 // Server is the HTTP handler set.
@@ -105,6 +116,10 @@ type Server struct {
 	lookup TicketLookup
 
 	guard *loginGuard
+
+	// sup: supervision (supervise.go), set once the call service exists.
+	supMu sync.Mutex
+	sup   SupervisionOptions
 }
 
 // New builds the handler.
@@ -145,7 +160,12 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/cluster", s.authed(s.managers(s.clusterView)))
 	s.consoleRoutes() // /, /console/*, /api/events, PATCH /api/tickets/{id}, /api/console/options
 	s.workorderRoutes()
+	s.wallboardRoutes()
 	s.statsRoutes() // GET /api/stats/today, /hourly, /staffing
+	s.callRoutes()  // GET /api/calls/{id}, POST /api/calls/{id}/{action}
+	s.transferRoutes()
+	s.superviseRoutes() // POST, DELETE /api/calls/{id}/monitor
+	s.callbackRoutes()  // /api/callbacks…, GET /api/stats/callbacks
 	// Anything else under /api/ is an authenticated 404, so that probing
 	// does not learn which routes exist.
 	s.mux.Handle("/api/", s.authed(func(w http.ResponseWriter, r *http.Request, _ auth.User) {

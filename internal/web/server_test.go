@@ -42,6 +42,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	e := &env{db: db, tickets: ticket.NewStore(db, "t-1", time.UTC, nil), users: auth.NewStore(db, nil), recDir: dir}
+	e.tickets.SetCallbackPolicy(testCallbackPolicy) // voicemails are callback tasks
 	for _, u := range []auth.User{{Name: "op", Role: auth.RoleOperator, SeatID: "8001"}, {Name: "boss", Role: auth.RoleManager}} {
 		if err := e.users.AddUser(ctx, u, u.Name+"-password", false); err != nil {
 			t.Fatal(err)

@@ -90,6 +90,8 @@
     chartDay: null,
   };
   const now = () => Date.now() + S.skew;
+  // Add-ons of the desk (callctl.js …) hear each screen-pop render here.
+  const popHooks = [];
   function noteTZ(s) {
     if (S.tzMin !== null || typeof s !== "string") return;
     const m = tzRe.exec(s);
@@ -102,11 +104,18 @@
   async function api(method, path, body) {
     const init = { method, credentials: "same-origin", headers: {} };
     if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
-    const r = await fetch(path, init);
+    let r;
+    try { r = await fetch(path, init); }
+    catch (_) { const e = new Error(HotlineErrors.zh(0, null)); e.status = 0; throw e; }
     let data = null;
     try { data = await r.json(); } catch (_) { /* empty body */ }
     if (r.status === 401 && path !== "/api/login" && S.me) { showLogin("登录已过期，请重新登录"); }
-    if (!r.ok) { const e = new Error((data && data.error) || `${r.status} ${r.statusText}`); e.status = r.status; throw e; }
+    if (!r.ok) {
+      // Shown to people: always Chinese (errors.js); the server's own text stays on the Error.
+      const e = new Error(HotlineErrors.zh(r.status, data)); e.status = r.status;
+      e.serverMessage = data && data.error; e.code = data && data.code;
+      throw e;
+    }
     return data;
   }
   let toastTimer = 0;
@@ -168,7 +177,7 @@
     $("switch-view").textContent = view === "desk" ? "值班长看板" : "坐席工作台";
     if (view === "desk") { renderMySeat(); renderQueueMini(); loadCallbacks(); }
     else {
-      renderSeatGrid(); renderQueueTable(); loadDead(); loadCluster();
+      renderSeatGrid(); renderQueueTable(); loadDead(); loadCluster(); loadWorkorderStatus();
       // The numbers first: they tell the hotline's time zone, and so its "today".
       loadStats().finally(() => { searchDefaults(); loadChart(); });
     }
@@ -217,7 +226,18 @@
     on("offer", onOffer);
     on("ticket", onTicket);
     on("stats", (d) => { S.lastStatsEvent = Date.now(); renderStats(d); });
+    for (const [name, fn] of extraEvents) on(name, fn);
   }
+  // Hook for the console's other scripts (supervise.js …): live events
+  // they handle, the API, the signed-in user, the toast, the view.
+  const extraEvents = [];
+  window.hotline = {
+    onEvent(name, fn) { extraEvents.push([name, fn]); },
+    api: (m, p, b) => api(m, p, b),
+    me: () => S.me,
+    view: () => S.view,
+    toast: (m) => toast(m),
+  };
 
   let seatsRender = 0;
   function onSeat(d) {
@@ -333,6 +353,7 @@
       });
       renderPop();
     }
+    if (window.hotlineCallbacks) window.hotlineCallbacks.onTicket(d);
     if (canManage() && d.event === "closed") { scheduleStats(); scheduleChart(); }
     if (canManage() && d.workorder && d.workorder.state === "dead") scheduleDead();
   }
@@ -352,7 +373,7 @@
     pop.classList.toggle("ringing", !!p && p.stage === "ringing");
     $("pop-empty").hidden = !!p; $("pop-body").hidden = !p; $("pop-close").hidden = !p || p.stage === "ringing" || p.stage === "answered";
     const badge = $("pop-stage");
-    if (!p) { badge.className = "badge"; badge.textContent = "等待来电"; document.title = "12348 热线控制台"; return; }
+    if (!p) { badge.className = "badge"; badge.textContent = "等待来电"; document.title = "12348 热线控制台"; for (const fn of popHooks) fn(null); return; }
     const t = p.ticket;
     const stCls = { ringing: "st-ringing", answered: "st-busy", wrap_up: "st-wrap_up", gone: "bad", ended: "", callback: "warn" }[p.stage] || "";
     badge.className = `badge ${stCls}`;
@@ -368,6 +389,7 @@
     renderVoicemail(p);
     tickPop();
     renderHistory(p.history || []);
+    for (const fn of popHooks) fn(p);
   }
   // A callback's voicemail: the operator hears it before calling back (the
   // API serves it to them, audited like every playback).
@@ -413,7 +435,7 @@
           el("span", { class: h.outcome === "answered" ? "badge st-ready" : "badge warn", text: label(L.outcome, h.outcome, label(L.status, h.status)) }),
           h.abandon_stage ? el("span", { class: "muted", text: `（${label(L.stage, h.abandon_stage)}）` }) : null,
           h.priority === "green" ? el("span", { class: "badge green", text: label(L.priority, h.priority) }) : null,
-          el("span", { class: woCls, title: wo.last_error || "", text: `工单${label(L.wo, wo.state)}` }),
+          el("span", { class: woCls, title: HotlineErrors.workorderError(wo.last_error), text: `工单${label(L.wo, wo.state)}` }),
         ),
         h.disposition || h.legal_domain ? el("div", { class: "muted", text: [h.legal_domain && choiceLabel(S.opts.legal_domains, h.legal_domain), h.disposition && choiceLabel(S.opts.dispositions, h.disposition)].filter(Boolean).join(" · ") }) : null,
         h.summary ? el("p", { class: "hist-sum", text: h.summary }) : null,
@@ -460,6 +482,7 @@
   // for callback and not yet written up. The number is shown whole here: the
   // operator dials it.
   async function loadCallbacks() {
+    if (window.hotlineCallbacks) return window.hotlineCallbacks.load(); // the task list (callbacks.js)
     if (!S.me) return;
     const ul = $("callbacks");
     const from = hotlineDay(6);
@@ -499,7 +522,7 @@
     ul.replaceChildren();
     for (const s of seats) {
       const reason = s.state === "not_ready" && s.reason ? label(L.reason, s.reason) : "";
-      ul.append(el("li", { class: `seat-card st-${s.state}`, "data-seat": s.id, "data-state": s.state },
+      ul.append(el("li", { class: `seat-card st-${s.state}`, "data-seat": s.id, "data-state": s.state, "data-call": s.call_id || null },
         el("div", { class: "sc-top" }, el("span", { class: "sc-name", text: s.name || s.id }), el("span", { class: "muted mono", text: s.id })),
         el("div", { class: "sc-state" },
           el("span", { class: `badge st-${s.state}`, text: label(L.state, s.state) + (reason ? ` · ${reason}` : "") }),
@@ -560,21 +583,36 @@
     clearTimeout(statsTimer); statsTimer = setTimeout(loadStats, 1500);
   }
   function renderStats(d) {
+    if (window.hotlineCallbacks) window.hotlineCallbacks.stats();
     if (!d) return;
     noteTZ(d.generated_at || d.from);
     const set = (id, v, cls) => { const e = $(id); e.textContent = v; e.classList.remove("bad", "good"); if (cls) e.classList.add(cls); };
     set("kpi-offered", num(d.offered));
     set("kpi-answered", num(d.answered));
     set("kpi-abandoned", num(d.abandoned));
+    // The abandon rate beside the count: (abandoned − short) / (offered − short),
+    // the answer rate's denominator (internal/stats).
+    const abr = d.abandon_rate;
+    const rateEl = $("kpi-abandon-rate");
+    rateEl.textContent = abr == null ? "" : pct(abr);
+    rateEl.classList.toggle("bad", abr != null && abr > 0.05); // above 5 %, the 95 % answer rate is out of reach
     const ar = d.answer_rate, sl = d.service_level;
+    // The service level is green at or above acd.target_service_level (sent with the numbers).
+    const slTarget = d.target_service_level > 0 && d.target_service_level < 1 ? d.target_service_level : 0.8;
+    S.slTarget = slTarget;
     set("kpi-answer-rate", pct(ar), ar == null ? "" : (ar <= 1 ? ar : ar / 100) >= 0.95 ? "good" : "bad");
-    set("kpi-service-level", pct(sl), sl == null ? "" : (sl <= 1 ? sl : sl / 100) >= 0.8 ? "good" : "bad");
+    set("kpi-service-level", pct(sl), sl == null ? "" : (sl <= 1 ? sl : sl / 100) >= slTarget ? "good" : "bad");
+    $("kpi-service-level").dataset.target = String(slTarget);
+    $("kpi-sl-target").textContent = `目标 ≥ ${Math.round(slTarget * 1000) / 10}%`;
     set("kpi-asa", secs(d.asa_seconds));
     set("kpi-aht", secs(d.aht_seconds));
     set("kpi-satisfaction", pct(d.satisfaction_rate));
-    $("kpi-offered-sub").textContent = d.voicemail != null ? `留言 ${d.voicemail}` : "";
-    $("kpi-answered-sub").textContent = d.in_progress ? `进行中 ${d.in_progress}` : "";
-    $("kpi-abandoned-sub").textContent = d.short_abandoned != null ? `其中短时放弃 ${d.short_abandoned}` : "";
+    // 进行中 = every call not over yet (menu, queue, ringing, talking), beside 呼入;
+    // 通话中 = of the answered, those still talking, beside 接通 (internal/stats).
+    $("kpi-offered-sub").textContent = [d.in_progress ? `进行中 ${d.in_progress}` : "", d.voicemail != null ? `留言 ${d.voicemail}` : ""].filter(Boolean).join(" · ");
+    $("kpi-offered-sub").title = "进行中：尚未结束的来电（语音导航、排队、振铃、通话中）";
+    $("kpi-answered-sub").textContent = d.talking ? `通话中 ${d.talking}` : "";
+    $("kpi-abandoned-sub").textContent = d.short_abandoned != null ? `其中短时放弃 ${d.short_abandoned}（不计入放弃率）` : "";
     $("kpi-rated").textContent = d.rated != null ? `评价 ${d.rated} 次` : "";
     if (d.service_level_seconds) $("kpi-sl-sub").textContent = `${d.service_level_seconds} 秒内接通`;
     const g = d.green, gl = $("kpi-green");
@@ -596,6 +634,23 @@
     ]);
     if (day === hotlineDay()) { S.staffing = staffing; renderStaffingNow(); }
     drawChart(hourly, staffing);
+    $("staffing-note").textContent = staffingNote(staffing);
+  }
+  // What the staffing advice is based on, and why it is empty when it is
+  // (internal/stats/staffing.go).
+  const weekdayZh = { Sunday: "星期日", Monday: "星期一", Tuesday: "星期二", Wednesday: "星期三", Thursday: "星期四", Friday: "星期五", Saturday: "星期六" };
+  function staffingNote(st) {
+    if (!st) return "建议坐席数暂不可用（统计接口未响应）。";
+    const wd = weekdayZh[st.weekday] || st.weekday || "";
+    const target = st.target_service_level ? `${Math.round(st.target_service_level * 1000) / 10}%` : "目标比例";
+    const how = `建议坐席数按 Erlang C 公式计算：每小时至少需要多少名在线坐席，才能在 ${st.service_level_seconds ?? 15} 秒内接通 ${target} 的来电。`;
+    const refs = st.reference_days || [];
+    if (!refs.length) return `暂无建议坐席数：需参考此前最近 4 个${wd}（已结束的日子）的来电，但热线最早的工单晚于这些日子，还没有可参考的历史。` + how;
+    const partial = refs.length < 4 ? `热线开通不足 4 周，只有 ${refs.length} 天可参考；` : "";
+    const any = (st.hours || []).some((h) => h.offered > 0);
+    const base = `参考日：${refs.join("、")}（此前最近 ${refs.length} 个${wd}）；${partial}每小时话务量取这些日子该小时的平均呼入，处理时长取其平均通话时长加话后整理 ${Math.round(st.wrap_up_seconds ?? 0)} 秒。`;
+    const peak = st.peak_seats_required != null ? `全天高峰需 ${st.peak_seats_required} 席，已配置 ${st.seats_configured} 席。` : "";
+    return (any ? "" : "参考日没有来电，因此各时段建议 0 席。") + base + how + peak;
   }
   function renderStaffingNow() {
     const logged = [...S.seats.values()].filter((s) => s.state !== "offline").length;
@@ -612,13 +667,16 @@
     box.replaceChildren();
     if (!hourly || !hourly.hours) { box.append(el("p", { class: "empty small", text: "没有分时数据（统计接口不可用）" })); return; }
     const W = Math.max(300, box.clientWidth || 600), H = Math.max(140, box.clientHeight || 200);
-    const m = { l: 30, r: 28, t: 8, b: 20 };
+    const m = { l: 34, r: 40, t: 16, b: 20 };
     const hours = new Map(hourly.hours.map((h) => [h.hour, h]));
     const staff = new Map(((staffing && staffing.hours) || []).map((h) => [h.hour, h.seats_needed ?? h.seats_required]));
     let max = 1, total = 0;
     for (const h of hourly.hours) { max = Math.max(max, h.offered || 0); total += h.offered || 0; }
-    let smax = 1;
+    // The seats axis (right): 0 to the larger of the advice and the configured seats.
+    let smax = Math.max(1, (staffing && staffing.seats_configured) || 0);
     for (const v of staff.values()) if (v != null) smax = Math.max(smax, v);
+    const sStep = smax <= 8 ? 1 : smax <= 20 ? 2 : Math.ceil(smax / 8);
+    smax = sStep * Math.ceil(smax / sStep);
     const yStep = max <= 5 ? 1 : Math.ceil(max / 4);
     const yMax = yStep * Math.ceil(max / yStep);
     const cw = (W - m.l - m.r) / 24, ih = H - m.t - m.b;
@@ -628,6 +686,22 @@
     for (let v = 0; v <= yMax; v += yStep) {
       svg.append(sv("line", { x1: m.l, x2: W - m.r, y1: y(v), y2: y(v), stroke: "#e3e7ed" }));
       svg.append(sv("text", { x: m.l - 4, y: y(v) + 4, "text-anchor": "end" }, String(v)));
+    }
+    const ys = (v) => m.t + ih - (v / smax) * ih;
+    svg.append(sv("text", { x: 2, y: m.t - 5, class: "axis-title" }, "来电（次）"));
+    if ([...staff.values()].some((v) => v != null)) {
+      const axis = sv("g", { class: "seat-axis", "data-max": smax });
+      axis.append(sv("line", { x1: W - m.r, x2: W - m.r, y1: m.t, y2: m.t + ih, stroke: "#e08a00" }));
+      for (let v = 0; v <= smax; v += sStep) {
+        axis.append(sv("line", { x1: W - m.r, x2: W - m.r + 3, y1: ys(v), y2: ys(v), stroke: "#e08a00" }));
+        axis.append(sv("text", { x: W - m.r + 5, y: ys(v) + 4, class: "seat-tick" }, String(v)));
+      }
+      axis.append(sv("text", { x: W - 2, y: m.t - 5, "text-anchor": "end", class: "axis-title" }, "坐席（席）"));
+      if (staffing.seats_configured) {
+        axis.append(sv("line", { x1: m.l, x2: W - m.r, y1: ys(staffing.seats_configured), y2: ys(staffing.seats_configured), stroke: "#e08a00", "stroke-dasharray": "2 4", opacity: 0.6 }));
+        axis.append(sv("text", { x: W - m.r - 4, y: ys(staffing.seats_configured) + 12, "text-anchor": "end", class: "seat-tick" }, `已配置 ${staffing.seats_configured} 席`));
+      }
+      svg.append(axis);
     }
     const pts = [];
     for (let hr = 0; hr < 24; hr++) {
@@ -642,11 +716,10 @@
       svg.append(g);
       if (hr % 3 === 0) svg.append(sv("text", { x: x + cw / 2, y: H - 5, "text-anchor": "middle" }, `${hr}`));
       const need = staff.get(hr);
-      if (need != null) pts.push([x + cw / 2, m.t + ih - (need / smax) * ih * 0.9]);
+      if (need != null) pts.push([x + cw / 2, ys(need)]);
     }
     if (pts.length) {
-      svg.append(sv("polyline", { points: pts.map((p) => p.join(",")).join(" "), fill: "none", stroke: "#e08a00", "stroke-width": 2 }));
-      svg.append(sv("text", { x: W - m.r + 4, y: m.t + ih - ih * 0.9 + 4, fill: "#8a5a00" }, String(smax)));
+      svg.append(sv("polyline", { class: "staff-line", points: pts.map((p) => p.join(",")).join(" "), fill: "none", stroke: "#e08a00", "stroke-width": 2 }));
     }
     if (hourly.date === hotlineDay()) {
       const hn = hotlineNow();
@@ -724,14 +797,33 @@
     try {
       const r = await api("GET", "/api/workorder/dead");
       renderDead(r.tickets || []);
-      msg.textContent = "";
+      msg.textContent = r.partial && r.partial.length ? `不完整：节点 ${r.partial.join("、")} 未响应` : "";
     } catch (e) { msg.className = "msg error"; msg.textContent = e.status === 404 ? "推送失败列表不可用" : `读取失败：${e.message}`; }
   }
+  // The banner when the work-order push is not configured (workorder.url empty).
+  async function loadWorkorderStatus() {
+    if (!canManage()) return;
+    try { const r = await api("GET", "/api/workorder/status"); $("wo-banner").hidden = !!r.configured; }
+    catch (_) { $("wo-banner").hidden = true; }
+  }
+  $("dead-all").addEventListener("click", async () => {
+    const b = $("dead-all"), msg = $("dead-msg");
+    b.disabled = true;
+    try {
+      const r = await api("POST", "/api/workorder/redeliver-all");
+      msg.className = "msg ok";
+      msg.textContent = `已重新排队 ${r.tickets} 张工单（${r.revisions} 个版本），稍后自动推送` +
+        (r.failed && r.failed.length ? `；${r.failed.length} 张失败` : "") + (r.partial && r.partial.length ? `；节点 ${r.partial.join("、")} 未响应` : "");
+      scheduleDead();
+    } catch (e) { msg.className = "msg error"; msg.textContent = `全部重新推送失败：${e.message}`; }
+    finally { b.disabled = false; }
+  });
   function renderDead(list) {
     const tb = $("dead-table").tBodies[0];
     tb.replaceChildren();
     $("dead-count").textContent = list.length ? String(list.length) : "";
     $("dead-empty").hidden = list.length > 0;
+    $("dead-all").hidden = list.length === 0;
     for (const t of list) {
       const wo = t.workorder || {};
       const btn = el("button", { class: "small", type: "button", "aria-label": `重新推送工单 ${t.id}` }, "重新推送");
@@ -748,7 +840,7 @@
         el("td", { class: "mono", text: dt(t.opened_at) }),
         el("td", { text: label(L.outcome, t.outcome, label(L.status, t.status)) }),
         el("td", { text: String(wo.attempts ?? "—") }),
-        el("td", { class: "err", text: wo.last_error || "" }),
+        el("td", { class: "err", title: wo.last_error || "", text: HotlineErrors.workorderError(wo.last_error) }),
         el("td", {}, btn)));
     }
   }
@@ -774,6 +866,11 @@
   }
   let resizeTimer = 0;
   window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { if (S.view === "board") loadChart(S.chartDay); }, 300); });
+
+  // ---------- hooks for the desk's add-ons ----------
+  window.hotlineConsole = { api, state: S, el, $, toast, dur, now, label: (kind, v) => label(L[kind], v), onPop: (fn) => popHooks.push(fn) };
+  // What callbacks.js uses besides (label with a map, not a kind).
+  Object.assign(window.hotlineConsole, { dt, openCallback, L, labelMap: label, me: () => S.me, view: () => S.view });
 
   // ---------- boot ----------
   (async () => {

@@ -1,0 +1,128 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotline12348/hotline/internal/ticket"
+	"github.com/hotline12348/hotline/internal/vocab"
+)
+
+// testCallbackPolicy: every voicemail, abandon after 5 s and "3" is a task.
+var testCallbackPolicy = ticket.CallbackPolicy{
+	Due:          map[string]time.Duration{vocab.CallbackVoicemail: time.Hour, vocab.CallbackAbandoned: time.Hour, vocab.CallbackDissatisfied: time.Hour},
+	ShortAbandon: 5 * time.Second, MaxAttempts: 3,
+}
+
+// TestCallbackAPI: the worklist as operators and a manager see and work it.
+func TestCallbackAPI(t *testing.T) {
+	re := newRolesEnv(t)
+	op, op2, boss := re.login(t, "op"), re.login(t, "op2"), re.login(t, "boss")
+	list := func(token, q string) []ticket.Callback {
+		t.Helper()
+		code, b := re.do(t, "GET", "/api/callbacks"+q, token, "")
+		if code != 200 {
+			t.Fatalf("list %s: %d %s", q, code, b)
+		}
+		var ans struct{ Callbacks []ticket.Callback }
+		if err := json.Unmarshal(b, &ans); err != nil {
+			t.Fatal(err)
+		}
+		return ans.Callbacks
+	}
+	// pendingCB is open to all, claimedCB is op's (newRolesEnv).
+	if got := list(op, "?state=open"); len(got) != 2 {
+		t.Errorf("op sees %d tasks, want 2 (the open one and their own)", len(got))
+	}
+	got := list(op2, "?state=open&reason=voicemail")
+	if len(got) != 1 || got[0].TicketID != re.pendingCB.ID || got[0].Caller != "138****0003" {
+		t.Fatalf("op2 sees %+v, want only the open task, number masked", got)
+	}
+	if got[0].Recording == nil || *got[0].Recording != ticket.RecordingURL(re.pendingCB.ID) {
+		t.Errorf("voicemail to hear: %v", got[0].Recording)
+	}
+	if all := list(boss, ""); len(all) != 2 || all[0].Caller == "" || strings.Contains(all[0].Caller, "*") {
+		t.Errorf("manager sees %+v", all)
+	}
+	if code, b := re.do(t, "GET", "/api/callbacks?state=later", op, ""); code != 400 {
+		t.Errorf("bad state: %d %s", code, b)
+	}
+	id := got[0].ID
+	path := fmt.Sprintf("/api/callbacks/%d", id)
+	if code, b := re.do(t, "POST", path+"/claim", op2, ""); code != 200 {
+		t.Fatalf("op2 claims: %d %s", code, b)
+	}
+	if code, _ := re.do(t, "POST", path+"/claim", op, ""); code != 409 {
+		t.Errorf("op claims op2's task: %d, want 409", code)
+	}
+	if code, _ := re.do(t, "POST", path+"/result", op, `{"result":"reached"}`); code != 409 {
+		t.Errorf("op records op2's task: %d, want 409", code)
+	}
+	// Toll-fraud guard: dial names no number; any parameter is refused.
+	for _, body := range []string{`{"number":"00862112345678"}`, `{"to":"sip:1900@evil"}`, `not json`} {
+		if code, b := re.do(t, "POST", path+"/dial", op2, body); code != 400 || !strings.Contains(string(b), "own number") {
+			t.Errorf("dial with %s: %d %s, want 400", body, code, b)
+		}
+	}
+	if code, _ := re.do(t, "POST", path+"/dial", op2, ""); code != 503 {
+		t.Errorf("dial without a callback service: %d, want 503", code)
+	}
+	if code, b := re.do(t, "POST", path+"/result", op2, `{"result":"retry"}`); code != 400 {
+		t.Errorf("retry without retry_at: %d %s", code, b)
+	}
+	if code, b := re.do(t, "POST", path+"/result", op2, `{"result":"reached","number":"1"}`); code != 400 {
+		t.Errorf("unknown field: %d %s", code, b)
+	}
+	code, b := re.do(t, "POST", path+"/result", op2, `{"result":"reached"}`)
+	if code != 200 || !strings.Contains(string(b), `"state":"done"`) {
+		t.Fatalf("result: %d %s", code, b)
+	}
+	// The ticket carries the task and its result; op2 still reads it (their task).
+	code, b = re.do(t, "GET", "/api/tickets/"+re.pendingCB.ID, op2, "")
+	var tk ticket.Ticket
+	_ = json.Unmarshal(b, &tk)
+	if code != 200 || len(tk.Callbacks) != 1 || tk.Callbacks[0].State != vocab.CallbackDone || len(tk.Callbacks[0].History) != 1 {
+		t.Errorf("ticket: %d %+v", code, tk.Callbacks)
+	}
+	// op no longer sees it: neither the task nor the ticket.
+	if code, _ := re.do(t, "GET", "/api/tickets/"+re.pendingCB.ID, op, ""); code != 403 {
+		t.Errorf("op reads op2's done callback: %d, want 403", code)
+	}
+	code, b = re.do(t, "GET", "/api/stats/callbacks", boss, "")
+	if code != 200 || !strings.Contains(string(b), `"done_today":1`) || !strings.Contains(string(b), `"open":1`) {
+		t.Errorf("stats: %d %s", code, b)
+	}
+	if code, _ := re.do(t, "POST", "/api/callbacks/999/claim", op, ""); code != 404 {
+		t.Errorf("unknown task: %d", code)
+	}
+}
+
+// The wallboard's callback figures in a cluster: every node's tasks, summed.
+func TestClusterCallbackStats(t *testing.T) {
+	nodes, _ := newCluster(t, "", "km-1", "km-2")
+	a, b := nodes["km-1"], nodes["km-2"]
+	vm := func(tk *ticket.Ticket) {
+		tk.Callback, tk.Status, tk.Outcome = true, vocab.StatusClosed, vocab.OutcomeVoicemail
+	}
+	a.open(t, "13800000001", time.Now(), vm)
+	done := b.open(t, "13800000002", time.Now(), vm)
+	b.open(t, "13800000003", time.Now(), vm)
+	ctx := t.Context()
+	if _, err := b.tickets.ClaimCallback(ctx, done.Callbacks[0].ID, "boss", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.tickets.CallbackResult(ctx, done.Callbacks[0].ID, "boss", true, vocab.ResultReached, nil); err != nil {
+		t.Fatal(err)
+	}
+	code, body := a.do(t, "GET", "/api/stats/callbacks", a.login(t, "boss"), "")
+	var got ticket.CallbackCounts
+	if code != 200 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("%d %s", code, body)
+	}
+	if got.Open != 2 || got.DoneToday != 1 || got.CompletionRate == nil || *got.CompletionRate < 0.33 || *got.CompletionRate > 0.34 {
+		t.Errorf("cluster callback stats %s", body)
+	}
+}
