@@ -359,11 +359,19 @@ func (h *Hotline) API(t testing.TB, method, path, body string) (int, []byte) {
 }
 
 // FreePort returns a currently free UDP+TCP port on 127.0.0.1 (even, so it
-// can serve as an RTP port too).
+// can serve as an RTP port too), with the three above it: a caller may use
+// p..p+3 (baresip's RTP range, SIPp's audio and video ports). Ports come
+// from 20000–29999, below every RTPRange, and no port is handed out twice
+// in one test binary: tests run in parallel, and a port picked here stays
+// unbound until its peer starts, sometimes seconds later (a seat SIPp is
+// started again on the port its REGISTER came from).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 100 {
-		p := 20000 + 2*rand.IntN(20000)
+	for range 200 {
+		p := 20000 + 4*rand.IntN(2500)
+		if !claimPort(p) {
+			continue
+		}
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			continue
@@ -384,6 +392,22 @@ func FreePort(t testing.TB) int {
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// claimPort marks the block at p as handed out; false if it already was.
+func claimPort(p int) bool {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if portsGiven[p] {
+		return false
+	}
+	portsGiven[p] = true
+	return true
 }
 
 // ErrExit is returned by RunSIPp when SIPp exits non-zero.
