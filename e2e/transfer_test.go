@@ -145,8 +145,8 @@ func checkWholeRecording(t *testing.T, h *siptest.Hotline, id string) {
 }
 
 // A blind transfer from the console API to an outside number through the
-// trunk: an unlisted number and conference mode are refused first (403,
-// 501; no INVITE reaches the trunk for them), then the citizen talks to
+// trunk: an unlisted number, a conference with a queue and bad bodies are
+// refused first (403, 400; no INVITE reaches the trunk for them), then the citizen talks to
 // the SIPp lawyer, the operator's leg ends (wrap-up), the ticket records
 // the leg, the recording covers the whole call.
 func TestTransferBlindToLawyerThroughTrunk(t *testing.T) {
@@ -169,7 +169,7 @@ func TestTransferBlindToLawyerThroughTrunk(t *testing.T) {
 	}{
 		{`{"target":"12399999999","mode":"blind"}`, 403}, // a number, not a configured target
 		{`{"target":"律师事务所","mode":"blind"}`, 403},
-		{`{"target":"法律援助中心","mode":"conference"}`, 501},
+		{`{"target":"人民调解","mode":"conference"}`, 400}, // a queue is transferred to blind
 		{`{"target":"法律援助中心","mode":"sideways"}`, 400},
 		{`{"target":"法律援助中心","mode":"blind","number":"12399999999"}`, 400},
 	} {
@@ -182,8 +182,10 @@ func TestTransferBlindToLawyerThroughTrunk(t *testing.T) {
 	if code, body := postTransfer(t, h, "20990101-000000-test-1-9999", "/transfer", `{"target":"法律援助中心","mode":"blind"}`); code != 404 {
 		t.Errorf("transfer of a ticket without a live call: %d %s, want 404", code, body)
 	}
-	if code, body := postTransfer(t, h, tk.ID, "/transfer/complete", ``); code != 409 {
-		t.Errorf("complete without a consultation: %d %s, want 409", code, body)
+	for _, op := range []string{"/transfer/complete", "/transfer/conference"} {
+		if code, body := postTransfer(t, h, tk.ID, op, ``); code != 409 {
+			t.Errorf("%s without a consultation: %d %s, want 409", op, code, body)
+		}
 	}
 	if code, body := postTransfer(t, h, tk.ID, "/transfer", `{"target":"法律援助中心","mode":"blind"}`); code != 202 {
 		t.Fatalf("blind transfer: %d %s", code, body)
@@ -538,4 +540,96 @@ func TestTransferConsultCancelled(t *testing.T) {
 	if m := scrape(t, h); !strings.Contains(m, `hotline_transfers_total{kind="number",mode="consult",outcome="cancelled"} 1`) {
 		t.Error("/metrics lacks the cancelled consultation")
 	}
+}
+
+// A three-way conference from the desk in headless Chromium: the operator
+// consults 法律援助中心 (the citizen held), presses 三方通话, and all three
+// hear each other — each of them hears the other two in the same second
+// of audio, so it is a mix, not turns — then 挂断第三方 ends the lawyer's
+// leg and the operator talks to the citizen alone again. The ticket keeps
+// the leg (mode conference), the recording covers it.
+func TestConferenceFromTheDesk(t *testing.T) {
+	t.Parallel()
+	br := siptest.StartBrowser(t)
+	trunkPort := siptest.FreePort(t)
+	h := xferHotline(t, trunkPort)
+	addUser(t, h, "op1", "operator", "8001", "op1-password-1")
+	seat := siptest.RegisterSeat(t, h, "8001")
+	desk := br.NewPage(t, "desk", 1366, 768)
+	consoleLogin(t, h, desk, "op1", "op1-password-1", "desk-view")
+	seatVoice(t, seat, 60*time.Second)
+	seatCap := siptest.StartCapture(t, fmt.Sprintf("udp and dst port %d", seat.MediaPort))
+	seatRun := seat.Run(t, "seat_answer.xml", 90*time.Second, "ring_ms", "1000", "talk_ms", "1000", "hangup", "caller", "pt", "0", "codec", "PCMU")
+	lawyerRun, lawyerCap := startLawyer(t, h, trunkPort)
+
+	const number = "13812340009"
+	callerRun, callerCap := talkingCaller(t, h, number, 26*time.Second)
+	desk.WaitFor("the call on the desk", `document.getElementById("pop-stage").textContent === "通话中"`, 20*time.Second)
+	desk.WaitFor("the 转接 panel", `!document.getElementById("xfer").hidden && document.querySelectorAll("#xfer-target option").length === 3`, 10*time.Second)
+	time.Sleep(time.Second)
+	desk.Do(chromedp.SetValue(chromedp.ID("xfer-target"), "法律援助中心"), chromedp.SetValue(chromedp.ID("xfer-mode"), "consult"), chromedp.Click(chromedp.ID("btn-transfer")))
+	desk.WaitFor("the lawyer answered (the ticket event)", `document.getElementById("xfer-msg").textContent === "正在与 法律援助中心 通话，来电人已保持"`, 10*time.Second)
+	desk.WaitFor("三方通话 offered", `!document.getElementById("btn-xfer-conference").hidden`, 2*time.Second)
+	time.Sleep(2 * time.Second) // operator and lawyer talk; the citizen is held
+	desk.Do(chromedp.Click(chromedp.ID("btn-xfer-conference")))
+	desk.WaitFor("the conference (the ticket event)", `document.getElementById("xfer-msg").textContent === "三方通话中：来电人、您与 法律援助中心"`, 10*time.Second)
+	desk.Screenshot("console-conference.png")
+	if tk := waitTicket(t, h, number, "in conference", 5*time.Second, func(tk xferTicket) bool { return len(tk.Transfers) == 1 && tk.Transfers[0].Mode == "conference" }); tk.Transfers[0].Outcome != "connected" || tk.Transfers[0].EndedAt != nil {
+		t.Errorf("the conference leg on the ticket: %+v", tk.Transfers[0])
+	}
+	time.Sleep(5 * time.Second) // three-way
+	desk.Do(chromedp.Click(chromedp.ID("btn-xfer-cancel")))
+	desk.WaitFor("the lawyer's leg ended", `document.getElementById("xfer-msg").textContent === "已挂断第三方，回到来电人" && !document.getElementById("btn-transfer").hidden`, 10*time.Second)
+	expectSIPpOK(t, lawyerRun.Wait(t)) // the switch hung up the lawyer
+	expectSIPpOK(t, callerRun.Wait(t))
+	expectSIPpOK(t, seatRun.Wait(t))
+
+	// Each party hears the other two at once, in some second of the call.
+	for _, c := range []struct {
+		who      string
+		cap      *siptest.Capture
+		hz1, hz2 float64
+	}{
+		{"the citizen", callerCap, seatHz, lawyerHz},
+		{"the operator", seatCap, callerHz1, lawyerHz},
+		{"the lawyer", lawyerCap, callerHz1, seatHz},
+	} {
+		pkts := c.cap.Stop(t)
+		if a, b := bothHeard(pkts, c.hz1, c.hz2); a < 0.02 || b < 0.02 {
+			t.Errorf("%s never heard the other two in one second (best %.4f and %.4f)", c.who, a, b)
+		}
+		if c.who == "the citizen" {
+			var last []siptest.Packet
+			for _, p := range pkts {
+				if p.At > pkts[len(pkts)-1].At-3*time.Second {
+					last = append(last, p)
+				}
+			}
+			if s, l := heardLevel(last, seatHz), heardLevel(last, lawyerHz); s < 0.02 || l > 0.005 {
+				t.Errorf("after 挂断第三方 the citizen hears the operator %.4f and the lawyer %.4f, want the operator only", s, l)
+			}
+		}
+	}
+	tk := waitTicket(t, h, number, "closed", 10*time.Second, func(tk xferTicket) bool { return tk.Status == "closed" })
+	if len(tk.Transfers) != 1 || tk.Transfers[0].Mode != "conference" || tk.Transfers[0].Outcome != "connected" || tk.Transfers[0].EndedAt == nil || tk.Transfers[0].Via != "console" {
+		t.Fatalf("ticket's transfers %+v", tk.Transfers)
+	}
+	checkWholeRecording(t, h, tk.ID)
+	if m := scrape(t, h); !strings.Contains(m, `hotline_transfers_total{kind="number",mode="conference",outcome="connected"} 1`) {
+		t.Error("/metrics lacks the conference")
+	}
+}
+
+// bothHeard is, over the seconds of audio captured (50 packets each), the
+// levels of hz1 and hz2 in the second where the weaker of the two is
+// loudest.
+func bothHeard(pkts []siptest.Packet, hz1, hz2 float64) (float64, float64) {
+	var best1, best2 float64
+	for i := 0; i+50 <= len(pkts); i += 25 {
+		a, b := heardLevel(pkts[i:i+50], hz1), heardLevel(pkts[i:i+50], hz2)
+		if min(a, b) > min(best1, best2) {
+			best1, best2 = a, b
+		}
+	}
+	return best1, best2
 }

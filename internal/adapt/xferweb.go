@@ -35,13 +35,13 @@ func (w WebTransfers) Request(ctx context.Context, id, op, target, mode, by stri
 	case errors.Is(err, call.ErrUnknownTarget):
 		code, msg = http.StatusForbidden, "转接目标不在配置的转接目标（transfer.targets）中"
 	case errors.Is(err, call.ErrModeUnsupported):
-		code, msg = http.StatusNotImplemented, "三方通话（conference）转接尚未提供：请用 blind 或 consult"
+		code, msg = http.StatusNotImplemented, "本节点的媒体不支持三方通话"
 	case errors.Is(err, call.ErrBadMode):
-		code, msg = http.StatusBadRequest, `转接方式无效：mode 应为 "blind" 或 "consult"（转到队列只能 blind）`
+		code, msg = http.StatusBadRequest, `转接方式无效：mode 应为 "blind"、"consult" 或 "conference"（转到队列只能 blind）`
 	case errors.Is(err, call.ErrTransferBusy):
 		code, msg = http.StatusConflict, "此通话正在转接中"
 	case errors.Is(err, call.ErrNoConsult):
-		code, msg = http.StatusConflict, "没有正在进行的咨询转接"
+		code, msg = http.StatusConflict, "没有正在进行的咨询转接或三方通话"
 	case errors.Is(err, call.ErrNotAnsweredYet):
 		code, msg = http.StatusConflict, "转接目标尚未接听"
 	case errors.Is(err, call.ErrTargetFailed):

@@ -238,6 +238,27 @@ func (s *Supervision) Monitor(ctx context.Context, id ticket.ID, manager, manage
 	return MonitorRinging, nil
 }
 
+// refresh sets the supervision matrix of the ticket's call again, if a
+// manager has joined it: the call's parties changed (a conference), and
+// the manager keeps their mode (a listener stays unheard). Nil-safe.
+func (s *Supervision) refresh(id ticket.ID) {
+	if s == nil {
+		return
+	}
+	mix, ok := s.Media.(Mixing)
+	s.mu.Lock()
+	l := s.calls[id]
+	s.mu.Unlock()
+	if l == nil || !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mon != nil && l.mon.joined {
+		_ = mix.SetHears(l.caller, l.hears(l.mon))
+	}
+}
+
 // Stop ends manager's supervision of the ticket's call.
 func (s *Supervision) Stop(id ticket.ID, manager string) error {
 	s.mu.Lock()

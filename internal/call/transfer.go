@@ -78,8 +78,8 @@ type Mover interface {
 // Errors of a transfer request (the HTTP API maps them).
 var (
 	ErrUnknownTarget    = errors.New("call: not a configured transfer target")
-	ErrBadMode          = errors.New(`call: mode must be "blind" or "consult"`)
-	ErrModeUnsupported  = errors.New("call: conference transfer is not available")
+	ErrBadMode          = errors.New(`call: mode must be "blind", "consult" or "conference"`)
+	ErrModeUnsupported  = errors.New("call: this media cannot hold a three-way conference")
 	ErrTransferBusy     = errors.New("call: a transfer of this call is in progress")
 	ErrNoConsult        = errors.New("call: no consultation in progress")
 	ErrNotAnsweredYet   = errors.New("call: the target has not answered yet")
@@ -111,10 +111,10 @@ func NewTransfers(reg prometheus.Registerer, targets []TransferTarget, outside O
 		live: map[ticket.ID]*xferState{},
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_transfers_total",
-			Help: "Transfers of calls, by mode (blind, consult), target kind (number, queue, seat; unknown when refused) and outcome (connected, requeued, cancelled, no_answer, failed, refused).",
+			Help: "Transfers of calls, by mode (blind, consult, conference: the target added to the call, three-way), target kind (number, queue, seat; unknown when refused) and outcome (connected, requeued, cancelled, no_answer, failed, refused).",
 		}, []string{"mode", "kind", "outcome"}),
 	}
-	for _, m := range []string{ModeBlind, ModeConsult} {
+	for _, m := range []string{ModeBlind, ModeConsult, ModeConference} {
 		for _, k := range []string{KindNumber, KindQueue, KindSeat} {
 			for _, o := range []string{XferConnected, XferRequeued, XferCancelled, XferNoAnswer, XferFailed} {
 				x.counter.WithLabelValues(m, k, o)
@@ -213,9 +213,7 @@ func (x *Transfers) RequestNotify(ctx context.Context, id ticket.ID, op, target,
 	r := xferReq{op: op, mode: mode, by: by, via: via, reply: make(chan error, 1), accepted: accepted}
 	if op == "transfer" {
 		switch mode {
-		case ModeBlind, ModeConsult:
-		case ModeConference:
-			return ErrModeUnsupported
+		case ModeBlind, ModeConsult, ModeConference:
 		default:
 			return ErrBadMode
 		}
@@ -443,6 +441,14 @@ func (c *callRun) transfer(ctx, cctx context.Context, ch *channel, s *xferState,
 		log.Info("transfer", "outcome", outcome)
 	}
 
+	var mixing Mixing
+	if r.mode == ModeConference {
+		if mixing, ok = c.s.Media.(Mixing); !ok {
+			r.reply <- ErrModeUnsupported
+			return false
+		}
+	}
+
 	if t.Kind() == KindQueue {
 		if r.mode != ModeBlind {
 			r.reply <- fmt.Errorf("%w: a queue is transferred to blind", ErrBadMode)
@@ -470,9 +476,12 @@ func (c *callRun) transfer(ctx, cctx context.Context, ch *channel, s *xferState,
 	}
 	c.recordTransfer(ctx, i, e)
 
-	if r.mode == ModeBlind {
+	switch r.mode {
+	case ModeBlind:
 		c.releaseOperator(ctx, s, op, mover)
 		return c.blindRing(ctx, cctx, ch, s, p, mover, &e, done)
+	case ModeConference:
+		return c.conferenceRing(ctx, cctx, ch, s, p, op, mover, mixing, &e, done, log)
 	}
 	return c.consult(ctx, cctx, ch, s, p, op, mover, &e, done, log)
 }
@@ -509,10 +518,11 @@ func (c *callRun) talkToParty(ctx, cctx context.Context, s *xferState, p *party,
 	if err := mover.Move(c.media, p.media); err != nil {
 		c.log.Error("transfer: bridging the citizen to the target failed", "error", err)
 	}
-	now := c.s.Now()
-	e.AnsweredAt = ticket.TimePtr(now)
-	e.Outcome = XferConnected
-	c.s.Transfer.count(e.Mode, e.Kind, XferConnected)
+	if e.Outcome != XferConnected { // a conference counted it when the target joined
+		e.AnsweredAt = ticket.TimePtr(c.s.Now())
+		e.Outcome = XferConnected
+		c.s.Transfer.count(e.Mode, e.Kind, XferConnected)
+	}
 	c.log.Info("transfer connected", "to", e.Target)
 	c.recordTransferEntry(ctx, *e)
 	defer func() {
@@ -641,6 +651,142 @@ func (c *callRun) consult(ctx, cctx context.Context, ch *channel, s *xferState, 
 				back()
 				done(XferCancelled)
 				return false
+			case "conference":
+				mixing, ok := c.s.Media.(Mixing)
+				switch {
+				case !answered:
+					r.reply <- ErrNotAnsweredYet
+					continue
+				case !ok:
+					r.reply <- ErrModeUnsupported
+					continue
+				}
+				r.reply <- nil
+				back() // the citizen and the operator again, then the target joins them
+				return c.threeWay(ctx, cctx, s, p, op, mover, mixing, e, log)
+			default:
+				r.reply <- ErrTransferBusy
+			}
+		}
+	}
+}
+
+// conferenceRing: the operator adds the target to the call. Citizen and
+// operator go on talking while it rings; once it answers all three hear
+// each other. cancel (or no answer) leaves the call as it was.
+func (c *callRun) conferenceRing(ctx, cctx context.Context, ch *channel, s *xferState, p *party, op operatorLeg, mover Mover, mixing Mixing, e *ticket.Transfer, done func(string), log *slog.Logger) bool {
+	for {
+		select {
+		case <-cctx.Done():
+			p.stop(ctx)
+			done(XferCancelled)
+			return true
+		case err := <-p.result:
+			if err != nil {
+				log.Info("conference target did not answer", "error", err)
+				p.stop(ctx)
+				done(XferNoAnswer)
+				return false
+			}
+			return c.threeWay(ctx, cctx, s, p, op, mover, mixing, e, log)
+		case <-op.media.Done():
+			c.releaseOperator(ctx, s, op, mover)
+			return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
+		case ev := <-op.sc.Events():
+			switch ev.Kind {
+			case EventHangup: // the operator leaves while it rings: a blind transfer
+				c.releaseOperator(ctx, s, op, mover)
+				return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
+			case EventDigit:
+				go func() { _ = c.in.SendDigit(context.WithoutCancel(ctx), ev.Digit) }()
+			}
+		case r := <-s.requests():
+			switch r.op {
+			case "cancel":
+				r.reply <- nil
+				p.stop(ctx)
+				done(XferCancelled)
+				return false
+			case "complete", "conference":
+				r.reply <- ErrNotAnsweredYet
+			default:
+				r.reply <- ErrTransferBusy
+			}
+		}
+	}
+}
+
+// threeWay: citizen, operator and target (answered) in one mix, everyone
+// hearing everyone; the recording goes on (left the citizen, right the
+// other two). The target hanging up, or cancel, returns to citizen and
+// operator; the operator hanging up, or complete, leaves citizen and
+// target talking.
+func (c *callRun) threeWay(ctx, cctx context.Context, s *xferState, p *party, op operatorLeg, mover Mover, mixing Mixing, e *ticket.Transfer, log *slog.Logger) bool {
+	x := c.s.Transfer
+	e.Mode = ModeConference
+	if err := mixing.Join(c.media, p.media); err != nil {
+		log.Error("conference: joining the target failed", "error", err)
+		p.stop(ctx)
+		e.Outcome, e.EndedAt = XferFailed, ticket.TimePtr(c.s.Now())
+		c.recordTransferEntry(ctx, *e)
+		x.count(e.Mode, e.Kind, XferFailed)
+		return false
+	}
+	parties := []Media{c.media, op.media, p.media}
+	if err := mixing.SetHears(c.media, func(l, so Media) bool { return l != so && slices.Contains(parties, so) }); err != nil {
+		log.Error("conference: mixing failed", "error", err)
+	}
+	c.s.Supervision.refresh(c.t.ID) // a manager listening keeps their mode
+	e.AnsweredAt = ticket.TimePtr(c.s.Now())
+	e.Outcome = XferConnected
+	x.count(e.Mode, e.Kind, XferConnected)
+	c.recordTransferEntry(ctx, *e)
+	log.Info("conference: three parties connected", "to", e.Target)
+	targetLeaves := func() {
+		mixing.Leave(c.media, p.media)
+		p.stop(ctx)
+		c.s.Supervision.refresh(c.t.ID)
+		e.EndedAt = ticket.TimePtr(c.s.Now())
+		c.recordTransferEntry(ctx, *e)
+		log.Info("conference: the target left; citizen and operator go on")
+	}
+	operatorLeaves := func() bool {
+		c.releaseOperator(ctx, s, op, mover)
+		return c.talkToParty(ctx, cctx, s, p, mover, e, func(string) {})
+	}
+	for {
+		select {
+		case <-cctx.Done():
+			p.stop(ctx)
+			e.EndedAt = ticket.TimePtr(c.s.Now())
+			c.recordTransferEntry(ctx, *e)
+			return true
+		case <-p.media.Done():
+			targetLeaves()
+			return false
+		case ev := <-p.sc.Events():
+			if ev.Kind == EventHangup {
+				targetLeaves()
+				return false
+			}
+		case <-op.media.Done():
+			return operatorLeaves()
+		case ev := <-op.sc.Events():
+			switch ev.Kind {
+			case EventHangup:
+				return operatorLeaves()
+			case EventDigit:
+				go func() { _ = c.in.SendDigit(context.WithoutCancel(ctx), ev.Digit) }()
+			}
+		case r := <-s.requests():
+			switch r.op {
+			case "cancel":
+				r.reply <- nil
+				targetLeaves()
+				return false
+			case "complete":
+				r.accept()
+				return operatorLeaves()
 			default:
 				r.reply <- ErrTransferBusy
 			}

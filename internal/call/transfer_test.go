@@ -31,8 +31,8 @@ func TestTransferMatch(t *testing.T) {
 	}
 }
 
-// A request is judged before it reaches any call: an unlisted target,
-// conference, an unknown mode, a number without a trunk, a ticket without
+// A request is judged before it reaches any call: an unlisted target, an
+// unknown mode, a number without a trunk, a ticket without
 // a live call.
 func TestTransferRequestRefusals(t *testing.T) {
 	x := testTransfers(t, nil)
@@ -42,7 +42,7 @@ func TestTransferRequestRefusals(t *testing.T) {
 		want         error
 	}{
 		{"12399999999", ModeBlind, ErrUnknownTarget},
-		{"法律援助中心", ModeConference, ErrModeUnsupported},
+		{"法律援助中心", ModeConference, ErrTargetFailed}, // no trunk either
 		{"法律援助中心", "sideways", ErrBadMode},
 		{"法律援助中心", ModeBlind, ErrTargetFailed}, // no trunk
 		{"人民调解", ModeBlind, ErrNotLive},

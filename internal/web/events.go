@@ -564,7 +564,10 @@ type TicketEvent struct {
 	Disposition  string           `json:"disposition"`
 	LegalDomain  string           `json:"legal_domain"`
 	Workorder    ticket.Workorder `json:"workorder"`
-	At           time.Time        `json:"at"`
+	// Transfer is the call's latest transfer leg (the desk follows a
+	// consultation or a conference with it); nil when it had none.
+	Transfer *ticket.Transfer `json:"transfer,omitempty"`
+	At       time.Time        `json:"at"`
 }
 
 func (h *Hub) sendTicket(r revision) {
@@ -576,6 +579,10 @@ func (h *Hub) sendTicket(r revision) {
 		AnsweredAt: t.AnsweredAt, EndedAt: t.EndedAt, WaitSeconds: t.WaitSeconds, TalkSeconds: t.TalkSeconds,
 		Satisfaction: t.Satisfaction, Callback: t.Callback, Disposition: t.Disposition,
 		LegalDomain: t.LegalDomain, Workorder: t.Workorder, At: h.o.Now(),
+	}
+	if n := len(t.Transfers); n > 0 {
+		last := t.Transfers[n-1]
+		ev.Transfer = &last
 	}
 	payload := marshal(ev)
 	h.mu.Lock()

@@ -18,8 +18,9 @@ type Transfers interface {
 	Operator(id string) (seat string, ok bool)
 	// Targets are the configured target names, in order, with their kind.
 	Targets() []TransferTargetView
-	// Request acts on the call: op "transfer" (target, mode), "complete"
-	// or "cancel". A *TransferError says what went wrong.
+	// Request acts on the call: op "transfer" (target, mode), "complete",
+	// "cancel" or "conference" (a consultation becomes three-way). A
+	// *TransferError says what went wrong.
 	Request(ctx context.Context, id, op, target, mode, by string) error
 }
 
@@ -41,13 +42,15 @@ func (e *TransferError) Error() string { return e.Msg }
 func (e *TransferError) Unwrap() error { return e.Err }
 
 // transferRoutes: POST /api/calls/{id}/transfer, /transfer/complete,
-// /transfer/cancel (the operator of the call, or a manager), and GET
+// /transfer/cancel, /transfer/conference (the operator of the call, or a
+// manager), and GET
 // /api/transfer/targets.
 func (s *Server) transferRoutes() {
 	s.mux.Handle("GET /api/transfer/targets", s.authed(s.transferTargets))
 	s.mux.Handle("POST /api/calls/{id}/transfer", s.authed(s.transferOp("transfer")))
 	s.mux.Handle("POST /api/calls/{id}/transfer/complete", s.authed(s.transferOp("complete")))
 	s.mux.Handle("POST /api/calls/{id}/transfer/cancel", s.authed(s.transferOp("cancel")))
+	s.mux.Handle("POST /api/calls/{id}/transfer/conference", s.authed(s.transferOp("conference")))
 }
 
 func (s *Server) transferTargets(w http.ResponseWriter, r *http.Request, _ auth.User) {
@@ -83,7 +86,7 @@ func (s *Server) transferOp(op string) handlerWithUser {
 			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&req); err != nil {
-				writeError(w, http.StatusBadRequest, `请求格式错误：需要 {"target": 名称, "mode": "blind"|"consult"}`)
+				writeError(w, http.StatusBadRequest, `请求格式错误：需要 {"target": 名称, "mode": "blind"|"consult"|"conference"}`)
 				return
 			}
 			if req.Mode == "" {
@@ -108,7 +111,7 @@ func (s *Server) transferOp(op string) handlerWithUser {
 			return
 		}
 		s.log.Info("transfer", "ticket_id", id, "op", op, "target", req.Target, "mode", req.Mode, "by", by)
-		status := map[string]string{"transfer": "ringing", "complete": "completed", "cancel": "cancelled"}[op]
+		status := map[string]string{"transfer": "ringing", "complete": "completed", "cancel": "cancelled", "conference": "conference"}[op]
 		if op == "transfer" && req.Mode == "blind" {
 			status = "transferred"
 		}
