@@ -145,3 +145,34 @@ func TestCallControlRelayedToTheTicketsNode(t *testing.T) {
 		t.Fatalf("another seat's call through a: %d %s, want 403", code, b)
 	}
 }
+
+// Transfer and supervision requests go to the ticket's node too: there
+// the call runs (b here has neither enabled, and says so itself).
+func TestTransferAndMonitorRelayedToTheTicketsNode(t *testing.T) {
+	nodes, _ := newCluster(t, "", "km-1", "km-2")
+	a, b := nodes["km-1"], nodes["km-2"]
+	onB := b.open(t, "13812345678", time.Now().Add(-time.Minute), func(tk *ticket.Ticket) { tk.SeatID = "8001" })
+	onA := a.open(t, "13812345679", time.Now().Add(-time.Minute), func(tk *ticket.Ticket) { tk.SeatID = "8001" })
+	op, boss := a.login(t, "op"), a.login(t, "boss")
+	for _, c := range []struct {
+		token, path, body, want, servedBy string
+	}{
+		{op, "/api/calls/" + onB.ID + "/transfer", `{"target":"法律援助中心","mode":"blind"}`, "本节点未启用转接", "km-2"},
+		{op, "/api/calls/" + onB.ID + "/transfer/conference", ``, "本节点未启用转接", "km-2"},
+		{boss, "/api/calls/" + onB.ID + "/monitor", `{"mode":"listen"}`, "本节点未启用监听", "km-2"},
+		{op, "/api/calls/" + onA.ID + "/transfer", `{"target":"法律援助中心","mode":"blind"}`, "本节点未启用转接", ""}, // a's own: not relayed
+	} {
+		req, _ := http.NewRequest("POST", a.srv.URL+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if got := res.Header.Get(HeaderServedBy); res.StatusCode != 503 || got != c.servedBy || !strings.Contains(string(body), c.want) {
+			t.Errorf("POST %s through a: %d served by %q %s, want 503 from %q", c.path, res.StatusCode, got, body, c.servedBy)
+		}
+	}
+}

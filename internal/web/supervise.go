@@ -63,12 +63,15 @@ func (s *Server) monitor(w http.ResponseWriter, r *http.Request, u auth.User) {
 		writeError(w, http.StatusForbidden, "只有值班长可以监听、耳语或强插")
 		return
 	}
+	id := r.PathValue("id")
+	if s.relayTicket(w, r, u, id, maxRelayed) { // the call runs on the ticket's node
+		return
+	}
 	o := s.supervision()
 	if o.Supervisor == nil {
 		writeError(w, http.StatusServiceUnavailable, "本节点未启用监听")
 		return
 	}
-	id := r.PathValue("id")
 	mode := call.MonitorOff
 	if r.Method == http.MethodPost {
 		var body struct {

@@ -63,12 +63,15 @@ func (s *Server) transferTargets(w http.ResponseWriter, r *http.Request, _ auth.
 
 func (s *Server) transferOp(op string) handlerWithUser {
 	return func(w http.ResponseWriter, r *http.Request, u auth.User) {
+		id := r.PathValue("id")
+		if s.relayTicket(w, r, u, id, maxRelayed) { // the call runs on the ticket's node
+			return
+		}
 		x := s.opt.Transfers
 		if x == nil {
 			writeError(w, http.StatusServiceUnavailable, "本节点未启用转接")
 			return
 		}
-		id := r.PathValue("id")
 		seat, ok := x.Operator(id)
 		if !ok {
 			writeError(w, http.StatusNotFound, "此工单没有正在进行的通话")
