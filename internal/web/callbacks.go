@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ func (s *Server) callbackRoutes() {
 func (s *Server) callbackRecording(w http.ResponseWriter, r *http.Request, u auth.User) {
 	id, ok := callbackID(w, r)
 	if !ok {
+		return
+	}
+	if s.callbackElsewhere(w, r, u, id, maxRelayedRecording) {
 		return
 	}
 	c, err := s.tickets.Callback(r.Context(), id)
@@ -118,13 +122,54 @@ func (s *Server) listCallbacks(w http.ResponseWriter, r *http.Request, u auth.Us
 		writeError(w, http.StatusInternalServerError, "could not list callback tasks")
 		return
 	}
-	if list == nil {
-		list = []ticket.Callback{}
-	}
 	for i := range list {
 		list[i].Caller = s.maskFor(u, list[i].Caller)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"callbacks": list})
+	var missing []string
+	if s.fan != nil && !nodeScope(r) {
+		// A cluster: every node keeps the tasks of its own tickets (each
+		// masks for the user itself); one list, due first.
+		peers, miss := fanGet[callbackList](r.Context(), s.fan, u, "/api/callbacks", q)
+		for _, p := range peers {
+			list = append(list, p.Callbacks...)
+		}
+		slices.SortStableFunc(list, func(a, b ticket.Callback) int {
+			if c := a.DueAt.Compare(b.DueAt); c != 0 {
+				return c
+			}
+			return strings.Compare(string(a.TicketID), string(b.TicketID))
+		})
+		missing = miss
+	}
+	if list == nil {
+		list = []ticket.Callback{}
+	}
+	writeJSON(w, http.StatusOK, callbackList{Callbacks: list, Partial: sortedStrings(missing)})
+}
+
+// callbackList is the body of GET /api/callbacks.
+type callbackList struct {
+	Callbacks []ticket.Callback `json:"callbacks"`
+	Partial   []string          `json:"partial,omitempty"`
+}
+
+// callbackElsewhere: task ids are a node's own, so a request on a task
+// names its ticket too (?ticket=, as the console sends it). A ticket kept
+// by another node: the request is relayed there. Here: the task must be
+// that ticket's (404 otherwise). It reports whether it answered.
+func (s *Server) callbackElsewhere(w http.ResponseWriter, r *http.Request, u auth.User, id int64, limit int64) bool {
+	tid := r.URL.Query().Get("ticket")
+	if tid == "" {
+		return false
+	}
+	if s.relayTicket(w, r, u, tid, limit) {
+		return true
+	}
+	if c, err := s.tickets.Callback(r.Context(), id); err == nil && string(c.TicketID) != tid {
+		writeError(w, http.StatusNotFound, "no such callback task on that ticket")
+		return true
+	}
+	return false
 }
 
 // maskFor: operators see the number masked (the switch dials it for them).
@@ -176,6 +221,9 @@ func (s *Server) claimCallback(w http.ResponseWriter, r *http.Request, u auth.Us
 	if !ok {
 		return
 	}
+	if s.callbackElsewhere(w, r, u, id, maxRelayed) {
+		return
+	}
 	c, err := s.tickets.ClaimCallback(r.Context(), id, u.Name, u.CanManage())
 	if err != nil {
 		s.callbackError(w, err)
@@ -191,6 +239,9 @@ func (s *Server) claimCallback(w http.ResponseWriter, r *http.Request, u auth.Us
 func (s *Server) dialCallback(w http.ResponseWriter, r *http.Request, u auth.User) {
 	id, ok := callbackID(w, r)
 	if !ok {
+		return
+	}
+	if s.callbackElsewhere(w, r, u, id, maxRelayed) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
@@ -222,6 +273,9 @@ func (s *Server) dialCallback(w http.ResponseWriter, r *http.Request, u auth.Use
 func (s *Server) callbackResult(w http.ResponseWriter, r *http.Request, u auth.User) {
 	id, ok := callbackID(w, r)
 	if !ok {
+		return
+	}
+	if s.callbackElsewhere(w, r, u, id, maxRelayed) {
 		return
 	}
 	var req struct {

@@ -3,6 +3,8 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +126,65 @@ func TestClusterCallbackStats(t *testing.T) {
 	}
 	if got.Open != 2 || got.DoneToday != 1 || got.CompletionRate == nil || *got.CompletionRate < 0.33 || *got.CompletionRate > 0.34 {
 		t.Errorf("cluster callback stats %s", body)
+	}
+}
+
+// The worklist in a cluster: any node lists every node's tasks, due first;
+// a task's request, naming its ticket, is handled by the node that keeps it
+// (task ids are a node's own, and the same on two nodes here).
+func TestClusterCallbackWorklist(t *testing.T) {
+	nodes, _ := newCluster(t, "", "km-1", "km-2")
+	a, b := nodes["km-1"], nodes["km-2"]
+	vm := func(tk *ticket.Ticket) {
+		tk.Callback, tk.Status, tk.Outcome = true, vocab.StatusClosed, vocab.OutcomeVoicemail
+	}
+	onA := a.open(t, "13800000001", time.Now().Add(-2*time.Minute), vm)
+	onB := b.open(t, "13800000002", time.Now().Add(-time.Minute), vm)
+	other := a.open(t, "13800000003", time.Now(), nil)
+	if onA.Callbacks[0].ID != onB.Callbacks[0].ID {
+		t.Fatalf("the test wants one task id on both nodes: %d, %d", onA.Callbacks[0].ID, onB.Callbacks[0].ID)
+	}
+	id := onB.Callbacks[0].ID
+	op := a.login(t, "op")
+
+	code, body := a.do(t, "GET", "/api/callbacks?state=open", op, "")
+	var got callbackList
+	if code != 200 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if len(got.Callbacks) != 2 || got.Callbacks[0].TicketID != onA.ID || got.Callbacks[1].TicketID != onB.ID || got.Partial != nil {
+		t.Fatalf("the cluster's worklist through a: %s", body)
+	}
+	if c := got.Callbacks[1].Caller; c != "138****0002" {
+		t.Errorf("b's task shows the caller %q to an operator, want it masked", c)
+	}
+
+	do := func(method, path, body string) (int, string, string) {
+		req, _ := http.NewRequest(method, a.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+op)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header.Get(HeaderServedBy), string(b)
+	}
+	q := fmt.Sprintf("/api/callbacks/%d/", id)
+	if code, by, body := do("POST", q+"claim?ticket="+onB.ID, ""); code != 200 || by != "km-2" || !strings.Contains(body, `"assigned_to":"op"`) {
+		t.Fatalf("claim of b's task through a: %d by %q %s", code, by, body)
+	}
+	if tk, err := a.tickets.Callback(t.Context(), id); err != nil || tk.AssignedTo != "" {
+		t.Errorf("a's own task %d was touched: %+v %v", id, tk, err)
+	}
+	if code, by, body := do("POST", q+"dial?ticket="+onB.ID, ""); code != 503 || by != "km-2" {
+		t.Errorf("dial of b's task through a: %d by %q %s, want b's 503 (no callback calls there)", code, by, body)
+	}
+	if code, by, body := do("POST", q+"result?ticket="+onB.ID, `{"result":"reached"}`); code != 200 || by != "km-2" || !strings.Contains(body, `"state":"done"`) {
+		t.Errorf("result of b's task through a: %d by %q %s", code, by, body)
+	}
+	if code, _, body := do("POST", q+"claim?ticket="+other.ID, ""); code != 404 {
+		t.Errorf("a task named with a ticket that is not its own: %d %s, want 404", code, body)
 	}
 }

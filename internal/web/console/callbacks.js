@@ -16,6 +16,9 @@
 
   // The list on the desk: open tasks (the shared ones and mine), due first;
   // overdue ones marked.
+  // A task's id is its node's own: the ticket id goes along, so that any
+  // node of a cluster hands the request to the node that keeps the task.
+  const task = (c, what) => `/api/callbacks/${c.id}/${what}?ticket=${encodeURIComponent(c.ticket_id)}`;
   async function load() {
     const ul = $("callbacks");
     if (!ul || !H.me()) return;
@@ -52,7 +55,7 @@
         return b;
       };
       acts.append(act("查看", `查看回访 ${c.id} 的工单`, () => openTicket(c)));
-      if (!c.assigned_to) acts.append(act("认领", `认领回访 ${c.id}`, async () => { await api("POST", `/api/callbacks/${c.id}/claim`); load(); }));
+      if (!c.assigned_to) acts.append(act("认领", `认领回访 ${c.id}`, async () => { await api("POST", task(c, "claim")); load(); }));
       if (!c.assigned_to || mine) acts.append(act("回拨", `回拨 ${c.caller}`, () => dial(c, msg), "primary"));
       const results = el("span", { class: "cb-results" });
       if (mine) {
@@ -78,7 +81,7 @@
     H.openCallback(t); // the pop: the ticket form, the voicemail to hear, the caller's history
   }
   async function dial(c, msg) {
-    await api("POST", `/api/callbacks/${c.id}/dial`);
+    await api("POST", task(c, "dial"));
     msg.className = "cb-msg msg ok";
     msg.textContent = "正在呼叫您的话机，接听后将接通来电人";
     load();
@@ -93,7 +96,7 @@
       const d = new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
       body.retry_at = d.toISOString();
     }
-    const r = await api("POST", `/api/callbacks/${c.id}/result`, body);
+    const r = await api("POST", task(c, "result"), body);
     toast(r.state === "unreachable" ? "已达最大尝试次数，任务关闭为“无法联系”" : r.state === "done" ? "回访完成" : "已记录，任务回到待回访列表");
     load();
   }
