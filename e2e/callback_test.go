@@ -148,8 +148,12 @@ callback:
 		t.Errorf("voicemail task's recording %v, want the ticket's %s", vmTask.Recording, str(vmT.Recording))
 	}
 	// The operator may hear the voicemail of an open task.
+	// The operator may hear the voicemail of an open task (the desk plays
+	// it from the voicemail route: here the same file).
 	if code, b := apiAs(t, h, op, "GET", str(vmT.Recording), ""); code != 200 || !strings.HasPrefix(string(b), "RIFF") {
 		t.Errorf("op plays the voicemail: %d", code)
+	} else if code, b2 := apiAs(t, h, op, "GET", "/api/tickets/"+vmT.ID+"/voicemail", ""); code != 200 || string(b2) != string(b) {
+		t.Errorf("op plays the voicemail from the voicemail route: %d (%d bytes, the recording has %d)", code, len(b2), len(b))
 	}
 	// The idle ready operator is handed one task (the queue is empty).
 	waitUntil(t, "a task assigned to op", 5*time.Second, func() bool {

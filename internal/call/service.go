@@ -241,8 +241,8 @@ func (c *callRun) voicemail(ctx, cctx context.Context, ch *channel) {
 	if talked {
 		// The call was answered and recorded before a transfer sent it
 		// back to a queue: that recording stays, the message goes beside
-		// it (not yet served by the API: the ticket's recording is the
-		// conversation).
+		// it (served by ticket.VoicemailRoute, which the callback task
+		// names).
 		path = strings.TrimSuffix(path, ".wav") + "-voicemail.wav"
 	}
 	rc := &recordingChannel{channel: ch, media: c.media, path: path}

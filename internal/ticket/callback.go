@@ -142,7 +142,7 @@ type rowsQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-const callbackColumns = `c.id, c.ticket_id, c.reason, c.created_at, c.due_at, c.state, c.assigned_to, c.attempts, c.last_result, c.closed_at, t.caller, t.recording`
+const callbackColumns = `c.id, c.ticket_id, c.reason, c.created_at, c.due_at, c.state, c.assigned_to, c.attempts, c.last_result, c.closed_at, t.caller, t.recording, t.answered_at IS NOT NULL`
 
 // loadCallbacks reads tasks matching where (over callbacks c joined with
 // tickets t), oldest due first, with their history when asked.
@@ -160,8 +160,9 @@ func (s *Store) loadCallbacks(ctx context.Context, q rowsQuerier, where string, 
 			closed                 sql.NullInt64
 			assigned, last, caller string
 			rec                    sql.NullString
+			talked                 bool
 		)
-		if err := rows.Scan(&c.ID, &c.TicketID, &c.Reason, &created, &due, &c.State, &assigned, &c.Attempts, &last, &closed, &caller, &rec); err != nil {
+		if err := rows.Scan(&c.ID, &c.TicketID, &c.Reason, &created, &due, &c.State, &assigned, &c.Attempts, &last, &closed, &caller, &rec, &talked); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("callback tasks: %w", err)
 		}
@@ -172,7 +173,12 @@ func (s *Store) loadCallbacks(ctx context.Context, q rowsQuerier, where string, 
 			c.ClosedAt = &v
 		}
 		c.Caller = caller
-		if rec.Valid && c.Reason == vocab.CallbackVoicemail {
+		switch {
+		case c.Reason != vocab.CallbackVoicemail:
+		case talked: // the message is beside the conversation's recording
+			v := VoicemailURL(c.TicketID)
+			c.Recording = &v
+		case rec.Valid:
 			v := rec.String
 			c.Recording = &v
 		}

@@ -33,6 +33,15 @@ const RecordingRoute = "/api/tickets/{id}/recording"
 // RecordingURL is the API path of ticket id's recording.
 func RecordingURL(id ID) string { return strings.Replace(RecordingRoute, "{id}", id, 1) }
 
+// VoicemailRoute serves the message a caller left: the ticket's recording
+// when the call never reached an operator, or the file beside it when a
+// transfer sent the call back to a queue and nobody answered
+// (<id>-voicemail.wav; the recording stays the conversation).
+const VoicemailRoute = "/api/tickets/{id}/voicemail"
+
+// VoicemailURL is the API path of ticket id's voicemail.
+func VoicemailURL(id ID) string { return strings.Replace(VoicemailRoute, "{id}", id, 1) }
+
 // Ticket is one consultation ticket. JSON names are SPEC §7's.
 type Ticket struct {
 	ID           ID         `json:"id"`

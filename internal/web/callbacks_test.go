@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +188,61 @@ func TestClusterCallbackWorklist(t *testing.T) {
 	}
 	if code, _, body := do("POST", q+"claim?ticket="+other.ID, ""); code != 404 {
 		t.Errorf("a task named with a ticket that is not its own: %d %s, want 404", code, body)
+	}
+}
+
+// A caller who talked to an operator, was transferred back to a queue and
+// left a message: the ticket's recording stays the conversation, the
+// callback task's voicemail is the file beside it, served (audited) by the
+// voicemail route; a voicemail that never reached an operator is the
+// recording itself; a ticket without a message has none.
+func TestVoicemailBesideTheConversation(t *testing.T) {
+	re := newRolesEnv(t)
+	ctx := t.Context()
+	talked := openTicket(t, re.env, "13800000009", func(tk *ticket.Ticket) {
+		answeredBy("8002")(tk)
+		rec := ticket.RecordingURL(tk.ID)
+		tk.Recording = &rec
+		tk.Status, tk.Outcome, tk.Callback, tk.EndedAt = vocab.StatusClosed, vocab.OutcomeVoicemail, true, ticket.TimePtr(time.Now())
+	})
+	for name, body := range map[string]string{talked.ID + ".wav": "RIFF-conversation", talked.ID + "-voicemail.wav": "RIFF-message"} {
+		if err := os.WriteFile(filepath.Join(re.recDir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op2, boss := re.login(t, "op2"), re.login(t, "boss")
+	cbs, err := re.tickets.Callbacks(ctx, ticket.CallbackFilter{State: "open", Reason: vocab.CallbackVoicemail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var task *ticket.Callback
+	for i := range cbs {
+		switch cbs[i].TicketID {
+		case talked.ID:
+			task = &cbs[i]
+		case re.pendingCB.ID:
+			if r := cbs[i].Recording; r == nil || *r != ticket.RecordingURL(re.pendingCB.ID) {
+				t.Errorf("a voicemail that never reached an operator: task recording %v, want the ticket's", r)
+			}
+		}
+	}
+	if task == nil || task.Recording == nil || *task.Recording != ticket.VoicemailURL(talked.ID) {
+		t.Fatalf("the task of the transferred caller's message: %+v", task)
+	}
+	if code, b := re.do(t, "GET", *task.Recording, op2, ""); code != 200 || string(b) != "RIFF-message" {
+		t.Errorf("an operator hears the task's voicemail: %d %q, want the message", code, b)
+	}
+	if code, b := re.do(t, "GET", ticket.RecordingURL(talked.ID), boss, ""); code != 200 || string(b) != "RIFF-conversation" {
+		t.Errorf("the ticket's recording: %d %q, want the conversation", code, b)
+	}
+	if code, b := re.do(t, "GET", ticket.VoicemailURL(re.pendingCB.ID), op2, ""); code != 200 || !strings.HasPrefix(string(b), "RIFF") {
+		t.Errorf("the voicemail of a caller who never talked: %d", code)
+	}
+	if code, _ := re.do(t, "GET", ticket.VoicemailURL(re.own.ID), boss, ""); code != 404 {
+		t.Errorf("an answered call without a message: %d, want 404", code)
+	}
+	var n int
+	if err := re.db.R.QueryRow(`SELECT count(*) FROM audit_log WHERE action = 'recording.download' AND object = ?`, talked.ID+"-voicemail").Scan(&n); err != nil || n != 1 {
+		t.Errorf("audit lines for the voicemail: %d %v, want 1", n, err)
 	}
 }

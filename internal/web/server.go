@@ -154,6 +154,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/tickets", s.authed(s.listTickets))
 	s.mux.Handle("GET /api/tickets/{id}", s.authed(s.getTicket))
 	s.mux.Handle("GET "+ticket.RecordingRoute, s.authed(s.recording))
+	s.mux.Handle("GET "+ticket.VoicemailRoute, s.authed(s.voicemail))
 	s.mux.Handle("GET /api/seats", s.authed(s.listSeats))
 	s.mux.Handle("POST /api/seats/{id}/state", s.authed(s.setSeatState))
 	s.mux.Handle("GET /api/queue", s.authed(s.listQueue))

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hotline12348/hotline/internal/auth"
@@ -168,6 +169,18 @@ func forUser(u auth.User, t *ticket.Ticket) *ticket.Ticket {
 // one without Range, "recording.range" with the range asked for any other
 // (an <audio> element's seeks, bytes=-N tails): no audit line, no bytes.
 func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) {
+	s.serveRecording(w, r, u, false)
+}
+
+// voicemail serves the message a caller left (ticket.VoicemailRoute): the
+// file beside the recording when the call had talked to an operator before
+// it came back to a queue, else the recording itself. Access and audit as
+// for recordings.
+func (s *Server) voicemail(w http.ResponseWriter, r *http.Request, u auth.User) {
+	s.serveRecording(w, r, u, true)
+}
+
+func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request, u auth.User, voicemail bool) {
 	// A recording lives with its ticket: on another node, that node
 	// decides and serves it (and writes the audit line).
 	if s.relayTicket(w, r, u, r.PathValue("id"), maxRelayedRecording) {
@@ -192,7 +205,12 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 			return
 		}
 	}
-	if t.Recording == nil || s.opt.RecordingPath == nil {
+	beside := voicemail && t.AnsweredAt != nil
+	if voicemail && (string(t.Outcome) != vocab.OutcomeVoicemail || t.RecordingFailed) {
+		writeError(w, http.StatusNotFound, "ticket has no voicemail")
+		return
+	}
+	if (t.Recording == nil && !beside) || s.opt.RecordingPath == nil {
 		if t.RecordingDeletedAt != nil {
 			writeError(w, http.StatusGone, "recording deleted by the retention policy")
 			return
@@ -200,7 +218,11 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 		writeError(w, http.StatusNotFound, "ticket has no recording")
 		return
 	}
-	f, err := os.Open(s.opt.RecordingPath(t))
+	path, name := s.opt.RecordingPath(t), t.ID+".wav"
+	if beside {
+		path, name = strings.TrimSuffix(path, ".wav")+"-voicemail.wav", t.ID+"-voicemail.wav"
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "recording file missing")
 		return
@@ -211,9 +233,9 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 		writeError(w, http.StatusInternalServerError, "recording unreadable")
 		return
 	}
-	action, object := auditRecording, t.ID
+	action, object := auditRecording, strings.TrimSuffix(name, ".wav")
 	if rng := r.Header.Get("Range"); rng != "" {
-		action, object = auditRecordingPart, t.ID+" "+auditRange(rng)
+		action, object = auditRecordingPart, object+" "+auditRange(rng)
 	}
 	if err := s.users.Audit(r.Context(), u.Name, action, object, s.auditRemote(r)); err != nil {
 		// No audit line, no bytes.
@@ -222,9 +244,9 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, u auth.User) 
 		return
 	}
 	w.Header().Set("Content-Type", "audio/wav")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+t.ID+`.wav"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	// A long download is bounded by its progress, not WriteTimeout.
-	http.ServeContent(newProgressWriter(w), r, t.ID+".wav", st.ModTime(), f)
+	http.ServeContent(newProgressWriter(w), r, name, st.ModTime(), f)
 }
 
 // auditRange is a Range header as the audit line keeps it: printable

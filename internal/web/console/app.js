@@ -395,11 +395,11 @@
   // API serves it to them, audited like every playback).
   function renderVoicemail(p) {
     const row = $("pop-vm-row"), box = $("pop-vm"), t = p.ticket;
-    const show = p.stage === "callback" && !!t.recording;
+    const show = p.stage === "callback" && t.outcome === "voicemail" && !t.recording_failed;
     if (!show) { row.hidden = true; box.replaceChildren(); return; }
     if (row.hidden || box.dataset.ticket !== t.id) {
       box.dataset.ticket = t.id;
-      box.replaceChildren(el("audio", { controls: true, preload: "none", src: `/api/tickets/${encodeURIComponent(t.id)}/recording`, "aria-label": `工单 ${t.id} 留言录音` }));
+      box.replaceChildren(el("audio", { controls: true, preload: "none", src: `/api/tickets/${encodeURIComponent(t.id)}/voicemail`, "aria-label": `工单 ${t.id} 留言录音` }));
     }
     row.hidden = false;
   }
