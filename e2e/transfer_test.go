@@ -170,6 +170,7 @@ func TestTransferBlindToLawyerThroughTrunk(t *testing.T) {
 		{`{"target":"12399999999","mode":"blind"}`, 403}, // a number, not a configured target
 		{`{"target":"律师事务所","mode":"blind"}`, 403},
 		{`{"target":"人民调解","mode":"conference"}`, 400}, // a queue is transferred to blind
+		{`{"target":"值班律师","mode":"blind"}`, 409},      // seat 8006's phone is not registered
 		{`{"target":"法律援助中心","mode":"sideways"}`, 400},
 		{`{"target":"法律援助中心","mode":"blind","number":"12399999999"}`, 400},
 	} {
@@ -409,9 +410,20 @@ func TestTransferToQueueAndToSeat(t *testing.T) {
 			if code, body := postTransfer(t, h, tk.ID, "/transfer", `{"target":"`+c.target+`","mode":"blind"}`); code != 202 {
 				t.Fatalf("transfer to %s: %d %s", c.target, code, body)
 			}
+			if c.kind == "seat" {
+				// The ACD offers 8006 no queue call while it has the
+				// transferred caller; it is ready again after.
+				other.WaitState(t, "not_ready", 5*time.Second)
+				if r := h.Seats(t)["8006"].Reason; r != "transfer" {
+					t.Errorf("seat 8006 talking to the transferred caller: not_ready %q, want \"transfer\"", r)
+				}
+			}
 			expectSIPpOK(t, seatRun.Wait(t))
 			expectSIPpOK(t, callerRun.Wait(t))
 			expectSIPpOK(t, otherRun.Wait(t))
+			if c.kind == "seat" {
+				other.WaitState(t, "ready", 5*time.Second)
+			}
 			if lvl := heardLevel(callerCap.Stop(t), otherHz); lvl < 0.02 {
 				t.Errorf("the citizen did not hear seat 8006 (%.4f)", lvl)
 			}

@@ -44,6 +44,10 @@ func (w WebTransfers) Request(ctx context.Context, id, op, target, mode, by stri
 		code, msg = http.StatusConflict, "没有正在进行的咨询转接或三方通话"
 	case errors.Is(err, call.ErrNotAnsweredYet):
 		code, msg = http.StatusConflict, "转接目标尚未接听"
+	case errors.Is(err, call.ErrTargetBusy):
+		code, msg = http.StatusConflict, "转接目标坐席正在通话或振铃，请稍后再转"
+	case errors.Is(err, call.ErrTargetOffline):
+		code, msg = http.StatusConflict, "转接目标坐席的话机未注册"
 	case errors.Is(err, call.ErrTargetFailed):
 		code, msg = http.StatusBadGateway, "无法呼叫转接目标"
 	case errors.Is(err, call.ErrTransferDisabled):

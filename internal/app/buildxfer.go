@@ -17,5 +17,10 @@ func buildTransfers(cfg *config.Config, p *parts, trunk *adapt.TrunkDialer) (*ca
 	if cfg.Transfer.Trunk != "" {
 		outside = trunk
 	}
-	return call.NewTransfers(p.reg, targets, outside)
+	x, err := call.NewTransfers(p.reg, targets, outside)
+	if err != nil {
+		return nil, err
+	}
+	x.Floor = p.floor // a seat target is asked first, and held while it talks
+	return x, nil
 }

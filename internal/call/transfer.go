@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hotline12348/hotline/agent"
 	"github.com/hotline12348/hotline/internal/ticket"
 	"github.com/hotline12348/hotline/internal/vocab"
 )
@@ -85,7 +86,19 @@ var (
 	ErrNotAnsweredYet   = errors.New("call: the target has not answered yet")
 	ErrTransferDisabled = errors.New("call: transfers are not available")
 	ErrTargetFailed     = errors.New("call: the target cannot be dialled")
+	ErrTargetBusy       = errors.New("call: the target seat is on a call or ringing")
+	ErrTargetOffline    = errors.New("call: the target seat's phone is not registered")
 )
+
+// ReasonTransfer is the not_ready reason of a seat talking to a caller
+// transferred to it: the ACD offers it no queue call meanwhile.
+const ReasonTransfer = "transfer"
+
+// SeatFloor is the ACD as a transfer to a seat sees it.
+type SeatFloor interface {
+	Seats() []agent.Seat
+	SetState(id agent.SeatID, state agent.State, reason string) error
+}
 
 // Transfers keeps the calls that can be transferred now (connected to an
 // operator on this node) and the configured targets.
@@ -97,6 +110,11 @@ type Transfers struct {
 	HoldPrompt string
 	// RingTimeout bounds how long a target rings (default 30s).
 	RingTimeout time.Duration
+	// Floor, when set, is asked before a seat target is rung: a seat on a
+	// call or ringing is refused (ErrTargetBusy), an unregistered one too
+	// (ErrTargetOffline); a free one goes not_ready (ReasonTransfer) while
+	// the transferred caller has it, and ready again after.
+	Floor SeatFloor
 
 	counter *prometheus.CounterVec
 
@@ -225,6 +243,11 @@ func (x *Transfers) RequestNotify(ctx context.Context, id ticket.ID, op, target,
 		if t.Kind() == KindNumber && x.Outside == nil {
 			return fmt.Errorf("%w: no transfer.trunk", ErrTargetFailed)
 		}
+		if t.Kind() == KindSeat {
+			if _, _, err := x.seatFree(t.Seat); err != nil {
+				return err // nothing dialled, nothing on the ticket
+			}
+		}
 		r.target = t
 	}
 	x.mu.Lock()
@@ -346,6 +369,9 @@ type party struct {
 	result chan error // one value: nil once answered and media started
 	cancel chan struct{}
 	once   sync.Once
+	// release gives a seat target back to the ACD (nil: nothing held).
+	release     func()
+	releaseOnce sync.Once
 }
 
 func (p *party) stop(ctx context.Context) {
@@ -353,6 +379,57 @@ func (p *party) stop(ctx context.Context) {
 	_ = p.sc.Hangup(context.WithoutCancel(ctx))
 	p.sc.Close()
 	p.media.Close()
+	if p.release != nil {
+		p.releaseOnce.Do(p.release)
+	}
+}
+
+// seatFree finds a seat target on the floor and refuses one that is
+// offline, ringing or on a call; found false: no floor, or no such ACD seat.
+func (x *Transfers) seatFree(seat string) (agent.Seat, bool, error) {
+	if x.Floor == nil {
+		return agent.Seat{}, false, nil
+	}
+	for _, st := range x.Floor.Seats() {
+		if st.ID != agent.SeatID(seat) {
+			continue
+		}
+		switch st.State {
+		case agent.Offline:
+			return st, true, fmt.Errorf("%w: %s", ErrTargetOffline, seat)
+		case agent.Ringing, agent.Busy:
+			return st, true, fmt.Errorf("%w: %s is %s", ErrTargetBusy, seat, st.State)
+		}
+		return st, true, nil
+	}
+	return agent.Seat{}, false, nil
+}
+
+// holdSeat checks a seat target on the floor and keeps the ACD from
+// offering it a call while the transfer has it; the function returned
+// gives it back (ready again, unless someone changed its state since).
+func (x *Transfers) holdSeat(seat string, log *slog.Logger) (func(), error) {
+	prior, found, err := x.seatFree(seat)
+	switch {
+	case err != nil:
+		return nil, err
+	case !found: // no floor, or not an ACD seat: nothing to hold
+		return nil, nil
+	case prior.State == agent.NotReady:
+		return nil, nil // takes no queue calls anyway; a transfer may ring it
+	}
+	if err := x.Floor.SetState(agent.SeatID(seat), agent.NotReady, ReasonTransfer); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrTargetBusy, seat, err)
+	}
+	return func() {
+		for _, st := range x.Floor.Seats() {
+			if st.ID == agent.SeatID(seat) && st.State == agent.NotReady && st.Reason == ReasonTransfer {
+				if err := x.Floor.SetState(st.ID, agent.Ready, ""); err != nil {
+					log.Warn("transfer: the target seat was not made ready again", "seat", seat, "error", err)
+				}
+			}
+		}
+	}, nil
 }
 
 // dialParty dials target t (seat or outside number) with a new media leg
@@ -360,8 +437,18 @@ func (p *party) stop(ctx context.Context) {
 func (c *callRun) dialParty(ctx context.Context, t TransferTarget, log *slog.Logger) (*party, error) {
 	x := c.s.Transfer
 	seatID := t.Seat
+	var release func()
+	if t.Kind() == KindSeat {
+		var err error
+		if release, err = x.holdSeat(t.Seat, log); err != nil {
+			return nil, err
+		}
+	}
 	m, offerSDP, err := c.s.Media.Offer(c.media, seatID, log)
 	if err != nil {
+		if release != nil {
+			release()
+		}
 		return nil, fmt.Errorf("%w: media: %w", ErrTargetFailed, err)
 	}
 	var sc SeatCall
@@ -375,9 +462,12 @@ func (c *callRun) dialParty(ctx context.Context, t TransferTarget, log *slog.Log
 	}
 	if err != nil {
 		m.Close()
+		if release != nil {
+			release()
+		}
 		return nil, fmt.Errorf("%w: %w", ErrTargetFailed, err)
 	}
-	p := &party{t: t, sc: sc, media: m, result: make(chan error, 1), cancel: make(chan struct{})}
+	p := &party{t: t, sc: sc, media: m, result: make(chan error, 1), cancel: make(chan struct{}), release: release}
 	ring := x.RingTimeout
 	if ring <= 0 {
 		ring = 30 * time.Second

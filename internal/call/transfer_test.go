@@ -3,10 +3,13 @@ package call
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hotline12348/hotline/agent"
 )
 
 func testTransfers(t *testing.T, outside OutsideDialer) *Transfers {
@@ -63,5 +66,61 @@ func TestTransferRequestRefusals(t *testing.T) {
 	}
 	if _, ok := nilX.Operator("T1"); ok {
 		t.Error("nil transfers has an operator")
+	}
+}
+
+// seatFloor is a fake ACD floor of seat target 8006.
+type seatFloor struct {
+	seat agent.Seat
+	sets []string
+}
+
+func (f *seatFloor) Seats() []agent.Seat { return []agent.Seat{f.seat} }
+func (f *seatFloor) SetState(id agent.SeatID, st agent.State, reason string) error {
+	f.seat.State, f.seat.Reason = st, reason
+	f.sets = append(f.sets, string(st)+" "+reason)
+	return nil
+}
+
+// A seat target is asked of the floor first: offline or busy is refused
+// before anything is dialled; a free one is held (not_ready "transfer")
+// while the transfer has it and made ready again after — unless its state
+// changed meanwhile; a not_ready one is rung and left as it is.
+func TestTransferSeatTargetHeld(t *testing.T) {
+	x := testTransfers(t, nil)
+	f := &seatFloor{seat: agent.Seat{ID: "8006"}}
+	x.Floor = f
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	for st, want := range map[agent.State]error{agent.Offline: ErrTargetOffline, agent.Busy: ErrTargetBusy, agent.Ringing: ErrTargetBusy} {
+		f.seat.State = st
+		if err := x.Request(ctx, "T1", "transfer", "值班律师", ModeBlind, "8001", "console"); !errors.Is(err, want) {
+			t.Errorf("seat target %s: %v, want %v", st, err, want)
+		}
+		if _, err := x.holdSeat("8006", log); !errors.Is(err, want) {
+			t.Errorf("hold of a seat %s: %v, want %v", st, err, want)
+		}
+	}
+	f.seat.State = agent.Ready
+	if err := x.Request(ctx, "T1", "transfer", "值班律师", ModeBlind, "8001", "console"); !errors.Is(err, ErrNotLive) {
+		t.Errorf("a free seat target, no live call: %v, want ErrNotLive", err)
+	}
+	release, err := x.holdSeat("8006", log)
+	if err != nil || release == nil || f.seat.State != agent.NotReady || f.seat.Reason != ReasonTransfer {
+		t.Fatalf("hold of a ready seat: %v, seat %+v", err, f.seat)
+	}
+	release()
+	if f.seat.State != agent.Ready {
+		t.Errorf("after the transfer the seat is %s, want ready", f.seat.State)
+	}
+	release, _ = x.holdSeat("8006", log)
+	f.seat.Reason = "break" // the operator went on a break meanwhile
+	release()
+	if f.seat.State != agent.NotReady || f.seat.Reason != "break" {
+		t.Errorf("a break taken during the transfer was undone: %+v", f.seat)
+	}
+	f.sets = nil
+	if release, err := x.holdSeat("8006", log); err != nil || release != nil || len(f.sets) != 0 {
+		t.Errorf("a not_ready seat: release %v err %v sets %v, want rung as it is", release != nil, err, f.sets)
 	}
 }
