@@ -437,15 +437,17 @@ func clip16(v int32) int16 {
 	return int16(v)
 }
 
-// mixSendLocked sends one mixed frame on the leg's own stream (a playback
-// started on the leg while mixed, e.g. a hold message, is sent instead of
-// the mix), and advances its clock. It does not allocate.
+// mixSendLocked sends one mixed frame on the leg's own stream, and
+// advances its clock. As in a bridge, the leg's own source goes first: a
+// playback started on it while mixed (a hold message), what SetRelayHeld
+// holds back (hold, mute: the leg hears its playback or silence, not the
+// mix), keys going out (SendDigits). It does not allocate.
 func (l *Leg) mixSendLocked(m *Mixer, pcm []int16) {
 	tx := &l.tx
 	if tx.mix != m || tx.closed || !tx.started {
 		return
 	}
-	if tx.play != nil {
+	if tx.play != nil || tx.paced() {
 		l.sendFrameLocked()
 		return
 	}

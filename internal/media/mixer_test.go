@@ -413,3 +413,55 @@ func BenchmarkMixerFrame(b *testing.B) {
 		})
 	}
 }
+
+// A mixed leg held back (hold, mute: SetRelayHeld) hears silence, not the
+// mix, and hears it again once released; keys sent to a mixed leg
+// (SendDigits) go out as RFC 4733 events in place of the mix.
+func TestMixerHeldLegAndDigits(t *testing.T) {
+	e, _ := newTestEngine(t, Config{})
+	ps := newMixParties(t, e, 500, 1100, 1700)
+	cit := ps[0].leg
+	m, err := e.NewMixer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, p := range ps {
+		if err := m.Add(p.leg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Conference()
+	cit.SetRelayHeld(true)
+	heard, _ := talk(t, ps, 600*time.Millisecond)
+	for _, f := range []float64{1100, 1700} {
+		if hearsTone(heard[0][5*FrameSamples:], f) {
+			t.Errorf("the held citizen hears %v Hz of the mix", f)
+		}
+	}
+	if !hearsTone(heard[1][5*FrameSamples:], 500) {
+		t.Error("the others no longer hear the held citizen")
+	}
+	cit.SetRelayHeld(false)
+	heard, _ = talk(t, ps, 600*time.Millisecond)
+	if !hearsTone(heard[0][5*FrameSamples:], 1100) || !hearsTone(heard[0][5*FrameSamples:], 1700) {
+		t.Error("the citizen does not hear the mix again after the hold")
+	}
+
+	if err := cit.SendDigits("5"); err != nil {
+		t.Fatal(err)
+	}
+	_, pkts := talk(t, ps, 500*time.Millisecond)
+	events := 0
+	for _, r := range pkts[0] {
+		if r.hdr.PayloadType == 101 {
+			events++
+			if len(r.payload) < 4 || r.payload[0] != 5 {
+				t.Fatalf("event payload %x, want key 5", r.payload)
+			}
+		}
+	}
+	if events < 3 {
+		t.Errorf("the mixed citizen leg sent %d RFC 4733 packets for a key, want the event", events)
+	}
+}
