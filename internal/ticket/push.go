@@ -139,17 +139,22 @@ func describe(err error) string {
 	return msg
 }
 
-// retryAfter reads RFC 9110 §10.2.3 Retry-After: seconds or an HTTP date.
+// maxRetryAfter bounds what a Retry-After may ask (the backoff caps the
+// wait lower still): a huge number of seconds must not overflow.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfter reads RFC 9110 §10.2.3 Retry-After: seconds or an HTTP date,
+// at most maxRetryAfter.
 func retryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+		return min(time.Duration(min(s, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter)
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }
