@@ -525,7 +525,7 @@ func (c *callRun) connected(ctx, cctx context.Context, ch *channel, o offer, sc 
 					go func() { _ = c.in.SendDigit(context.WithoutCancel(ctx), ev.Digit) }()
 				}
 			case r := <-xs.requests():
-				if c.transfer(ctx, cctx, ch, xs, r, operatorLeg{o: o, sc: sc, media: seatMedia, answeredAt: answeredAt}) {
+				if c.transfer(ctx, cctx, ch, xs, r, operatorLeg{o: o, sc: sc, media: seatMedia, answeredAt: answeredAt, hangup: ctl.hangup}) {
 					seatHungUp = xs.partyHungUp
 					return
 				}

@@ -359,6 +359,9 @@ type operatorLeg struct {
 	sc         SeatCall
 	media      Media
 	answeredAt time.Time
+	// hangup is closed when the operator hangs up from the console: the
+	// same as the seat phone hanging up.
+	hangup <-chan struct{}
 }
 
 // party is a leg dialled toward a transfer target.
@@ -676,6 +679,17 @@ func (c *callRun) consult(ctx, cctx context.Context, ch *channel, s *xferState, 
 		c.releaseOperator(ctx, s, op, mover)
 		return c.talkToParty(ctx, cctx, s, p, mover, e, done)
 	}
+	// The operator hung up while consulting: the citizen goes to the
+	// target (attended transfer by hanging up).
+	operatorGone := func() bool {
+		if answered {
+			return complete()
+		}
+		opRing.stop()
+		hold.stop()
+		c.releaseOperator(ctx, s, op, mover)
+		return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
+	}
 	result := p.result
 	for {
 		select {
@@ -714,17 +728,11 @@ func (c *callRun) consult(ctx, cctx context.Context, ch *channel, s *xferState, 
 				done(XferCancelled)
 				return false
 			}
+		case <-op.hangup:
+			return operatorGone()
 		case ev := <-op.sc.Events():
 			if ev.Kind == EventHangup {
-				// The operator hung up while consulting: the citizen goes
-				// to the target (attended transfer by hanging up).
-				if answered {
-					return complete()
-				}
-				opRing.stop()
-				hold.stop()
-				c.releaseOperator(ctx, s, op, mover)
-				return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
+				return operatorGone()
 			}
 		case r := <-s.requests():
 			switch r.op {
@@ -780,6 +788,9 @@ func (c *callRun) conferenceRing(ctx, cctx context.Context, ch *channel, s *xfer
 			}
 			return c.threeWay(ctx, cctx, s, p, op, mover, mixing, e, log)
 		case <-op.media.Done():
+			c.releaseOperator(ctx, s, op, mover)
+			return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
+		case <-op.hangup:
 			c.releaseOperator(ctx, s, op, mover)
 			return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
 		case ev := <-op.sc.Events():
@@ -860,6 +871,8 @@ func (c *callRun) threeWay(ctx, cctx context.Context, s *xferState, p *party, op
 				return false
 			}
 		case <-op.media.Done():
+			return operatorLeaves()
+		case <-op.hangup:
 			return operatorLeaves()
 		case ev := <-op.sc.Events():
 			switch ev.Kind {
