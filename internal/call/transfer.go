@@ -773,6 +773,10 @@ func (c *callRun) consult(ctx, cctx context.Context, ch *channel, s *xferState, 
 // operator go on talking while it rings; once it answers all three hear
 // each other. cancel (or no answer) leaves the call as it was.
 func (c *callRun) conferenceRing(ctx, cctx context.Context, ch *channel, s *xferState, p *party, op operatorLeg, mover Mover, mixing Mixing, e *ticket.Transfer, done func(string), log *slog.Logger) bool {
+	blind := func() bool { // the operator leaves while it rings: a blind transfer
+		c.releaseOperator(ctx, s, op, mover)
+		return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
+	}
 	for {
 		select {
 		case <-cctx.Done():
@@ -788,16 +792,13 @@ func (c *callRun) conferenceRing(ctx, cctx context.Context, ch *channel, s *xfer
 			}
 			return c.threeWay(ctx, cctx, s, p, op, mover, mixing, e, log)
 		case <-op.media.Done():
-			c.releaseOperator(ctx, s, op, mover)
-			return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
+			return blind()
 		case <-op.hangup:
-			c.releaseOperator(ctx, s, op, mover)
-			return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
+			return blind()
 		case ev := <-op.sc.Events():
 			switch ev.Kind {
-			case EventHangup: // the operator leaves while it rings: a blind transfer
-				c.releaseOperator(ctx, s, op, mover)
-				return c.blindRing(ctx, cctx, ch, s, p, mover, e, done)
+			case EventHangup:
+				return blind()
 			case EventDigit:
 				go func() { _ = c.in.SendDigit(context.WithoutCancel(ctx), ev.Digit) }()
 			}
