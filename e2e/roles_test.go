@@ -267,8 +267,14 @@ func TestConsoleOperatorHearsTheCallback(t *testing.T) {
 	if got := desk.Text("pop-wait"); got != "未排队" {
 		t.Errorf("queue wait of a call that never queued: %q, want 未排队", got)
 	}
-	src := "/api/tickets/" + vmT.ID + "/recording"
+	src := "/api/tickets/" + vmT.ID + "/voicemail" // here the recording itself: the call never reached an operator
 	desk.WaitFor("the voicemail's player", fmt.Sprintf(`!document.getElementById("pop-vm-row").hidden && document.querySelector("#pop-vm audio").getAttribute("src") === %s`, jsq(src)), 5*time.Second)
+	// The player loads the message (muted: no sound card here).
+	siptest.Eval[bool](desk, `(() => { const a = document.querySelector("#pop-vm audio"); a.muted = true; a.preload = "auto"; a.load(); return true; })()`)
+	desk.WaitFor("the message loaded in the player", `document.querySelector("#pop-vm audio").readyState >= 1`, 10*time.Second)
+	if d := siptest.Eval[float64](desk, `document.querySelector("#pop-vm audio").duration`); d < 2 || d > 10 {
+		t.Errorf("the voicemail in the player lasts %.1f s, want the message of about 4 s", d)
+	}
 	// What the player fetches, from the page (its session cookie).
 	siptest.Eval[bool](desk, fmt.Sprintf(`(fetch(%s, {headers: {Range: "bytes=-200000"}}).then(r => { window.vmStatus = r.status; }), true)`, jsq(src)))
 	desk.WaitFor("the voicemail fetched", `window.vmStatus === 206`, 5*time.Second)
